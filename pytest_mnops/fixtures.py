@@ -1,0 +1,126 @@
+"""The plugin's fixtures. Each imports what it needs when it runs, so collection needs no SDK."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Generator
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from pytest_mnops.session import SESSION_KEY, TIMELINE_KEY
+
+if TYPE_CHECKING:
+    from pytest_mnops.chaos.runner import ChaosRunner
+    from pytest_mnops.k8s import Kube
+    from pytest_mnops.observability.alerts import Alerts
+    from pytest_mnops.observability.prometheus import Prometheus
+    from pytest_mnops.rollback import RollbackHelper
+    from pytest_mnops.rollouts import Rollout
+    from pytest_mnops.sandbox.cluster import SandboxSettings
+    from pytest_mnops.secrets.rotation import SecretRotator
+    from pytest_mnops.target import Target
+    from pytest_mnops.timeline import Timeline
+
+
+@pytest.fixture(scope="session")
+def mnops_sandbox(request: pytest.FixtureRequest) -> Generator[SandboxSettings | None, None, None]:
+    """The local sandbox when ``--mnops-sandbox`` is given: reused if running, else started and stopped after."""
+    session = request.config.stash[SESSION_KEY]
+    if not session.target.sandbox:
+        yield None
+        return
+    from pytest_mnops.sandbox.cluster import Sandbox, SandboxSettings
+
+    settings = SandboxSettings.load(session.target.sandbox_dir) or SandboxSettings(
+        state_dir=str(session.target.sandbox_dir))
+    sandbox = Sandbox(settings, session.progress)
+    running = all(state == "ready" for _, state, _ in sandbox.status())
+    if not running:
+        sandbox.up()
+    yield settings
+    if not running:
+        sandbox.down(keep=True)
+
+
+@pytest.fixture(scope="session")
+def mnops_target(request: pytest.FixtureRequest, mnops_sandbox: SandboxSettings | None) -> Target:
+    """The resolved target: kube context, namespace, app, Prometheus/Alertmanager/GitHub URLs."""
+    return request.config.stash[SESSION_KEY].target
+
+
+@pytest.fixture(scope="session")
+def k8s(mnops_target: Target) -> Kube:
+    """A thin client over the official kubernetes package; waits use watches, objects are plain dicts."""
+    from pytest_mnops.k8s import Kube
+
+    return Kube(kubeconfig=mnops_target.kubeconfig, context=mnops_target.context)
+
+
+@pytest.fixture
+def rollout(k8s: Kube, mnops_target: Target) -> Rollout:
+    """The Argo Rollout under test: status, abort, retry, promote, promote_full, undo, set_image, wait_for."""
+    from pytest_mnops.rollouts import Rollout
+
+    return Rollout(k8s, namespace=mnops_target.namespace, name=mnops_target.app)
+
+
+@pytest.fixture(scope="session")
+def prometheus(mnops_target: Target) -> Prometheus:
+    """Prometheus of the target (prometheus-api-client): query, value, range, wait_until."""
+    from pytest_mnops.observability.prometheus import Prometheus
+
+    return Prometheus(mnops_target.require("prometheus_url", "--mnops-prometheus-url"))
+
+
+@pytest.fixture(scope="session")
+def alerts(prometheus: Prometheus, mnops_target: Target) -> Alerts:
+    """Alert states (ALERTS + Alertmanager API v2) and what the receivers got: wait_for, assert_none_firing."""
+    from pytest_mnops.observability.alerts import Alerts
+
+    return Alerts(prometheus, alertmanager_url=mnops_target.alertmanager_url,
+                  receivers_url=mnops_target.receivers_url)
+
+
+@pytest.fixture
+def timeline(request: pytest.FixtureRequest) -> Timeline:
+    """Phase events of this drill (steady-state, inject, detected, recovered, reverted); MTTD and MTTR."""
+    from pytest_mnops.timeline import Timeline
+
+    session = request.config.stash[SESSION_KEY]
+    line = Timeline(narrate=session.narrator(request.node))
+    request.node.stash[TIMELINE_KEY] = line
+    return line
+
+
+@pytest.fixture
+def chaos(request: pytest.FixtureRequest, k8s: Kube, mnops_target: Target, timeline: Timeline) -> ChaosRunner:
+    """Runs chaostoolkit experiments from scenarios/ through chaoslib, rollbacks always; guarded and ledgered."""
+    from pytest_mnops.chaos.runner import ChaosRunner
+
+    session = request.config.stash[SESSION_KEY]
+    return ChaosRunner(kube=k8s, target=mnops_target, timeline=timeline, ledger=session.ledger,
+                       guards=session.guards, node=request.node)
+
+
+@pytest.fixture
+def rollback(k8s: Kube, mnops_target: Target, prometheus: Prometheus, tmp_path: Any) -> RollbackHelper:
+    """The rollback mechanism: health check, snapshot, abort + undo with retries, verification, notifications."""
+    from pytest_mnops.rollback import Notifier, RollbackHelper
+
+    return RollbackHelper(k8s, namespace=mnops_target.namespace, name=mnops_target.app, prometheus=prometheus,
+                          snapshot_dir=tmp_path, notifier=Notifier.for_target(mnops_target))
+
+
+@pytest.fixture
+def secret_rotator(mnops_target: Target, tmp_path: Any) -> Callable[..., SecretRotator]:
+    """Factory for a GitHub Actions secret rotator bound to the target repo and one environment."""
+    from pytest_mnops.secrets.rotation import SecretRotator
+
+    def make(environment: str | None = None, **kwargs: Any) -> SecretRotator:
+        token = os.environ.get("MNOPS_GITHUB_TOKEN") or os.environ.get("GITHUB_TOKEN")
+        return SecretRotator(repo=mnops_target.require("github_repo", "--mnops-github-repo"),
+                             environment=environment, token=token, base_url=mnops_target.github_url,
+                             audit_log=kwargs.pop("audit_log", tmp_path / "secrets-audit.jsonl"), **kwargs)
+
+    return make

@@ -1,0 +1,11 @@
+"""The only package that imports the official ``kubernetes`` client.
+
+Everything above it speaks plain dicts (the objects as the API serves them), so core, apps and custom
+resources look alike, and waits are watches that resume from the list's resourceVersion instead of
+sleep-and-poll loops.
+"""
+
+from pytest_mnops.k8s.client import Kube, Resource, resources
+from pytest_mnops.k8s.conditions import condition_true, pod_ready
+
+__all__ = ["Kube", "Resource", "condition_true", "pod_ready", "resources"]

@@ -1,0 +1,1 @@
+"""Prometheus and Alertmanager: queries, alert states, rule files."""

@@ -1,0 +1,131 @@
+"""Alert states as Prometheus (``ALERTS``), Alertmanager (API v2) and the receivers see them."""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from typing import Any
+
+import requests
+
+from pytest_mnops.errors import ClusterError, WaitTimeout
+from pytest_mnops.observability.prometheus import POLL_S, Prometheus
+
+STATES = ("pending", "firing", "resolved")
+
+
+def _selector(name: str, labels: dict[str, str] | None) -> str:
+    matchers = [f'alertname="{name}"'] + [f'{k}="{v}"' for k, v in (labels or {}).items()]
+    return "{" + ",".join(matchers) + "}"
+
+
+class Alerts:
+    def __init__(self, prometheus: Prometheus, *, alertmanager_url: str | None,
+                 receivers_url: str | None = None) -> None:
+        self.prometheus = prometheus
+        self.alertmanager_url = alertmanager_url.rstrip("/") if alertmanager_url else None
+        self.receivers_url = receivers_url.rstrip("/") if receivers_url else None
+
+    # -- Prometheus' view -----------------------------------------------------------------------------
+    def state(self, name: str, labels: dict[str, str] | None = None) -> str:
+        """'firing', 'pending', or 'resolved' (no ALERTS series: inactive)."""
+        states = {s["metric"]["alertstate"] for s in self.prometheus.query("ALERTS" + _selector(name, labels))}
+        return "firing" if "firing" in states else "pending" if "pending" in states else "resolved"
+
+    def wait_for(self, name: str, state: str = "firing", *, within: float,
+                 labels: dict[str, str] | None = None) -> float:
+        """Block until the alert reaches ``state``; returns the seconds it took."""
+        if state not in STATES:
+            raise ValueError(f"state must be one of {', '.join(STATES)}, got {state!r}")
+        order = {"resolved": 0, "pending": 1, "firing": 2}
+        started = time.monotonic()
+        deadline = started + within
+        seen = "resolved"
+        while True:
+            seen = self.state(name, labels)
+            # A fast alert can pass through pending between two polls: firing also satisfies pending.
+            if seen == state or (state == "pending" and order[seen] > order[state]):
+                return time.monotonic() - started
+            if time.monotonic() > deadline:
+                raise WaitTimeout(f"alert {name}{_selector(name, labels)} did not become {state} within "
+                                  f"{within:.0f}s (last state: {seen}). Fix: check the rule in "
+                                  "monitoring/prometheus-alerts.yaml is loaded and its expression matches.")
+            time.sleep(POLL_S)
+
+    def firing(self, severity: str | None = None) -> list[dict[str, str]]:
+        selector = '{alertstate="firing"' + (f',severity="{severity}"' if severity else "") + "}"
+        return [s["metric"] for s in self.prometheus.query("ALERTS" + selector)]
+
+    def assert_none_firing(self, severity: str | None = None, *, ignore: tuple[str, ...] = ()) -> None:
+        firing = [a for a in self.firing(severity) if a["alertname"] not in ignore]
+        if firing:
+            names = ", ".join(sorted(f"{a['alertname']}({a.get('namespace', '')})" for a in firing))
+            raise AssertionError(f"alerts firing at rest: {names}")
+
+    # -- Alertmanager ---------------------------------------------------------------------------------
+    def _am(self, method: str, path: str, **kwargs: Any) -> Any:
+        if not self.alertmanager_url:
+            raise ClusterError("no Alertmanager URL for this target. Fix: pass --mnops-alertmanager-url.")
+        try:
+            resp = requests.request(method, f"{self.alertmanager_url}/api/v2{path}", timeout=10, **kwargs)
+            resp.raise_for_status()
+        except requests.RequestException as exc:
+            raise ClusterError(f"Alertmanager {self.alertmanager_url}: {method} {path}: {exc}") from None
+        return resp.json() if resp.content else None
+
+    def in_alertmanager(self, name: str) -> list[dict[str, Any]]:
+        return self._am("GET", "/alerts", params={"filter": f'alertname="{name}"'})
+
+    def post(self, labels: dict[str, str], annotations: dict[str, str] | None = None,
+             *, ends_in_s: float = 300) -> None:
+        """Send an alert straight to Alertmanager, as Prometheus would."""
+        now = dt.datetime.now(dt.UTC)
+        self._am("POST", "/alerts", json=[{
+            "labels": labels, "annotations": annotations or {},
+            "startsAt": now.isoformat(), "endsAt": (now + dt.timedelta(seconds=ends_in_s)).isoformat(),
+        }])
+
+    def silence(self, matchers: dict[str, str], *, duration_s: float, comment: str) -> str:
+        now = dt.datetime.now(dt.UTC)
+        body = {
+            "matchers": [{"name": k, "value": v, "isRegex": False, "isEqual": True} for k, v in matchers.items()],
+            "startsAt": now.isoformat(), "endsAt": (now + dt.timedelta(seconds=duration_s)).isoformat(),
+            "createdBy": "pytest-mnops", "comment": comment,
+        }
+        return self._am("POST", "/silences", json=body)["silenceID"]
+
+    def expire_silence(self, silence_id: str) -> None:
+        self._am("DELETE", f"/silence/{silence_id}")
+
+    # -- receivers --------------------------------------------------------------------------------------
+    def received(self, channel: str) -> list[dict[str, Any]]:
+        if not self.receivers_url:
+            raise ClusterError("no receivers URL for this target. Fix: pass --mnops-receivers-url.")
+        try:
+            resp = requests.get(f"{self.receivers_url}/received", params={"channel": channel}, timeout=10)
+            resp.raise_for_status()
+        except requests.RequestException as exc:
+            raise ClusterError(f"receivers {self.receivers_url}: {exc}") from None
+        return resp.json()
+
+    def wait_delivered(self, name: str, channel: str, *, within: float, status: str = "firing",
+                       since: float = 0.0) -> dict[str, Any]:
+        """The first notification about alert ``name`` with ``status`` that reached ``channel``."""
+        deadline = time.monotonic() + within
+        while True:
+            for item in self.received(channel):
+                if item["received_at"] >= since and _mentions(item["payload"], name, status):
+                    return item
+            if time.monotonic() > deadline:
+                raise WaitTimeout(f"no {status} notification for alert {name} reached receiver {channel!r} "
+                                  f"within {within:.0f}s. Fix: check the route in monitoring/alertmanager.yml.")
+            time.sleep(POLL_S)
+
+
+def _mentions(payload: Any, name: str, status: str) -> bool:
+    """Webhook payloads carry alerts[]; Slack payloads and e-mails carry rendered text."""
+    if isinstance(payload, dict) and isinstance(payload.get("alerts"), list):
+        return any(a.get("labels", {}).get("alertname") == name and a.get("status") == status
+                   for a in payload["alerts"])
+    text = str(payload)
+    return name in text and (status != "resolved" or "RESOLVED" in text.upper())

@@ -1,0 +1,157 @@
+"""Every ``--mnops-*`` option, its ini key and its environment variable: CLI > env > ini > default."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+from pytest_mnops.errors import ConfigError
+
+
+def _url(text: str) -> str:
+    if not text.startswith(("http://", "https://")):
+        raise argparse.ArgumentTypeError(f"{text!r} is not an http(s) URL (e.g. http://127.0.0.1:9090)")
+    return text.rstrip("/")
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} must be at least 1")
+    return value
+
+
+def _percent(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not 0 < value <= 100:
+        raise argparse.ArgumentTypeError(f"{text!r} must be in (0, 100]")
+    return value
+
+
+def _score(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not 0 <= value <= 100:
+        raise argparse.ArgumentTypeError(f"{text!r} must be in [0, 100]")
+    return value
+
+
+def _factor(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not 0 < value <= 1:
+        raise argparse.ArgumentTypeError(f"{text!r} must be in (0, 1]")
+    return value
+
+
+def _csv(text: str) -> list[str]:
+    return [part.strip() for part in text.split(",") if part.strip()]
+
+
+def _flag(text: str) -> bool:
+    lowered = text.strip().lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off", ""):
+        return False
+    raise argparse.ArgumentTypeError(f"{text!r} is not a boolean (use true/false)")
+
+
+@dataclass(frozen=True)
+class Option:
+    """One setting. ``name`` gives ``--mnops-NAME``, ini ``mnops_NAME`` and env ``MNOPS_NAME``."""
+
+    name: str
+    help: str
+    parse: Callable[[str], Any] = str
+    default: Any = None
+    flag: bool = False
+
+    @property
+    def cli(self) -> str:
+        return f"--mnops-{self.name}"
+
+    @property
+    def dest(self) -> str:
+        return "mnops_" + self.name.replace("-", "_")
+
+    @property
+    def env(self) -> str:
+        return "MNOPS_" + self.name.replace("-", "_").upper()
+
+
+OPTIONS: tuple[Option, ...] = (
+    Option("kubeconfig", "kubeconfig file of the target cluster (default: $KUBECONFIG, ~/.kube/config)"),
+    Option("context", "kube context of the target cluster (default: the kubeconfig's current context)"),
+    Option("namespace", "namespace of the application under test", default="default"),
+    Option("app", "name of the Argo Rollout under test", default="machine-native-ops"),
+    Option("prometheus-url", "Prometheus base URL", _url),
+    Option("alertmanager-url", "Alertmanager base URL", _url),
+    Option("receivers-url", "base URL of the notification receivers drills read back", _url),
+    Option("github-url", "GitHub API base URL", _url, default="https://api.github.com"),
+    Option("github-repo", "owner/repo whose Actions secrets the secret-rotation drill rotates"),
+    Option("sandbox", "target the local sandbox (reuse a running one, else start it and stop it at the end)",
+           _flag, default=False, flag=True),
+    Option("sandbox-dir", "state directory of the sandbox", default=".mnops/sandbox"),
+    Option("allow-context", "comma-separated kube contexts destructive drills may touch (sandbox always allowed)",
+           _csv, default=[]),
+    Option("allow-namespace", "comma-separated namespaces destructive drills may touch (default: --mnops-namespace)",
+           _csv, default=[]),
+    Option("max-pods", "blast-radius cap: most pods one fault may touch", _positive_int, default=50),
+    Option("max-percent", "blast-radius cap: most percent of the app's pods one fault may touch", _percent,
+           default=50.0),
+    Option("dry-run", "resolve selectors and print what each drill would touch; change nothing", _flag,
+           default=False, flag=True),
+    Option("training", "narrate each phase and wait for the trainee at human steps", _flag, default=False, flag=True),
+    Option("trainee-timeout", "seconds a trainee has to act at a human step", _positive_int, default=120),
+    Option("time-scale", "fraction of production timings the target runs at (sandbox: its own)", _factor),
+    Option("ledger", "fault ledger file (reverts are replayed from it by `mnops recover`)",
+           default=".mnops/ledger.jsonl"),
+    Option("report-json", "write a machine-readable drill summary to this path"),
+    Option("fail-under", "fail the run when the overall resilience score is below this (0-100)", _score),
+)
+BY_NAME = {o.name: o for o in OPTIONS}
+
+
+def register(parser: pytest.Parser) -> None:
+    group = parser.getgroup("mnops", "pytest-mnops: chaos drills and validation for Argo Rollouts")
+    for opt in OPTIONS:
+        if opt.flag:
+            group.addoption(opt.cli, action="store_const", const=True, dest=opt.dest, default=None, help=opt.help)
+        else:
+            group.addoption(opt.cli, dest=opt.dest, type=opt.parse, default=None, metavar="VALUE",
+                            help=f"{opt.help} [env {opt.env}, ini {opt.dest}]")
+        parser.addini(opt.dest, help=opt.help, default=None)
+    group.addoption("--drill", action="append", default=[], metavar="NAME",
+                    help="run only the named drill(s); repeatable")
+
+
+def resolve(config: pytest.Config, name: str) -> Any:
+    """The effective value of one option, with the precedence CLI > env > ini > default."""
+    opt = BY_NAME[name]
+    value = config.getoption(opt.dest)
+    if value is not None:
+        return value
+    for source, raw in ((f"environment variable {opt.env}", os.environ.get(opt.env)),
+                        (f"ini key {opt.dest}", config.getini(opt.dest))):
+        if raw not in (None, ""):
+            try:
+                return opt.parse(raw)
+            except argparse.ArgumentTypeError as exc:
+                raise ConfigError(f"{source}: {exc}. Fix: correct it, or override with {opt.cli}.") from None
+    return opt.default

@@ -1,0 +1,57 @@
+"""pytest entry point (``pytest11: mnops``). It only wires: options, markers, fixtures, hooks.
+
+Heavy imports (kubernetes, chaoslib, prometheus-api-client, matplotlib) happen inside fixtures and hooks
+that need them, so ``pytest --help``, ``--collect-only`` and ``--fixtures`` stay fast without a cluster.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Generator
+
+import pytest
+
+from pytest_mnops import markers, options
+from pytest_mnops.fixtures import (  # noqa: F401 - fixtures are registered by being in this module
+    alerts,
+    chaos,
+    k8s,
+    mnops_sandbox,
+    mnops_target,
+    prometheus,
+    rollback,
+    rollout,
+    secret_rotator,
+    timeline,
+)
+from pytest_mnops.session import SESSION_KEY, MnopsSession
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    options.register(parser)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    for line in markers.MARKERS:
+        config.addinivalue_line("markers", line)
+    markers.check_drill_names(config.getoption("drill"))
+    config.stash[SESSION_KEY] = MnopsSession(config)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    markers.select(config, items)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    report = yield
+    if report.when == "call" or (report.when == "setup" and report.skipped):
+        item.config.stash[SESSION_KEY].record_report(item, report)
+    return report
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, exitstatus: int, config: pytest.Config) -> None:
+    config.stash[SESSION_KEY].terminal_summary(terminalreporter)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    session.config.stash[SESSION_KEY].finish(session)

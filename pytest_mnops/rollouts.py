@@ -1,0 +1,216 @@
+"""Argo Rollouts verbs on the Rollout custom resource, as the kubectl plugin performs them."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any
+
+from pytest_mnops.errors import ClusterError, NotFound
+from pytest_mnops.k8s import Kube, resources
+from pytest_mnops.k8s.conditions import condition_true
+
+Obj = dict[str, Any]
+REVISION_ANNOTATION = "rollout.argoproj.io/revision"
+HASH_LABEL = "rollouts-pod-template-hash"
+ANALYSIS_DONE = frozenset({"Successful", "Failed", "Error", "Inconclusive"})
+
+
+@dataclass(frozen=True)
+class RolloutStatus:
+    """What a Rollout says about itself; ``phase`` is only meaningful when ``trusted``."""
+
+    name: str
+    generation: int
+    trusted: bool
+    phase: str
+    message: str
+    aborted: bool
+    paused: bool
+    step_index: int | None
+    stable_hash: str
+    current_hash: str
+    available: int
+    replicas: int
+
+    @property
+    def stable_is_current(self) -> bool:
+        return bool(self.stable_hash) and self.stable_hash == self.current_hash
+
+    def describe(self) -> str:
+        trust = "" if self.trusted else " (status not yet observed for this generation)"
+        return (f"Rollout {self.name!r}: phase={self.phase or '?'}{trust} step={self.step_index} "
+                f"aborted={self.aborted} available={self.available}/{self.replicas} "
+                f"stable={self.stable_hash} current={self.current_hash} {self.message}").strip()
+
+
+def read_status(obj: Obj) -> RolloutStatus:
+    status = obj.get("status") or {}
+    generation = int(obj["metadata"].get("generation", 0))
+    # Argo Rollouts stores observedGeneration as a string.
+    observed = str(status.get("observedGeneration", ""))
+    return RolloutStatus(
+        name=obj["metadata"]["name"],
+        generation=generation,
+        trusted=observed == str(generation),
+        phase=status.get("phase", ""),
+        message=status.get("message", ""),
+        aborted=bool(status.get("abort")),
+        paused=bool(obj["spec"].get("paused")) or bool(status.get("pauseConditions")),
+        step_index=status.get("currentStepIndex"),
+        stable_hash=status.get("stableRS", ""),
+        current_hash=status.get("currentPodHash", ""),
+        available=int(status.get("availableReplicas", 0)),
+        replicas=int(obj["spec"].get("replicas", 1)),
+    )
+
+
+class Rollout:
+    """One Rollout: read its status, act on it, and wait (by watch) for the state a drill expects."""
+
+    def __init__(self, kube: Kube, *, namespace: str, name: str) -> None:
+        self.kube, self.namespace, self.name = kube, namespace, name
+
+    def __repr__(self) -> str:
+        return f"Rollout({self.namespace}/{self.name})"
+
+    def get(self) -> Obj:
+        try:
+            return self.kube.get(resources.ROLLOUT, self.name, namespace=self.namespace)
+        except NotFound:
+            raise ClusterError(
+                f"Rollout {self.name!r} not found in namespace {self.namespace!r}. Fix: deploy charts/ "
+                "(`kubectl apply -k charts/ -n NAMESPACE`) or pass --mnops-app/--mnops-namespace."
+            ) from None
+
+    def status(self) -> RolloutStatus:
+        return read_status(self.get())
+
+    # -- verbs ----------------------------------------------------------------------------------------
+    def _patch_status(self, body: Obj) -> Obj:
+        """The kubectl plugin patches the status subresource and falls back to the object on 404."""
+        try:
+            return self.kube.patch(resources.ROLLOUT, self.name, body, namespace=self.namespace,
+                                   subresource="status")
+        except NotFound:
+            return self.kube.patch(resources.ROLLOUT, self.name, body, namespace=self.namespace)
+
+    def _patch(self, body: Any, *, patch_type: str = "merge", dry_run: bool = False) -> Obj:
+        return self.kube.patch(resources.ROLLOUT, self.name, body, namespace=self.namespace,
+                               patch_type=patch_type, dry_run=dry_run)
+
+    def abort(self) -> Obj:
+        return self._patch_status({"status": {"abort": True}})
+
+    def retry(self) -> Obj:
+        return self._patch_status({"status": {"abort": False}})
+
+    def pause(self) -> Obj:
+        return self._patch({"spec": {"paused": True}})
+
+    def promote(self) -> Obj:
+        """Skip the current pause step, like `kubectl argo rollouts promote`."""
+        obj = self.get()
+        if obj["spec"].get("paused"):
+            obj = self._patch({"spec": {"paused": False}})
+        body: Obj = {"status": {"pauseConditions": None}}
+        step = (obj.get("status") or {}).get("currentStepIndex")
+        steps = ((obj["spec"].get("strategy") or {}).get("canary") or {}).get("steps") or []
+        if step is not None and step < len(steps) and "pause" in steps[step]:
+            body["status"]["currentStepIndex"] = step + 1
+        return self._patch_status(body)
+
+    def promote_full(self) -> Obj:
+        return self._patch_status({"status": {"promoteFull": True}})
+
+    def restart(self) -> Obj:
+        now = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        return self._patch({"spec": {"restartAt": now}})
+
+    def set_image(self, image: str, *, container: str | None = None, annotations: dict[str, str] | None = None,
+                  dry_run: bool = False) -> Obj:
+        """Start a new revision: a container image, plus pod-template annotations if given."""
+        containers = self.get()["spec"]["template"]["spec"]["containers"]
+        names = [c["name"] for c in containers]
+        target = container or names[0]
+        if target not in names:
+            raise ClusterError(f"{self!r} has no container {target!r} (containers: {', '.join(names)}).")
+        # Strategic merge is not available for custom resources: a merge patch replaces the whole list.
+        template: Obj = {"spec": {"containers": [dict(c, image=image) if c["name"] == target else c
+                                                 for c in containers]}}
+        if annotations:
+            template["metadata"] = {"annotations": annotations}
+        return self._patch({"spec": {"template": template}}, dry_run=dry_run)
+
+    def replica_sets(self) -> list[Obj]:
+        selector = self.get()["spec"]["selector"]["matchLabels"]
+        label_selector = ",".join(f"{k}={v}" for k, v in selector.items())
+        items, _ = self.kube.list(resources.REPLICA_SET, namespace=self.namespace, label_selector=label_selector)
+        owned = [rs for rs in items
+                 if any(o.get("kind") == "Rollout" and o.get("name") == self.name
+                        for o in rs["metadata"].get("ownerReferences") or [])]
+        return sorted(owned, key=lambda rs: int(rs["metadata"].get("annotations", {}).get(REVISION_ANNOTATION, 0)))
+
+    def revisions(self) -> dict[int, Obj]:
+        return {int(rs["metadata"]["annotations"][REVISION_ANNOTATION]): rs for rs in self.replica_sets()
+                if REVISION_ANNOTATION in rs["metadata"].get("annotations", {})}
+
+    def undo(self, to_revision: int | None = None, *, dry_run: bool = False) -> Obj:
+        """Put the pod template of an earlier revision back (default: the one before the current)."""
+        revisions = self.revisions()
+        if not revisions:
+            raise ClusterError(f"{self!r} has no ReplicaSet revisions to undo to.")
+        if to_revision is None:
+            older = sorted(revisions)[:-1]
+            if not older:
+                raise ClusterError(f"{self!r} has only revision {max(revisions)}; nothing to undo to.")
+            to_revision = older[-1]
+        if to_revision not in revisions:
+            raise ClusterError(
+                f"{self!r} has no revision {to_revision} (revisions: {', '.join(map(str, sorted(revisions)))})."
+            )
+        template = revisions[to_revision]["spec"]["template"]
+        labels = {k: v for k, v in (template["metadata"].get("labels") or {}).items() if k != HASH_LABEL}
+        restored = {**template, "metadata": {**template["metadata"], "labels": labels}}
+        return self._patch([{"op": "replace", "path": "/spec/template", "value": restored}],
+                           patch_type="json", dry_run=dry_run)
+
+    # -- waits ----------------------------------------------------------------------------------------
+    def wait_for(self, *, phase: str | None = None, condition: str | None = None, aborted: bool | None = None,
+                 stable_is_current: bool | None = None, timeout_s: float = 120) -> RolloutStatus:
+        """Block (by watch) until every given expectation holds on a trusted status."""
+        wanted = {k: v for k, v in dict(phase=phase, condition=condition, aborted=aborted,
+                                       stable_is_current=stable_is_current).items() if v is not None}
+
+        def satisfied(objs: list[Obj]) -> RolloutStatus | None:
+            if not objs:
+                return None
+            obj = objs[0]
+            st = read_status(obj)
+            ok = (st.trusted and (phase is None or st.phase == phase)
+                  and (condition is None or condition_true(obj, condition))
+                  and (aborted is None or st.aborted == aborted)
+                  and (stable_is_current is None or st.stable_is_current == stable_is_current))
+            return st if ok else None
+
+        return self.kube.wait(resources.ROLLOUT, satisfied, name=self.name, namespace=self.namespace,
+                              timeout_s=timeout_s, what=f"Rollout {self.name!r} to reach {wanted}")
+
+    def analysis_runs(self) -> list[Obj]:
+        items, _ = self.kube.list(resources.ANALYSIS_RUN, namespace=self.namespace)
+        owned = [r for r in items if any(o.get("name") == self.name for o in r["metadata"].get("ownerReferences") or [])]
+        return sorted(owned, key=lambda r: r["metadata"]["creationTimestamp"])
+
+    def wait_for_analysis(self, phase: str, *, timeout_s: float = 120, after: str | None = None) -> Obj:
+        """The first AnalysisRun of this Rollout (created after ``after``, if given) reaching ``phase``."""
+
+        def reached(runs: list[Obj]) -> Obj | None:
+            for run in runs:
+                mine = any(o.get("name") == self.name for o in run["metadata"].get("ownerReferences") or [])
+                fresh = after is None or run["metadata"]["creationTimestamp"] >= after
+                if mine and fresh and (run.get("status") or {}).get("phase") == phase:
+                    return run
+            return None
+
+        return self.kube.wait(resources.ANALYSIS_RUN, reached, namespace=self.namespace, timeout_s=timeout_s,
+                              what=f"an AnalysisRun of Rollout {self.name!r} to reach phase {phase}")

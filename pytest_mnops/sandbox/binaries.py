@@ -1,0 +1,287 @@
+"""Find the sandbox's binaries, or build them from Go modules into a versioned cache.
+
+Lookup order for every binary: ``$MNOPS_SANDBOX_BIN``, ``PATH``, the build cache; only then a build.
+A user with internet access can therefore drop official release binaries into one directory and skip
+every build. Nothing built here ever lands inside a checkout.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from pytest_mnops.errors import SandboxError
+from pytest_mnops.sandbox.layout import cache_dir
+
+KUBE_VERSION = "1.34.1"
+ROLLOUTS_VERSION = "1.9.2"  # 1.9.3 needs go >= 1.26.10
+KWOK_VERSION = "0.8.0"
+
+Progress = Callable[[str], None]
+
+
+def _version_ldflags(version: str) -> str:
+    """Kubernetes binaries report a real server version, which Argo Rollouts parses at start."""
+    major, minor, _ = version.split(".")
+    flags = ["-s", "-w"]
+    for pkg in ("k8s.io/component-base/version", "k8s.io/client-go/pkg/version"):
+        flags += [
+            f"-X {pkg}.gitMajor={major}",
+            f"-X {pkg}.gitMinor={minor}",
+            f"-X {pkg}.gitVersion=v{version}",
+            f"-X {pkg}.gitTreeState=clean",
+            f"-X {pkg}.gitCommit=0000000000000000000000000000000000000000",
+            f"-X {pkg}.buildDate=1970-01-01T00:00:00Z",
+        ]
+    return " ".join(flags)
+
+
+@dataclass(frozen=True)
+class GoModule:
+    """A group of binaries built from one Go module version through the module proxy.
+
+    ``replaces`` derives the wrapper module's replace block from the upstream go.mod: Kubernetes pins its
+    staging modules at v0.0.0 (so ``go install`` fails), Argo Rollouts carries its own replace block.
+    """
+
+    name: str
+    module: str
+    version: str
+    binaries: dict[str, str]
+    replaces: Callable[[dict], Iterable[tuple[str, str, str]]] | None = None
+    ldflags: str = "-s -w"
+    env: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def bin_dir(self) -> Path:
+        return cache_dir() / "bin" / self.name / self.version
+
+
+def _staging_replaces(gomod: dict) -> Iterable[tuple[str, str, str]]:
+    for rep in gomod.get("Replace") or []:
+        if rep["New"]["Path"].startswith("./staging/"):
+            old = rep["Old"]["Path"]
+            yield old, old, "v0." + KUBE_VERSION.split(".", 1)[1]
+
+
+def _declared_replaces(gomod: dict) -> Iterable[tuple[str, str, str]]:
+    for rep in gomod.get("Replace") or []:
+        if rep["New"].get("Version"):
+            yield rep["Old"]["Path"], rep["New"]["Path"], rep["New"]["Version"]
+
+
+KUBE = GoModule(
+    name="kubernetes",
+    module="k8s.io/kubernetes",
+    version=KUBE_VERSION,
+    binaries={
+        "kube-apiserver": "k8s.io/kubernetes/cmd/kube-apiserver",
+        "kube-controller-manager": "k8s.io/kubernetes/cmd/kube-controller-manager",
+        "kube-scheduler": "k8s.io/kubernetes/cmd/kube-scheduler",
+    },
+    replaces=_staging_replaces,
+    ldflags=_version_ldflags(KUBE_VERSION),
+)
+KUBECTL = GoModule(
+    name="kubectl",
+    module="k8s.io/kubernetes",
+    version=KUBE_VERSION,
+    binaries={"kubectl": "k8s.io/kubernetes/cmd/kubectl"},
+    replaces=_staging_replaces,
+    ldflags=_version_ldflags(KUBE_VERSION),
+)
+ROLLOUTS = GoModule(
+    name="argo-rollouts",
+    module="github.com/argoproj/argo-rollouts",
+    version=ROLLOUTS_VERSION,
+    binaries={"rollouts-controller": "github.com/argoproj/argo-rollouts/cmd/rollouts-controller"},
+    replaces=_declared_replaces,
+    ldflags=f"-s -w -X github.com/argoproj/argo-rollouts/utils/version.version=v{ROLLOUTS_VERSION}",
+)
+KWOK = GoModule(
+    name="kwok",
+    module="sigs.k8s.io/kwok",
+    version=KWOK_VERSION,
+    binaries={"kwok": "sigs.k8s.io/kwok/cmd/kwok"},
+)
+GO_MODULES = (KUBE, ROLLOUTS, KWOK)
+
+# Debian packages providing the rest; (binary candidates, package).
+DEBIAN_BINARIES: dict[str, tuple[tuple[str, ...], str]] = {
+    "etcd": (("etcd",), "etcd-server"),
+    "prometheus": (("prometheus",), "prometheus"),
+    "promtool": (("promtool",), "prometheus"),
+    "alertmanager": (("alertmanager", "prometheus-alertmanager"), "prometheus-alertmanager"),
+    "amtool": (("amtool",), "prometheus-alertmanager"),
+}
+
+
+def _search_dirs() -> list[Path]:
+    dirs = []
+    if os.environ.get("MNOPS_SANDBOX_BIN"):
+        dirs.append(Path(os.environ["MNOPS_SANDBOX_BIN"]))
+    dirs += [Path(p) for p in os.environ.get("PATH", "").split(os.pathsep) if p]
+    return dirs
+
+
+def _find_on_path(names: Iterable[str]) -> Path | None:
+    for directory in _search_dirs():
+        for name in names:
+            candidate = directory / name
+            if candidate.is_file() and os.access(candidate, os.X_OK):
+                return candidate
+    return None
+
+
+def find(binary: str) -> Path | None:
+    """The path of ``binary`` if it is already available, without building anything."""
+    if binary in DEBIAN_BINARIES:
+        return _find_on_path(DEBIAN_BINARIES[binary][0])
+    for module in (*GO_MODULES, KUBECTL):
+        if binary in module.binaries:
+            found = _find_on_path([binary])
+            cached = module.bin_dir / binary
+            return found or (cached if cached.is_file() else None)
+    raise KeyError(binary)
+
+
+def require(binary: str) -> Path:
+    """Like :func:`find`, but a missing binary is an error that says how to get it."""
+    path = find(binary)
+    if path is not None:
+        return path
+    if binary in DEBIAN_BINARIES:
+        package = DEBIAN_BINARIES[binary][1]
+        raise SandboxError(
+            f"sandbox component {binary!r}: no executable found in $MNOPS_SANDBOX_BIN or PATH. "
+            f"Fix: apt-get install {package} (Debian), or put a {binary} binary into $MNOPS_SANDBOX_BIN."
+        )
+    raise SandboxError(
+        f"sandbox component {binary!r}: not on PATH and not built yet. Fix: run `mnops sandbox build`."
+    )
+
+
+class _GoProgress:
+    """Counts packages `go build -v` reports, so a 10-minute build shows it is alive."""
+
+    def __init__(self, label: str, progress: Progress) -> None:
+        self.label, self.progress = label, progress
+        self.started = time.monotonic()
+        self.packages = 0
+        self._stop = threading.Event()
+        self._ticker = threading.Thread(target=self._tick, daemon=True)
+
+    def __enter__(self) -> _GoProgress:
+        self._ticker.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._ticker.join()
+
+    def elapsed(self) -> str:
+        seconds = int(time.monotonic() - self.started)
+        return f"{seconds // 60}m{seconds % 60:02d}s"
+
+    def _tick(self) -> None:
+        while not self._stop.wait(20):
+            self.progress(f"[build] {self.label}: {self.packages} packages compiled, {self.elapsed()}")
+
+
+def _go(args: list[str], *, cwd: Path, env: dict[str, str], log: Path, ticker: _GoProgress | None = None) -> None:
+    with log.open("a") as out:
+        out.write(f"$ go {' '.join(args)}\n")
+        out.flush()
+        proc = subprocess.Popen(
+            ["go", *args], cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+        )
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            out.write(line)
+            if ticker is not None and not line.startswith(("go: ", "#")):
+                ticker.packages += 1
+        if proc.wait() != 0:
+            out.flush()
+            tail = "".join(log.read_text().splitlines(keepends=True)[-15:])
+            raise SandboxError(
+                f"building {env.get('MNOPS_COMPONENT', 'a sandbox component')}: `go {' '.join(args)}` "
+                f"failed (exit {proc.returncode}) in {cwd}. Full log: {log}\n{tail}"
+            )
+
+
+def _go_json(args: list[str], *, cwd: Path, env: dict[str, str]) -> dict:
+    proc = subprocess.run(["go", *args], cwd=cwd, env=env, capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise SandboxError(
+            f"building {env.get('MNOPS_COMPONENT')}: `go {' '.join(args)}` failed: {proc.stderr.strip()}. "
+            "Fix: make the Go module proxy reachable (GOPROXY) or put the binaries into $MNOPS_SANDBOX_BIN."
+        )
+    return json.loads(proc.stdout)
+
+
+def _wrapper_gomod(module: GoModule, work: Path, env: dict[str, str]) -> str:
+    """go.mod of a wrapper module requiring ``module`` with the replace block its own go.mod implies."""
+    lines = [f"module mnops.sandbox/{module.name}-build", "", "go 1.24.0", "", f"require {module.module} v{module.version}"]
+    if module.replaces is not None:
+        # Outside the wrapper module: -mod=mod is refused there.
+        plain = {k: v for k, v in env.items() if k != "GOFLAGS"}
+        info = _go_json(["mod", "download", "-json", f"{module.module}@v{module.version}"], cwd=work.parent, env=plain)
+        upstream = _go_json(["mod", "edit", "-json", info["GoMod"]], cwd=work.parent, env=plain)
+        lines += ["", "replace ("]
+        lines += [f"\t{old} => {new} {version}" for old, new, version in module.replaces(upstream)]
+        lines.append(")")
+    return "\n".join(lines) + "\n"
+
+
+def build(module: GoModule, progress: Progress = print) -> Path:
+    """Build every binary of ``module`` into its versioned cache directory; a no-op when already built."""
+    target = module.bin_dir
+    if all((target / b).is_file() for b in module.binaries):
+        return target
+    work = cache_dir() / "work" / f"{module.name}-{module.version}"
+    work.mkdir(parents=True, exist_ok=True)
+    log = cache_dir() / "logs" / f"build-{module.name}-{module.version}.log"
+    log.parent.mkdir(parents=True, exist_ok=True)
+    env = {**os.environ, "GOFLAGS": "-mod=mod", "CGO_ENABLED": "0", "MNOPS_COMPONENT": module.name, **module.env}
+    staging = work / "bin.partial"
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir()
+    progress(f"[build] {module.name} v{module.version}: preparing wrapper module in {work}")
+    with _GoProgress(f"{module.name} v{module.version}", progress) as ticker:
+        (work / "go.mod").write_text(_wrapper_gomod(module, work, env))
+        packages = [f"{pkg}@v{module.version}" for pkg in module.binaries.values()]
+        progress(f"[build] {module.name}: resolving dependencies ({ticker.elapsed()})")
+        _go(["get", *packages], cwd=work, env=env, log=log)
+        progress(f"[build] {module.name}: compiling {', '.join(module.binaries)} ({ticker.elapsed()})")
+        for binary, pkg in module.binaries.items():
+            _go(
+                ["build", "-v", "-trimpath", "-ldflags", module.ldflags, "-o", str(staging / binary), pkg],
+                cwd=work, env=env, log=log, ticker=ticker,
+            )
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.rmtree(target, ignore_errors=True)
+        staging.rename(target)
+        progress(f"[build] {module.name} v{module.version}: done in {ticker.elapsed()} -> {target}")
+    return target
+
+
+def ensure_all(progress: Progress = print, *, with_kubectl: bool = False) -> dict[str, Path]:
+    """Every binary the sandbox runs: found where it already is, else built (cached)."""
+    missing_debian = sorted({pkg for b, (_, pkg) in DEBIAN_BINARIES.items() if find(b) is None})
+    if missing_debian:
+        raise SandboxError(
+            "sandbox: Debian packages missing: " + ", ".join(missing_debian)
+            + f". Fix: apt-get install -y {' '.join(missing_debian)}"
+        )
+    modules = [*GO_MODULES, KUBECTL] if with_kubectl else list(GO_MODULES)
+    for module in modules:
+        if any(find(b) is None for b in module.binaries):
+            build(module, progress)
+    return {b: require(b) for m in modules for b in m.binaries} | {b: require(b) for b in DEBIAN_BINARIES}

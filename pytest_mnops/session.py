@@ -1,0 +1,126 @@
+"""Per-run state, kept in ``config.stash`` (never in module globals), and the report hooks' logic."""
+
+from __future__ import annotations
+
+import functools
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from pytest_mnops import markers
+from pytest_mnops.options import resolve
+
+if TYPE_CHECKING:
+    from pytest_mnops.guards import Guards
+    from pytest_mnops.guards.ledger import Ledger
+    from pytest_mnops.reporting.results import DrillResult
+    from pytest_mnops.target import Target
+    from pytest_mnops.timeline import Event
+
+SESSION_KEY = pytest.StashKey["MnopsSession"]()
+TIMELINE_KEY = pytest.StashKey["Timeline"]()
+FACTS_KEY = pytest.StashKey[dict[str, Any]]()
+
+
+def drill_facts(item: pytest.Item) -> dict[str, Any]:
+    """Measurements a drill test adds for the reports (alerts seen, rollback time, plotted series...)."""
+    if FACTS_KEY not in item.stash:
+        item.stash[FACTS_KEY] = {}
+    return item.stash[FACTS_KEY]
+
+
+class MnopsSession:
+    def __init__(self, config: pytest.Config) -> None:
+        self.config = config
+        self.results: list[DrillResult] = []
+        self.validation: list[tuple[str, str, str, str]] = []  # (nodeid, category, reads, outcome)
+
+    @functools.cached_property
+    def target(self) -> Target:
+        from pytest_mnops.target import from_config
+
+        return from_config(self.config)
+
+    @functools.cached_property
+    def ledger(self) -> Ledger:
+        from pytest_mnops.guards.ledger import Ledger
+
+        return Ledger(Path(resolve(self.config, "ledger")))
+
+    @functools.cached_property
+    def guards(self) -> Guards:
+        from pytest_mnops.guards import Guards
+
+        return Guards(self.target, max_pods=resolve(self.config, "max-pods"),
+                      max_percent=resolve(self.config, "max-percent"), dry_run=resolve(self.config, "dry-run"),
+                      echo=self.say)
+
+    @property
+    def training(self) -> bool:
+        return bool(resolve(self.config, "training"))
+
+    # -- terminal -------------------------------------------------------------------------------------
+    def say(self, line: str) -> None:
+        """Write a line to the terminal now, even while output capture is on."""
+        reporter = self.config.pluginmanager.get_plugin("terminalreporter")
+        capture = self.config.pluginmanager.get_plugin("capturemanager")
+        if reporter is None:
+            print(line, file=sys.stderr, flush=True)
+            return
+        if capture is not None:
+            with capture.global_and_fixture_disabled():
+                reporter.write_line(line)
+        else:
+            reporter.write_line(line)
+
+    def progress(self, line: str) -> None:
+        self.say(line)
+
+    def narrator(self, item: pytest.Item) -> Callable[[Event], None]:
+        from pytest_mnops.reporting.narration import narrate
+
+        spec = markers.drill_spec(item)
+        name = spec.name if spec else item.name
+        return lambda event: self.say(narrate(name, event, training=self.training))
+
+    # -- report hooks ---------------------------------------------------------------------------------
+    def record_report(self, item: pytest.Item, report: pytest.TestReport) -> None:
+        spec = markers.drill_spec(item)
+        if spec is not None:
+            from pytest_mnops.reporting import html, junit
+            from pytest_mnops.reporting.results import DrillResult
+
+            result = DrillResult.from_item(item, spec, report, self.target)
+            self.results.append(result)
+            junit.add_properties(item, result)
+            html.add_extras(report, result)
+            return
+        vspec = markers.validation_spec(item)
+        if vspec is not None:
+            item.user_properties.append(("validation_category", vspec.category))
+            item.user_properties.append(("reads", vspec.reads))
+            self.validation.append((item.nodeid, vspec.category, vspec.reads, report.outcome))
+
+    def terminal_summary(self, reporter: pytest.TerminalReporter) -> None:
+        if self.results or self.validation:
+            from pytest_mnops.reporting.scorecard import write_scorecard
+
+            write_scorecard(reporter, self.results, self.validation, fail_under=resolve(self.config, "fail-under"))
+
+    def finish(self, session: pytest.Session) -> None:
+        from pytest_mnops.reporting.scorecard import overall_score, weakest
+
+        path = resolve(self.config, "report-json")
+        if path:
+            from pytest_mnops.reporting.summary import write_json
+
+            write_json(Path(path), self.results, self.validation)
+        fail_under = resolve(self.config, "fail-under")
+        if fail_under is not None and self.results and overall_score(self.results) < fail_under:
+            worst = weakest(self.results)
+            self.say(f"mnops: resilience score {overall_score(self.results):.0f} is below --mnops-fail-under "
+                     f"{fail_under:.0f}; weakest drill: {worst.name} ({worst.score:.0f})")
+            session.exitstatus = pytest.ExitCode.TESTS_FAILED

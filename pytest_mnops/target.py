@@ -1,0 +1,81 @@
+"""The resolved target of a run: which cluster, namespace and app, and where its monitoring lives."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import pytest
+
+from pytest_mnops.errors import ConfigError
+from pytest_mnops.options import resolve
+
+SANDBOX_CONTEXT = "mnops-sandbox"
+
+
+@dataclass(frozen=True)
+class Target:
+    kubeconfig: str | None
+    context: str | None
+    namespace: str
+    app: str
+    prometheus_url: str | None
+    alertmanager_url: str | None
+    receivers_url: str | None
+    github_url: str
+    github_repo: str | None
+    time_scale: float
+    sandbox: bool
+    sandbox_dir: Path
+    allowed_contexts: tuple[str, ...] = field(default_factory=tuple)
+    allowed_namespaces: tuple[str, ...] = field(default_factory=tuple)
+
+    def scaled(self, production_s: float) -> float:
+        """A production duration (an alert's `for:`, an analysis interval) as the target runs it."""
+        return production_s * self.time_scale
+
+    def describe(self) -> str:
+        where = "sandbox" if self.sandbox else (self.context or "current context")
+        return f"{where}: {self.namespace}/{self.app}"
+
+    def require(self, attribute: str, option: str) -> str:
+        value = getattr(self, attribute)
+        if not value:
+            raise ConfigError(f"this test needs {attribute.replace('_', ' ')} of the target. Fix: pass {option} "
+                              "(or its MNOPS_* env var / mnops_* ini key), or run with --mnops-sandbox.")
+        return value
+
+    def for_namespace(self, namespace: str) -> Target:
+        return replace(self, namespace=namespace, allowed_namespaces=(*self.allowed_namespaces, namespace))
+
+
+def from_config(config: pytest.Config) -> Target:
+    sandbox = bool(resolve(config, "sandbox"))
+    sandbox_dir = Path(resolve(config, "sandbox-dir"))
+    kubeconfig, context = resolve(config, "kubeconfig"), resolve(config, "context")
+    prometheus, alertmanager, receivers = (resolve(config, n) for n in
+                                           ("prometheus-url", "alertmanager-url", "receivers-url"))
+    time_scale = resolve(config, "time-scale")
+    github_url = resolve(config, "github-url")
+    if sandbox:
+        from pytest_mnops.sandbox.cluster import SandboxSettings
+
+        # The sandbox's own addresses fill whatever the user did not set explicitly.
+        settings = SandboxSettings.load(sandbox_dir) or SandboxSettings(state_dir=str(sandbox_dir))
+        kubeconfig = kubeconfig or str(settings.layout.kubeconfig.resolve())
+        context = context or SANDBOX_CONTEXT
+        prometheus = prometheus or settings.prometheus_url
+        alertmanager = alertmanager or settings.alertmanager_url
+        receivers = receivers or settings.receivers_url
+        time_scale = time_scale or settings.time_scale
+        if config.getoption("mnops_github_url") is None:
+            github_url = settings.github_url
+    namespace = resolve(config, "namespace")
+    allowed_ns = tuple(resolve(config, "allow-namespace")) or (namespace,)
+    return Target(
+        kubeconfig=kubeconfig, context=context, namespace=namespace, app=resolve(config, "app"),
+        prometheus_url=prometheus, alertmanager_url=alertmanager, receivers_url=receivers,
+        github_url=github_url, github_repo=resolve(config, "github-repo"), time_scale=time_scale or 1.0,
+        sandbox=sandbox, sandbox_dir=sandbox_dir,
+        allowed_contexts=tuple(resolve(config, "allow-context")), allowed_namespaces=allowed_ns,
+    )
