@@ -9,11 +9,17 @@ from pytest_mnops.errors import MnopsError
 
 
 def parser() -> argparse.ArgumentParser:
+    from pytest_mnops import rollback_cli
+    from pytest_mnops import recover_cli
     from pytest_mnops.sandbox import cli as sandbox_cli
+    from pytest_mnops.secrets import cli as secrets_cli
 
     root = argparse.ArgumentParser(prog="mnops", description="pytest-mnops: chaos drills for Argo Rollouts")
     commands = root.add_subparsers(dest="command", required=True)
     sandbox_cli.register(commands)
+    secrets_cli.register(commands)
+    recover_cli.register(commands)
+    rollback_cli.register(commands)
     return root
 
 

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from pytest_mnops.options import resolve
 from pytest_mnops.session import SESSION_KEY, TIMELINE_KEY
 
 if TYPE_CHECKING:
@@ -100,7 +101,8 @@ def chaos(request: pytest.FixtureRequest, k8s: Kube, mnops_target: Target, timel
 
     session = request.config.stash[SESSION_KEY]
     return ChaosRunner(kube=k8s, target=mnops_target, timeline=timeline, ledger=session.ledger,
-                       guards=session.guards, node=request.node)
+                       guards=session.guards, node=request.node, training=session.training,
+                       trainee_timeout_s=resolve(request.config, "trainee-timeout"))
 
 
 @pytest.fixture

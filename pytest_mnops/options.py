@@ -103,6 +103,8 @@ OPTIONS: tuple[Option, ...] = (
     Option("prometheus-url", "Prometheus base URL", _url),
     Option("alertmanager-url", "Alertmanager base URL", _url),
     Option("receivers-url", "base URL of the notification receivers drills read back", _url),
+    Option("app-url", "base URL of the app's HTTP service, for probes that call it (sandbox: the traffic stand-in)",
+           _url),
     Option("github-url", "GitHub API base URL", _url, default="https://api.github.com"),
     Option("github-repo", "owner/repo whose Actions secrets the secret-rotation drill rotates"),
     Option("sandbox", "target the local sandbox (reuse a running one, else start it and stop it at the end)",

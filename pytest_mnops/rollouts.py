@@ -108,11 +108,15 @@ class Rollout:
     def pause(self) -> Obj:
         return self._patch({"spec": {"paused": True}})
 
+    def resume(self) -> Obj:
+        """Clear a manual pause (`spec.paused`), which otherwise holds even a rollback in phase Paused."""
+        return self._patch({"spec": {"paused": False}})
+
     def promote(self) -> Obj:
         """Skip the current pause step, like `kubectl argo rollouts promote`."""
         obj = self.get()
         if obj["spec"].get("paused"):
-            obj = self._patch({"spec": {"paused": False}})
+            obj = self.resume()
         body: Obj = {"status": {"pauseConditions": None}}
         step = (obj.get("status") or {}).get("currentStepIndex")
         steps = ((obj["spec"].get("strategy") or {}).get("canary") or {}).get("steps") or []

@@ -22,6 +22,7 @@ class Target:
     prometheus_url: str | None
     alertmanager_url: str | None
     receivers_url: str | None
+    app_url: str | None
     github_url: str
     github_repo: str | None
     time_scale: float
@@ -56,9 +57,10 @@ def from_config(config: pytest.Config) -> Target:
     prometheus, alertmanager, receivers = (resolve(config, n) for n in
                                            ("prometheus-url", "alertmanager-url", "receivers-url"))
     time_scale = resolve(config, "time-scale")
-    github_url = resolve(config, "github-url")
+    github_url, github_repo = resolve(config, "github-url"), resolve(config, "github-repo")
+    namespace, app, app_url = resolve(config, "namespace"), resolve(config, "app"), resolve(config, "app-url")
     if sandbox:
-        from pytest_mnops.sandbox.cluster import SandboxSettings
+        from pytest_mnops.sandbox.cluster import GITHUB_REPO, SandboxSettings
 
         # The sandbox's own addresses fill whatever the user did not set explicitly.
         settings = SandboxSettings.load(sandbox_dir) or SandboxSettings(state_dir=str(sandbox_dir))
@@ -68,14 +70,15 @@ def from_config(config: pytest.Config) -> Target:
         alertmanager = alertmanager or settings.alertmanager_url
         receivers = receivers or settings.receivers_url
         time_scale = time_scale or settings.time_scale
+        app_url = app_url or f"{settings.traffic_url}/svc/{namespace}/{app}"
+        github_repo = github_repo or GITHUB_REPO
         if config.getoption("mnops_github_url") is None:
             github_url = settings.github_url
-    namespace = resolve(config, "namespace")
     allowed_ns = tuple(resolve(config, "allow-namespace")) or (namespace,)
     return Target(
-        kubeconfig=kubeconfig, context=context, namespace=namespace, app=resolve(config, "app"),
-        prometheus_url=prometheus, alertmanager_url=alertmanager, receivers_url=receivers,
-        github_url=github_url, github_repo=resolve(config, "github-repo"), time_scale=time_scale or 1.0,
+        kubeconfig=kubeconfig, context=context, namespace=namespace, app=app,
+        prometheus_url=prometheus, alertmanager_url=alertmanager, receivers_url=receivers, app_url=app_url,
+        github_url=github_url, github_repo=github_repo, time_scale=time_scale or 1.0,
         sandbox=sandbox, sandbox_dir=sandbox_dir,
         allowed_contexts=tuple(resolve(config, "allow-context")), allowed_namespaces=allowed_ns,
     )

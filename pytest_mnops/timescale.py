@@ -13,7 +13,8 @@ from typing import Any
 _UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400}
 _DURATION = re.compile(r"^(?:\d+(?:\.\d+)?(?:ms|s|m|h|d))+$")
 _PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)")
-_RANGE = re.compile(r"\[(\d+(?:ms|s|m|h|d))(?=[\]:])")
+# A range selector or subquery: [5m], [1h30m], [30m:1m], [30m:] (the resolution is a duration too).
+_RANGE = re.compile(r"\[((?:\d+(?:ms|s|m|h|d))+)(?:(:)((?:\d+(?:ms|s|m|h|d))+)?)?\]")
 # Keys whose string values are durations in Argo Rollouts, Prometheus and Alertmanager documents.
 DURATION_KEYS = frozenset({"interval", "initialDelay", "duration", "for", "group_wait", "group_interval",
                            "repeat_interval"})
@@ -38,8 +39,16 @@ def scale(text: str, factor: float, minimum_s: float = 1.0) -> str:
 
 
 def scale_promql(query: str, factor: float) -> str:
-    """Scale every range selector (``[5m]``, subquery ``[5m:``) in a PromQL expression."""
-    return _RANGE.sub(lambda m: "[" + scale(m.group(1), factor, MIN_RANGE_S), query)
+    """Scale every range selector (``[5m]``) and subquery (``[30m:1m]``, range and resolution) in PromQL."""
+
+    def scaled(match: re.Match[str]) -> str:
+        window, colon, step = match.groups()
+        out = "[" + scale(window, factor, MIN_RANGE_S)
+        if colon:
+            out += ":" + (scale(step, factor) if step else "")
+        return out + "]"
+
+    return _RANGE.sub(scaled, query)
 
 
 def scale_tree(node: Any, factor: float, *, promql_keys: frozenset[str] = frozenset({"expr", "query"})) -> Any:

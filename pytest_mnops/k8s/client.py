@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 from collections.abc import Callable, Iterator
@@ -11,6 +12,7 @@ from typing import Any, TypeVar
 import urllib3
 from kubernetes import config as k8s_config
 from kubernetes.client.rest import ApiException
+from kubernetes.config import kube_config
 
 from pytest_mnops.errors import ClusterError, NotFound, WaitTimeout
 
@@ -332,3 +334,21 @@ def _api_error(method: str, path: str, exc: ApiException) -> ClusterError:
         return ClusterError(f"{text}. Fix: grant this verb to the identity in your kubeconfig (RBAC).")
     return ClusterError(text)
 
+
+
+@contextlib.contextmanager
+def default_kubeconfig(path: str | None) -> Iterator[None]:
+    """Make ``path`` the official client's default kubeconfig for code that loads it implicitly.
+
+    The client reads $KUBECONFIG once, at import; chaostoolkit-kubernetes then loads that default. Setting
+    the environment variable later is not enough, so the default itself is pointed at the target.
+    """
+    if not path:
+        yield
+        return
+    saved = kube_config.KUBE_CONFIG_DEFAULT_LOCATION
+    kube_config.KUBE_CONFIG_DEFAULT_LOCATION = path
+    try:
+        yield
+    finally:
+        kube_config.KUBE_CONFIG_DEFAULT_LOCATION = saved

@@ -73,8 +73,9 @@ class Alerts:
             raise ClusterError(f"Alertmanager {self.alertmanager_url}: {method} {path}: {exc}") from None
         return resp.json() if resp.content else None
 
-    def in_alertmanager(self, name: str) -> list[dict[str, Any]]:
-        return self._am("GET", "/alerts", params={"filter": f'alertname="{name}"'})
+    def active(self, matcher: str) -> list[dict[str, Any]]:
+        """Alerts Alertmanager holds that match one matcher, e.g. ``alertname="HighLatencyP95"``."""
+        return self._am("GET", "/alerts", params={"filter": matcher})
 
     def post(self, labels: dict[str, str], annotations: dict[str, str] | None = None,
              *, ends_in_s: float = 300) -> None:
@@ -114,7 +115,7 @@ class Alerts:
         deadline = time.monotonic() + within
         while True:
             for item in self.received(channel):
-                if item["received_at"] >= since and _mentions(item["payload"], name, status):
+                if item["received_at"] >= since and notifies(item["payload"], name, status):
                     return item
             if time.monotonic() > deadline:
                 raise WaitTimeout(f"no {status} notification for alert {name} reached receiver {channel!r} "
@@ -122,7 +123,7 @@ class Alerts:
             time.sleep(POLL_S)
 
 
-def _mentions(payload: Any, name: str, status: str) -> bool:
+def notifies(payload: Any, name: str, status: str) -> bool:
     """Webhook payloads carry alerts[]; Slack payloads and e-mails carry rendered text."""
     if isinstance(payload, dict) and isinstance(payload.get("alerts"), list):
         return any(a.get("labels", {}).get("alertname") == name and a.get("status") == status

@@ -23,6 +23,9 @@ from pytest_mnops.sandbox.layout import cache_dir
 KUBE_VERSION = "1.34.1"
 ROLLOUTS_VERSION = "1.9.2"  # 1.9.3 needs go >= 1.26.10
 KWOK_VERSION = "0.8.0"
+# Debian's etcd 3.4.23 lacks the progress notifications the 1.34 apiserver needs for RequestWatchProgress;
+# without them watch-list clients (KWOK's client-go) stall for seconds. 3.6.4 is what 1.34 is tested with.
+ETCD_VERSION = "3.6.4"
 
 Progress = Callable[[str], None]
 
@@ -58,17 +61,41 @@ class GoModule:
     replaces: Callable[[dict], Iterable[tuple[str, str, str]]] | None = None
     ldflags: str = "-s -w"
     env: dict[str, str] = field(default_factory=dict)
+    # A binary found on PATH is used only if this accepts it (e.g. a new enough version).
+    accepts: Callable[[Path], bool] = lambda path: True
 
     @property
     def bin_dir(self) -> Path:
         return cache_dir() / "bin" / self.name / self.version
 
 
-def _staging_replaces(gomod: dict) -> Iterable[tuple[str, str, str]]:
-    for rep in gomod.get("Replace") or []:
-        if rep["New"]["Path"].startswith("./staging/"):
+def _local_replaces(version: str) -> Callable[[dict], Iterable[tuple[str, str, str]]]:
+    """Directory replaces (Kubernetes' staging/, etcd's sibling modules) become those modules at ``version``."""
+
+    def replaces(gomod: dict) -> Iterable[tuple[str, str, str]]:
+        # Only modules the upstream requires: etcd also "replaces" forbidden imports with a dummy directory.
+        required = {req["Path"] for req in gomod.get("Require") or []}
+        for rep in gomod.get("Replace") or []:
             old = rep["Old"]["Path"]
-            yield old, old, "v0." + KUBE_VERSION.split(".", 1)[1]
+            if rep["New"]["Path"].startswith(("./", "../")) and old in required:
+                yield old, old, version
+
+    return replaces
+
+
+def _etcd_at_least(minimum: tuple[int, int, int]) -> Callable[[Path], bool]:
+    def accepts(path: Path) -> bool:
+        try:
+            out = subprocess.run([str(path), "--version"], capture_output=True, text=True, timeout=10).stdout
+        except (OSError, subprocess.SubprocessError):
+            return False
+        found = next((line.split(":", 1)[1].strip() for line in out.splitlines() if line.startswith("etcd Version")), "")
+        try:
+            return tuple(int(p) for p in found.split(".")[:3]) >= minimum
+        except ValueError:
+            return False
+
+    return accepts
 
 
 def _declared_replaces(gomod: dict) -> Iterable[tuple[str, str, str]]:
@@ -86,7 +113,7 @@ KUBE = GoModule(
         "kube-controller-manager": "k8s.io/kubernetes/cmd/kube-controller-manager",
         "kube-scheduler": "k8s.io/kubernetes/cmd/kube-scheduler",
     },
-    replaces=_staging_replaces,
+    replaces=_local_replaces("v0." + KUBE_VERSION.split(".", 1)[1]),
     ldflags=_version_ldflags(KUBE_VERSION),
 )
 KUBECTL = GoModule(
@@ -94,7 +121,7 @@ KUBECTL = GoModule(
     module="k8s.io/kubernetes",
     version=KUBE_VERSION,
     binaries={"kubectl": "k8s.io/kubernetes/cmd/kubectl"},
-    replaces=_staging_replaces,
+    replaces=_local_replaces("v0." + KUBE_VERSION.split(".", 1)[1]),
     ldflags=_version_ldflags(KUBE_VERSION),
 )
 ROLLOUTS = GoModule(
@@ -111,11 +138,19 @@ KWOK = GoModule(
     version=KWOK_VERSION,
     binaries={"kwok": "sigs.k8s.io/kwok/cmd/kwok"},
 )
-GO_MODULES = (KUBE, ROLLOUTS, KWOK)
+ETCD = GoModule(
+    name="etcd",
+    module="go.etcd.io/etcd/server/v3",
+    version=ETCD_VERSION,
+    binaries={"etcd": "go.etcd.io/etcd/server/v3"},
+    replaces=_local_replaces(f"v{ETCD_VERSION}"),
+    accepts=_etcd_at_least((3, 5, 13)),
+)
+
+GO_MODULES = (ETCD, KUBE, ROLLOUTS, KWOK)
 
 # Debian packages providing the rest; (binary candidates, package).
 DEBIAN_BINARIES: dict[str, tuple[tuple[str, ...], str]] = {
-    "etcd": (("etcd",), "etcd-server"),
     "prometheus": (("prometheus",), "prometheus"),
     "promtool": (("promtool",), "prometheus"),
     "alertmanager": (("alertmanager", "prometheus-alertmanager"), "prometheus-alertmanager"),
@@ -147,8 +182,10 @@ def find(binary: str) -> Path | None:
     for module in (*GO_MODULES, KUBECTL):
         if binary in module.binaries:
             found = _find_on_path([binary])
+            if found is not None and module.accepts(found):
+                return found
             cached = module.bin_dir / binary
-            return found or (cached if cached.is_file() else None)
+            return cached if cached.is_file() else None
     raise KeyError(binary)
 
 

@@ -25,6 +25,8 @@ CONTEXT = "mnops-sandbox"
 START_TIMEOUT_S = 120.0
 ARGO_NAMESPACE = "argo-rollouts"
 FAKE_NODE_ANNOTATION = "kwok.x-k8s.io/node"
+GITHUB_REPO = "machinenativeops/machine-native-ops"
+GITHUB_TOKEN = "mnops-sandbox-token"
 ASSETS = Path(__file__).parent / "assets"
 
 
@@ -77,6 +79,9 @@ class SandboxSettings:
             "MNOPS_ALERTMANAGER_URL": self.alertmanager_url,
             "MNOPS_RECEIVERS_URL": self.receivers_url,
             "MNOPS_GITHUB_URL": self.github_url,
+            "MNOPS_GITHUB_REPO": GITHUB_REPO,
+            # The GitHub stand-in's fixed token: a sandbox credential, not a secret.
+            "MNOPS_GITHUB_TOKEN": GITHUB_TOKEN,
         }
 
     def save(self) -> None:
@@ -129,6 +134,8 @@ def _etcd_argv(s: SandboxSettings, bins: dict[str, Path]) -> list[str]:
         f"--listen-peer-urls={peer}", f"--initial-advertise-peer-urls={peer}",
         f"--initial-cluster=mnops={peer}", "--initial-cluster-state=new",
         "--quota-backend-bytes=4294967296", "--snapshot-count=10000",
+        # A sandbox's data is disposable: skipping fsync keeps a 2-core CI machine's disk out of the way.
+        "--unsafe-no-fsync",
     ]
 
 
@@ -161,8 +168,6 @@ def _controller_manager_argv(s: SandboxSettings, bins: dict[str, Path]) -> list[
         f"--root-ca-file={pki.ca_cert}", f"--service-account-private-key-file={pki.admin_key}",
         "--use-service-account-credentials=false", "--profiling=false",
         f"--tls-cert-file={pki.admin_cert}", f"--tls-private-key-file={pki.admin_key}",
-        # KWOK heartbeats the nodes; pods of a lost node should go quickly in drills.
-        "--node-monitor-grace-period=20s",
     ]
 
 
@@ -191,6 +196,9 @@ def _kwok_argv(s: SandboxSettings, bins: dict[str, Path]) -> list[str]:
         str(bins["kwok"]), f"--kubeconfig={s.layout.kubeconfig}", "--manage-all-nodes=false",
         f"--manage-nodes-with-annotation-selector={FAKE_NODE_ANNOTATION}=fake",
         f"--server-address={HOST}:{s.ports.kwok}", f"--config={stages}",
+        # Node liveness through Leases, as kubelets do; without them the node lifecycle controller marks
+        # nodes NotReady between KWOK's (10-minute) status heartbeats and flips every pod to not Ready.
+        "--node-lease-duration-seconds=40",
     ]
 
 

@@ -11,6 +11,7 @@ import argparse
 import functools
 import sys
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -19,9 +20,25 @@ from pytest_mnops.secrets.audit import DEFAULT_AUDIT_LOG, AuditLog
 
 if TYPE_CHECKING:
     from pytest_mnops.k8s import Kube
-    from pytest_mnops.secrets.rotation import RotationResult
+    from pytest_mnops.secrets.rotation import RotationResult, SecretValue
 
 Handler = Callable[[argparse.Namespace], int]
+
+
+@dataclass(frozen=True)
+class _K8sTarget:
+    namespace: str
+    secret_name: str
+    key: str
+
+    def __str__(self) -> str:
+        return f"key {self.key} of Kubernetes Secret {self.namespace}/{self.secret_name}"
+
+    def sync(self, kube: Kube, value: SecretValue, *, dry_run: bool = False) -> None:
+        from pytest_mnops.secrets.rotation import sync_to_kubernetes
+
+        sync_to_kubernetes(kube, namespace=self.namespace, secret_name=self.secret_name, key=self.key,
+                           value=value, dry_run=dry_run)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -118,7 +135,7 @@ def _kube() -> Kube:
 
 @_exit_code
 def _rotate(args: argparse.Namespace) -> int:
-    from pytest_mnops.secrets.rotation import SecretRotator, SecretValue, sync_to_kubernetes
+    from pytest_mnops.secrets.rotation import SecretRotator, SecretValue
 
     targets = _k8s_targets(args)
     kube = _kube() if targets else None
@@ -129,30 +146,28 @@ def _rotate(args: argparse.Namespace) -> int:
             if kube is not None and target is not None:
                 # Prove the Kubernetes side will accept the value before GitHub's copy changes, so a
                 # refused sync cannot leave GitHub and the cluster holding different values.
-                placeholder = SecretValue("mnops-dry-run-placeholder")
-                sync_to_kubernetes(kube, **target, value=placeholder, dry_run=True)
+                target.sync(kube, SecretValue("mnops-dry-run-placeholder"), dry_run=True)
             result = rotator.rotate(name, generator=args.generator, length=args.length)
             print(_describe(result, rotator.where))
             if kube is None or target is None:
                 continue
-            where = f"key {target['key']} of Kubernetes Secret {target['namespace']}/{target['secret_name']}"
             if result.value is None:
-                print(f"  would apply {where} (server dry-run admitted it)")
+                print(f"  would apply {target} (server dry-run admitted it)")
                 continue
             try:
-                sync_to_kubernetes(kube, **target, value=result.value)
+                target.sync(kube, result.value)
             except MnopsError as exc:
                 raise MnopsError(
                     f"secret {name}: GitHub now holds the new value (sha256 {result.value.short_hash}) but "
-                    f"applying {where} failed: {exc} Fix: correct the cause and run `mnops secrets rotate` "
+                    f"applying {target} failed: {exc} Fix: correct the cause and run `mnops secrets rotate` "
                     "again; it writes a fresh value to both."
                 ) from None
-            print(f"  applied {where}")
+            print(f"  applied {target}")
     return 0
 
 
-def _k8s_targets(args: argparse.Namespace) -> dict[str, dict[str, str]]:
-    """Secret name -> sync_to_kubernetes keywords; empty when no Kubernetes option is given."""
+def _k8s_targets(args: argparse.Namespace) -> dict[str, _K8sTarget]:
+    """GitHub secret name -> where its value goes in Kubernetes; empty when no Kubernetes option is given."""
     if not (args.k8s_namespace or args.k8s_secret or args.k8s_key):
         return {}
     if not (args.k8s_namespace and args.k8s_secret):
@@ -161,8 +176,8 @@ def _k8s_targets(args: argparse.Namespace) -> dict[str, dict[str, str]]:
     if args.k8s_key and len(args.secrets) > 1:
         raise ConfigError(f"--k8s-key {args.k8s_key} is ambiguous with {len(args.secrets)} --secret options. "
                           "Fix: drop --k8s-key (each secret then goes to the key of its own name).")
-    return {name: {"namespace": args.k8s_namespace, "secret_name": args.k8s_secret,
-                   "key": args.k8s_key or name} for name in args.secrets}
+    return {name: _K8sTarget(args.k8s_namespace, args.k8s_secret, args.k8s_key or name)
+            for name in args.secrets}
 
 
 def _describe(result: RotationResult, where: str) -> str:

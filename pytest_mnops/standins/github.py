@@ -36,13 +36,13 @@ from nacl.exceptions import CryptoError
 from nacl.public import PrivateKey, SealedBox
 
 from pytest_mnops.errors import ConfigError
+from pytest_mnops.sandbox.cluster import GITHUB_REPO as DEFAULT_REPO
+from pytest_mnops.sandbox.cluster import GITHUB_TOKEN as DEFAULT_TOKEN
 
 log = logging.getLogger(__name__)
 
 TOKEN_ENV = "MNOPS_GITHUB_TOKEN"
 # Not a secret: it only opens the loopback stand-in, and the sandbox docs print it.
-DEFAULT_TOKEN = "mnops-sandbox-token"
-DEFAULT_REPO = "machinenativeops/machine-native-ops"
 DEFAULT_ENVIRONMENTS = ("staging", "production")
 DOCS_URL = "https://docs.github.com/rest"
 RATE_LIMIT = 5000
@@ -102,12 +102,12 @@ class _Repo:
 
 
 class _HttpError(Exception):
-    def __init__(self, status: int, message: str, headers: dict[str, str] | None = None) -> None:
+    def __init__(self, status: int, message: str) -> None:
         super().__init__(message)
-        self.status, self.message, self.headers = status, message, headers or {}
+        self.status, self.message = status, message
 
 
-@dataclass(frozen=True)
+@dataclass
 class _Reply:
     status: int
     body: Any = None
@@ -312,7 +312,7 @@ class GitHubStandIn:
                     reply = self._route(method, path, query, body, base)
             except _HttpError as exc:
                 reply = _Reply(exc.status, {"message": exc.message, "documentation_url": DOCS_URL,
-                                            "status": str(exc.status)}, exc.headers)
+                                            "status": str(exc.status)})
         with self._lock:
             self._calls += 1
             self._log.append((method, path, reply.status))
@@ -492,7 +492,9 @@ class _Handler(BaseHTTPRequestHandler):
         elif url.path == "/_standin/faults" and method == "POST":
             self._send(self._set_faults(standin, body))
         else:
-            base = f"http://{self.headers.get('Host') or f'{standin.host}:{self.server.server_address[1]}'}"
+            # URLs in answers point back where the client connected; PyGithub follows them for later calls.
+            host = self.headers.get("Host")
+            base = f"http://{host}" if host else standin.url
             self._send(standin._serve(method, url.path, parse_qs(url.query), self.headers, body, base))
 
     @staticmethod

@@ -13,6 +13,8 @@ KWOK pods run no containers, so this process plays the app's data plane:
 from __future__ import annotations
 
 import argparse
+import base64
+import hmac
 import http.client
 import random
 import re
@@ -69,6 +71,8 @@ class Pod:
     cpu_limit: float
     memory_limit: float
     labels: dict[str, str]
+    credential_ref: tuple[str, str] | None = None  # (Secret name, key) the container reads at start
+    credential: str | None = None  # what this pod loaded when it started: a restart picks up rotations
     cpu_seconds: float = 0.0
 
 
@@ -100,13 +104,15 @@ def pod_from_api(obj: dict[str, Any]) -> Pod | None:
         return None
     container = obj["spec"]["containers"][0]
     limits = (container.get("resources") or {}).get("limits") or {}
+    refs = [((e.get("valueFrom") or {}).get("secretKeyRef") or {}) for e in container.get("env") or []]
+    ref = next(((r["name"], r["key"]) for r in refs if r.get("name") and r.get("key")), None)
     return Pod(
         namespace=meta["namespace"], name=meta["name"], app=labels.get("app", meta["name"]),
         template_hash=labels.get(HASH_LABEL, ""), ready=pod_ready(obj),
         error_ratio=float(annotations.get(ERROR_RATIO, 0)),
         latency_s=float(annotations.get(LATENCY_MS, 20)) / 1000,
         container=container["name"], cpu_limit=quantity(limits.get("cpu", "1")),
-        memory_limit=quantity(limits.get("memory", "1Gi")), labels=labels,
+        memory_limit=quantity(limits.get("memory", "1Gi")), labels=labels, credential_ref=ref,
     )
 
 
@@ -117,6 +123,7 @@ class World:
         self.lock = threading.Lock()
         self.pods: dict[tuple[str, str], Pod] = {}
         self.chaos: dict[tuple[str, str, str], Chaos] = {}
+        self.secrets: dict[tuple[str, str], dict[str, str]] = {}
         self.removed: list[Pod] = []
 
     def set_pod(self, obj: dict[str, Any], deleted: bool) -> None:
@@ -126,10 +133,22 @@ class World:
             old = self.pods.pop(key, None)
             if pod is not None:
                 if old is not None:
-                    pod.cpu_seconds = old.cpu_seconds
+                    pod.cpu_seconds, pod.credential = old.cpu_seconds, old.credential
+                elif pod.credential_ref is not None:
+                    secret_name, secret_key = pod.credential_ref
+                    pod.credential = self.secrets.get((pod.namespace, secret_name), {}).get(secret_key)
                 self.pods[key] = pod
             elif old is not None:
                 self.removed.append(old)
+
+    def set_secret(self, obj: dict[str, Any], deleted: bool) -> None:
+        key = (obj["metadata"]["namespace"], obj["metadata"]["name"])
+        with self.lock:
+            if deleted:
+                self.secrets.pop(key, None)
+            else:
+                self.secrets[key] = {k: base64.b64decode(v).decode(errors="replace")
+                                     for k, v in (obj.get("data") or {}).items()}
 
     def set_chaos(self, kind: str, obj: dict[str, Any], deleted: bool) -> None:
         meta = obj["metadata"]
@@ -252,12 +271,23 @@ class TrafficStandIn:
         self.latency.labels(*values).observe(latency)
         return code, pod
 
+    def authenticate(self, namespace: str, app: str, token: str) -> tuple[int, Pod | None]:
+        """As the app would: the pod serving this request accepts only the credential it loaded."""
+        pods = self.world.ready_pods(namespace, app)
+        if not pods:
+            return 503, None
+        pod = random.choice(pods)
+        ok = pod.credential is not None and hmac.compare_digest(pod.credential, token)
+        code = 200 if ok else 401
+        self.requests.labels(pod.namespace, pod.app, pod.name, pod.template_hash, "GET", str(code)).inc()
+        return code, pod
+
     def _forget_removed(self) -> None:
         with self.world.lock:
             removed, self.world.removed = self.world.removed, []
         for pod in removed:
             values = (pod.namespace, pod.app, pod.name, pod.template_hash)
-            for code in ("200", "500"):
+            for code in ("200", "401", "500"):
                 try:
                     self.requests.remove(*values, "GET", code)
                 except KeyError:
@@ -291,7 +321,11 @@ class TrafficStandIn:
                     self._send(200, b"ok")
                 elif self.path.startswith("/svc/"):
                     parts = self.path.split("/")
-                    code, pod = standin.serve(parts[2], parts[3]) if len(parts) > 3 else (404, None)
+                    if len(parts) > 4 and parts[4] == "auth":
+                        token = self.headers.get("Authorization", "").removeprefix("Bearer ").strip()
+                        code, pod = standin.authenticate(parts[2], parts[3], token)
+                    else:
+                        code, pod = standin.serve(parts[2], parts[3]) if len(parts) > 3 else (404, None)
                     self._send(code, f"{pod.name if pod else 'no ready endpoints'}\n".encode())
                 else:
                     self._send(404, b"not found")
@@ -338,7 +372,10 @@ class TrafficStandIn:
     def _drop_missing(self, resource: Resource, seen: set[tuple[str, str]]) -> None:
         """After a relist, forget objects deleted while no watch was open."""
         with self.world.lock:
-            if resource is resources.POD:
+            if resource is resources.SECRET:
+                for key in [k for k in self.world.secrets if k not in seen]:
+                    del self.world.secrets[key]
+            elif resource is resources.POD:
                 for key in [k for k in self.world.pods if k not in seen]:
                     self.world.removed.append(self.world.pods.pop(key))
             else:
@@ -350,6 +387,7 @@ class TrafficStandIn:
             (resources.POD, self.world.set_pod, "app"),
             (resources.NETWORK_CHAOS, lambda o, d: self.world.set_chaos("NetworkChaos", o, d), None),
             (resources.STRESS_CHAOS, lambda o, d: self.world.set_chaos("StressChaos", o, d), None),
+            (resources.SECRET, self.world.set_secret, None),
         ]
         for resource, handler, selector in watches:
             threading.Thread(target=self._watch, args=(resource, handler, selector), daemon=True).start()

@@ -11,6 +11,7 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import requests
@@ -39,9 +40,9 @@ def gh(standin: GitHubStandIn) -> Iterator[Github]:
 
 
 def _api(standin: GitHubStandIn, method: str, path: str, *, token: str | None = TOKEN,
-         scheme: str = "token", **kwargs: object) -> requests.Response:
+         scheme: str = "token", json: Any = None) -> requests.Response:
     headers = {"Authorization": f"{scheme} {token}"} if token else {}
-    return requests.request(method, f"{standin.url}{path}", headers=headers, timeout=5, **kwargs)
+    return requests.request(method, f"{standin.url}{path}", headers=headers, json=json, timeout=5)
 
 
 def test_repository_json_satisfies_pygithub(gh: Github, standin: GitHubStandIn) -> None:
@@ -100,8 +101,9 @@ def test_put_is_201_then_204_and_rejects_bad_key_id_or_box(standin: GitHubStandI
     key = _api(standin, "GET", f"/repos/{REPO}/actions/secrets/public-key").json()
     sealed = base64.b64encode(SealedBox(PublicKey(base64.b64decode(key["key"]))).encrypt(b"one")).decode()
     url = f"/repos/{REPO}/actions/secrets/DB_PASSWORD"
-    assert _api(standin, "PUT", url, json={"encrypted_value": sealed, "key_id": key["key_id"]}).status_code == 201
-    assert _api(standin, "PUT", url, json={"encrypted_value": sealed, "key_id": key["key_id"]}).status_code == 204
+    body = {"encrypted_value": sealed, "key_id": key["key_id"]}
+    assert _api(standin, "PUT", url, json=body).status_code == 201
+    assert _api(standin, "PUT", url, json=body).status_code == 204
     wrong_id = _api(standin, "PUT", url, json={"encrypted_value": sealed, "key_id": "123"})
     assert wrong_id.status_code == 422 and "key_id" in wrong_id.json()["message"]
     foreign = SealedBox(PrivateKey.generate().public_key).encrypt(b"two")
@@ -109,8 +111,7 @@ def test_put_is_201_then_204_and_rejects_bad_key_id_or_box(standin: GitHubStandI
                                                 "key_id": key["key_id"]})
     assert not_ours.status_code == 422
     assert _api(standin, "PUT", url, json={"key_id": key["key_id"]}).status_code == 422
-    assert _api(standin, "PUT", f"/repos/{REPO}/actions/secrets/GITHUB_X",
-                json={"encrypted_value": sealed, "key_id": key["key_id"]}).status_code == 422
+    assert _api(standin, "PUT", f"/repos/{REPO}/actions/secrets/GITHUB_X", json=body).status_code == 422
     assert standin.decrypted(REPO, "DB_PASSWORD") == "one"
 
 
@@ -144,7 +145,8 @@ def test_token_auth_accepts_token_and_bearer_only(standin: GitHubStandIn) -> Non
 def test_fail_next_serves_errors_then_recovers(standin: GitHubStandIn) -> None:
     standin.faults.fail_next(2, status=503, method="PUT")
     assert _api(standin, "GET", f"/repos/{REPO}").status_code == 200  # not a PUT: untouched
-    statuses = [_api(standin, "PUT", f"/repos/{REPO}/actions/secrets/X", json={}).status_code for _ in range(3)]
+    url = f"/repos/{REPO}/actions/secrets/X"
+    statuses = [_api(standin, "PUT", url, json={}).status_code for _ in range(3)]
     assert statuses == [503, 503, 422]
 
 
@@ -171,7 +173,7 @@ def test_faults_can_be_driven_over_http(standin: GitHubStandIn) -> None:
     assert _api(standin, "GET", f"/repos/{REPO}").status_code == 200
     refused = requests.post(control, json={"explode": 1}, timeout=5)
     assert refused.status_code == 400 and "Fix:" in refused.json()["message"]
-    with pytest.raises(ConfigError, match="400..599"):
+    with pytest.raises(ConfigError, match=r"400\.\.599"):
         standin.faults.fail_next(1, status=200)
 
 
@@ -201,8 +203,8 @@ def test_main_serves_the_sandbox_port(tmp_path: Path) -> None:
     base = _free_port_base()
     (tmp_path / "sandbox.json").write_text(json.dumps({"state_dir": str(tmp_path), "port_base": base}))
     env = {**os.environ, "MNOPS_GITHUB_TOKEN": ""}  # empty: the fixed sandbox token applies
-    proc = subprocess.Popen([sys.executable, "-m", "pytest_mnops.standins.github", "--state-dir", str(tmp_path)],
-                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    argv = [sys.executable, "-m", "pytest_mnops.standins.github", "--state-dir", str(tmp_path)]
+    proc = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         url = f"http://127.0.0.1:{base + 16}"
         deadline = time.monotonic() + 10
@@ -213,14 +215,16 @@ def test_main_serves_the_sandbox_port(tmp_path: Path) -> None:
             except requests.ConnectionError:
                 assert time.monotonic() < deadline, "stand-in did not come up"
                 time.sleep(0.05)
-        reply = requests.get(f"{url}/repos/{REPO}", headers={"Authorization": f"token {DEFAULT_TOKEN}"}, timeout=5)
+        auth = {"Authorization": f"token {DEFAULT_TOKEN}"}
+        reply = requests.get(f"{url}/repos/{REPO}", headers=auth, timeout=5)
         assert reply.json()["full_name"] == REPO
     finally:
         proc.terminate()
         assert proc.wait(timeout=10) == 0  # SIGTERM is a clean stop
 
 
-def test_main_without_sandbox_settings_says_how_to_fix(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_main_without_sandbox_settings_says_how_to_fix(tmp_path: Path,
+                                                       capsys: pytest.CaptureFixture[str]) -> None:
     from pytest_mnops.standins.github import main
 
     assert main(["--state-dir", str(tmp_path)]) == 2

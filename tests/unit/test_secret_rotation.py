@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import socket
 import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
@@ -107,7 +108,8 @@ def test_5xx_is_retried_with_the_same_value(standin: GitHubStandIn, rotator: Rot
     assert rotate == [(1, "retrying", 502, digest), (2, "retrying", 502, digest), (3, "updated", 204, digest)]
 
 
-def test_rate_limit_waits_for_githubs_reset(standin: GitHubStandIn, rotator: Rotators, audit_path: Path) -> None:
+def test_rate_limit_waits_for_githubs_reset(standin: GitHubStandIn, rotator: Rotators,
+                                            audit_path: Path) -> None:
     standin.seed_secret(REPO, "API_TOKEN", OLD, updated_at=LONG_AGO)
     standin.faults.rate_limit_next(1, reset_in_s=1, method="PUT")
     started = time.monotonic()
@@ -148,7 +150,7 @@ def test_persistent_5xx_keeps_the_previous_value(standin: GitHubStandIn, rotator
 
 def test_client_errors_are_not_retried(standin: GitHubStandIn, rotator: Rotators, audit_path: Path) -> None:
     standin.faults.fail_next(1, status=422, method="PUT")
-    with pytest.raises(RotationFailed, match="422.*not retryable.*still does not exist") as caught:
+    with pytest.raises(RotationFailed, match=r"422.*not retryable.*still does not exist") as caught:
         rotator().rotate("API_TOKEN")
     assert caught.value.applied is False
     assert [r["outcome"] for r in _records(audit_path) if r["action"] == "rotate"] == ["failed"]
@@ -174,7 +176,7 @@ def test_dry_run_writes_nothing(standin: GitHubStandIn, rotator: Rotators, audit
 
 def test_staging_rotator_refuses_production(standin: GitHubStandIn, rotator: Rotators) -> None:
     staging = rotator("staging")
-    with pytest.raises(GuardViolation, match="bound to environment 'staging'.*refuses.*'production'.*Fix:"):
+    with pytest.raises(GuardViolation, match=r"bound to environment 'staging'.*refuses.*'production'.*Fix:"):
         staging.rotate("API_TOKEN", environment="production")
     with pytest.raises(GuardViolation):
         rotator().rotate("API_TOKEN", environment="production")  # repository level is not an environment
@@ -192,7 +194,8 @@ def test_check_age_flags_secrets_older_than_the_policy(standin: GitHubStandIn, r
     assert set(ages) == {"OLD_TOKEN", "NEW_TOKEN"}
     assert ages["OLD_TOKEN"].due and not ages["NEW_TOKEN"].due
     assert 30.9 < ages["OLD_TOKEN"].age_days < 31.1
-    assert {a.name for a in rotator("staging").check_age(max_age_days=7) if a.due} == {"OLD_TOKEN", "NEW_TOKEN"}
+    weekly = rotator("staging").check_age(max_age_days=7)
+    assert {a.name for a in weekly if a.due} == {"OLD_TOKEN", "NEW_TOKEN"}
     outcomes = {(r["secret"], r["outcome"]) for r in _records(audit_path)}
     assert {("OLD_TOKEN", "due"), ("NEW_TOKEN", "current")} <= outcomes
     with pytest.raises(ConfigError, match="not positive"):
@@ -203,7 +206,7 @@ def test_token_only_from_the_environment(monkeypatch: pytest.MonkeyPatch, standi
                                          audit_path: Path) -> None:
     monkeypatch.delenv("GITHUB_TOKEN", raising=False)
     monkeypatch.delenv("MNOPS_GITHUB_TOKEN", raising=False)
-    with pytest.raises(ConfigError, match="no GitHub token.*GITHUB_TOKEN nor MNOPS_GITHUB_TOKEN.*Fix: export"):
+    with pytest.raises(ConfigError, match=r"no GitHub token.*GITHUB_TOKEN nor MNOPS_GITHUB_TOKEN.*Fix:"):
         SecretRotator(repo=REPO, base_url=standin.url, audit_log=audit_path)
     monkeypatch.setenv("MNOPS_GITHUB_TOKEN", TOKEN)
     monkeypatch.setenv("MNOPS_GITHUB_URL", standin.url)
@@ -214,18 +217,30 @@ def test_token_only_from_the_environment(monkeypatch: pytest.MonkeyPatch, standi
 def test_rejected_token_is_not_retried(standin: GitHubStandIn, audit_path: Path) -> None:
     with (SecretRotator(repo=REPO, token="wrong", base_url=standin.url, audit_log=audit_path,
                         retry=FAST) as rotating,
-          pytest.raises(SecretsError, match="401 'Bad credentials', the token was rejected. Fix:")):
+          pytest.raises(SecretsError, match=r"401 'Bad credentials', the token was rejected\. Fix:")):
         rotating.rotate("API_TOKEN")
     assert len(standin.requests) == 1
 
 
 def test_missing_repository_and_environment_are_named(standin: GitHubStandIn, rotator: Rotators,
                                                       audit_path: Path) -> None:
-    with (SecretRotator(repo="acme/nothing", token=TOKEN, base_url=standin.url, audit_log=audit_path) as other,
-          pytest.raises(SecretsError, match="repository acme/nothing does not exist or the token cannot see")):
+    missing = "repository acme/nothing does not exist or the token cannot see it"
+    with (SecretRotator(repo="acme/nothing", token=TOKEN, base_url=standin.url,
+                        audit_log=audit_path) as other,
+          pytest.raises(SecretsError, match=missing)):
         other.check_age()
-    with pytest.raises(SecretsError, match="environment 'qa' does not exist in repository .*Settings"):
+    with pytest.raises(SecretsError, match=r"environment 'qa' does not exist in repository .*Settings"):
         rotator("qa").check_age()
+
+
+def test_unreachable_github_is_retried_then_named(audit_path: Path) -> None:
+    with socket.socket() as sock:  # a port nobody listens on: connection refused
+        sock.bind(("127.0.0.1", 0))
+        url = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    with (SecretRotator(repo=REPO, token=TOKEN, base_url=url, audit_log=audit_path, retry=FAST) as rotating,
+          pytest.raises(SecretsError, match=rf"no answer from {url} .*MNOPS_GITHUB_URL.*gave up after 4")):
+        rotating.check_age()
+    assert [r["outcome"] for r in _records(audit_path)] == ["retrying"] * 3 + ["failed"]
 
 
 @pytest.mark.parametrize(("kwargs", "match"), [
@@ -251,7 +266,8 @@ def test_bad_requests_fail_before_any_call(standin: GitHubStandIn, rotator: Rota
 
 
 def test_generators_meet_128_bits() -> None:
-    assert {g.name: g.min_length() for g in GENERATORS.values()} == {"token_urlsafe": 22, "hex": 32, "alnum": 22}
+    minimum = {g.name: g.min_length() for g in GENERATORS.values()}
+    assert minimum == {"token_urlsafe": 22, "hex": 32, "alnum": 22}
     alnum = GENERATORS["alnum"](22).reveal()
     assert len(alnum) == 22 and alnum.isalnum()
     assert GENERATORS["token_urlsafe"](64).reveal() != GENERATORS["token_urlsafe"](64).reveal()
@@ -268,11 +284,12 @@ def test_no_secret_value_leaks_anywhere(standin: GitHubStandIn, rotator: Rotator
                                         capsys: pytest.CaptureFixture[str]) -> None:
     caplog.set_level(logging.DEBUG)  # includes PyGithub's request/response debug log
     standin.seed_secret(REPO, "API_TOKEN", OLD, updated_at=LONG_AGO)
+    standin.seed_secret(REPO, "DB_PASSWORD", OLD + "-db", updated_at=LONG_AGO)
     rotating = rotator()
     ok = rotating.rotate("API_TOKEN")
     standin.faults.fail_next(10, status=500, method="PUT")
     with pytest.raises(RotationFailed) as caught:
-        rotating.rotate("API_TOKEN")
+        rotating.rotate("DB_PASSWORD")
     assert ok.value is not None
     values = [OLD, ok.value.reveal(), caught.value.value.reveal()]
     captured = capsys.readouterr()
@@ -312,7 +329,8 @@ class _FakeKube:
     def __init__(self) -> None:
         self.applied: list[tuple[dict[str, Any], str | None, bool]] = []
 
-    def apply(self, obj: dict[str, Any], *, namespace: str | None = None, dry_run: bool = False) -> dict[str, Any]:
+    def apply(self, obj: dict[str, Any], *, namespace: str | None = None,
+              dry_run: bool = False) -> dict[str, Any]:
         self.applied.append((obj, namespace, dry_run))
         return obj
 

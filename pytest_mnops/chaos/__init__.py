@@ -1,0 +1,1 @@
+"""chaostoolkit scenarios: loading, running through chaoslib, and the activities they call."""

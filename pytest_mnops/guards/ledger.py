@@ -1,0 +1,94 @@
+"""The fault ledger: written before every injection, so any fault can be reverted after any crash.
+
+One JSON line per event, fsync'ed: ``injected`` (with the scenario's rollback activities and the
+configuration they need) and ``reverted``. An ``injected`` entry without its ``reverted`` line is a fault
+still in the cluster; ``mnops recover`` replays its rollbacks. Appends are locked, so parallel workers
+(pytest-xdist) can share one ledger.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Entry:
+    id: str
+    scenario: str
+    test: str
+    at: float
+    pid: int
+    configuration: dict[str, Any]
+    rollbacks: list[dict[str, Any]]
+
+    def describe(self) -> str:
+        names = ", ".join(r.get("name", "?") for r in self.rollbacks)
+        ns = self.configuration.get("namespace", "?")
+        return f"{self.scenario} in namespace {ns} (test {self.test or '-'}, pid {self.pid}): revert with {names}"
+
+
+class Ledger:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def _append(self, record: dict[str, Any]) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        line = json.dumps(record, sort_keys=True) + "\n"
+        with self.path.open("a") as out:
+            fcntl.flock(out, fcntl.LOCK_EX)
+            try:
+                out.write(line)
+                out.flush()
+                os.fsync(out.fileno())
+            finally:
+                fcntl.flock(out, fcntl.LOCK_UN)
+
+    def record_injection(self, *, scenario: str, test: str, configuration: dict[str, Any],
+                         rollbacks: list[dict[str, Any]]) -> Entry:
+        entry = Entry(id=uuid.uuid4().hex, scenario=scenario, test=test, at=time.time(), pid=os.getpid(),
+                      configuration=configuration, rollbacks=rollbacks)
+        self._append({"event": "injected", **entry.__dict__})
+        return entry
+
+    def record_reverted(self, entry_id: str, *, how: str) -> None:
+        self._append({"event": "reverted", "id": entry_id, "at": time.time(), "how": how})
+
+    def pending(self) -> list[Entry]:
+        """Injections with no matching revert, oldest first."""
+        if not self.path.is_file():
+            return []
+        injected: dict[str, Entry] = {}
+        for line in self.path.read_text().splitlines():
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+            except ValueError:
+                continue  # a line cut short by a crash mid-write carries nothing to revert yet
+            if record.get("event") == "injected":
+                fields = {k: record[k] for k in Entry.__dataclass_fields__}
+                injected[record["id"]] = Entry(**fields)
+            elif record.get("event") == "reverted":
+                injected.pop(record["id"], None)
+        return sorted(injected.values(), key=lambda e: e.at)
+
+    def recover(self, revert: Callable[[Entry], None], *, how: str) -> list[tuple[Entry, str | None]]:
+        """Revert every pending entry; returns (entry, error or None). A failed revert stays pending."""
+        outcome = []
+        for entry in self.pending():
+            try:
+                revert(entry)
+            except Exception as exc:  # noqa: BLE001 - one fault's failure must not stop the others' revert
+                outcome.append((entry, f"{type(exc).__name__}: {exc}"))
+                continue
+            self.record_reverted(entry.id, how=how)
+            outcome.append((entry, None))
+        return outcome

@@ -1,0 +1,25 @@
+"""Drill figures as JUnit ``<properties>``.
+
+Added to ``item.user_properties`` during the call-phase report, so pytest's junitxml writes them with the
+test case (it reads them from the teardown report). The project runs ``junit_family = xunit1``, where
+testcase properties are part of the schema; tests/ parse the XML to prove they are there.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from pytest_mnops.reporting.results import DrillResult
+
+PROPERTIES = ("scenario", "mttd_s", "mttr_s", "abort_s", "rollback_s", "human_response_s", "budget_s",
+              "alerts", "verdict", "score")
+
+
+def add_properties(item: pytest.Item, result: DrillResult) -> None:
+    values = result.as_dict()
+    item.user_properties.append(("drill", result.name))
+    for name in PROPERTIES:
+        value = values.get(name)
+        if value is None or value == []:
+            continue
+        item.user_properties.append((name, ",".join(value) if isinstance(value, list) else value))

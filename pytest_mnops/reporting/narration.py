@@ -1,0 +1,34 @@
+"""Plain-words narration of a drill's phases, live on the terminal (more words in training mode)."""
+
+from __future__ import annotations
+
+import time
+
+from pytest_mnops.timeline import DETECTED, INJECT, RECOVERED, REVERTED, STEADY_STATE, Event
+
+PLAIN = {
+    STEADY_STATE: "the system is healthy: steady state confirmed before breaking anything",
+    INJECT: "fault injected",
+    DETECTED: "the system noticed",
+    RECOVERED: "the system recovered",
+    REVERTED: "fault reverted, nothing left behind",
+    "human-step": "your move: the drill is waiting for the operator",
+}
+TRAINING = {
+    INJECT: "Watch the app now: `kubectl argo rollouts get rollout <app> --watch`, the Grafana panels, "
+            "Alertmanager. What do you expect to happen first?",
+    DETECTED: "This is the moment monitoring or the controller reacted. Note how long it took.",
+    RECOVERED: "Steady state is back. Was it automatic, or did someone have to act?",
+    "human-step": "Act now: `mnops rollback --reason \"...\"` or `kubectl argo rollouts abort <app>`. "
+                  "Your response time is scored.",
+}
+
+
+def narrate(drill: str, event: Event, *, training: bool) -> str:
+    clock = time.strftime("%H:%M:%S", time.localtime(event.at))
+    line = f"[mnops {clock}] {drill}: {PLAIN.get(event.phase, event.phase)}"
+    if event.detail:
+        line += f" ({event.detail})"
+    if training and event.phase in TRAINING:
+        line += f"\n             {TRAINING[event.phase]}"
+    return line

@@ -1,0 +1,64 @@
+"""The seven drills of the delivery summary, each proving detection and recovery on the target.
+
+Run them all with ``pytest suites/drills -m drill``, one with ``--drill canary-failure``. Budgets are in
+production seconds (the seed's figures); the target's time scale shrinks them, never below 30 s.
+Order matters on a shared cluster only for speed: each drill first waits for the steady state.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from pytest_mnops.chaos.runner import ChaosRunner
+
+
+@pytest.mark.drill("monitoring-alerts", budget_s=600)
+def test_monitoring_alerts_reach_receivers_and_silences_hold(chaos: ChaosRunner) -> None:
+    journal = chaos.run("monitoring-alerts")
+    chaos.prove(journal)
+    delivered = journal.activity("all-reached-pager").output["delivered"]
+    assert delivered, "monitoring/prometheus-alerts.yaml defines no critical alert to drill"
+    assert journal.activity("silence-suppresses-delivery").output["suppressed"] is True
+
+
+@pytest.mark.drill("pod-failure", budget_s=300)
+def test_pod_failure_replacements_become_ready(chaos: ChaosRunner) -> None:
+    journal = chaos.run("pod-failure")
+    chaos.prove(journal)
+    watch = journal.activity("watch-replacements").output
+    assert watch["replaced"] >= 3, f"expected 3 replacement pods, saw {watch['replaced']}"
+
+
+@pytest.mark.drill("high-latency", budget_s=900)
+def test_high_latency_alert_fires_notifies_and_resolves(chaos: ChaosRunner) -> None:
+    journal = chaos.run("high-latency")
+    chaos.prove(journal)
+    assert journal.activity("alert-reached-slack").output["channel"] == "slack"
+
+
+@pytest.mark.drill("resource-exhaustion", budget_s=1200)
+def test_resource_exhaustion_alerts_fire_and_workload_recovers(chaos: ChaosRunner) -> None:
+    journal = chaos.run("resource-exhaustion")
+    chaos.prove(journal)
+
+
+@pytest.mark.drill("secret-rotation", budget_s=600)
+def test_secret_rotation_consumers_switch_to_new_value(chaos: ChaosRunner) -> None:
+    journal = chaos.run("secret-rotation")
+    chaos.prove(journal)
+    verdict = journal.activity("consumers-use-new-value").output
+    assert verdict["new_accepted"] and verdict["old_rejected"]
+
+
+@pytest.mark.drill("canary-failure", budget_s=900, human_step=True)
+def test_canary_failure_aborts_to_stable(chaos: ChaosRunner) -> None:
+    journal = chaos.run("canary-failure")
+    chaos.prove(journal)
+    failed = journal.activity("analysis-failed").output["failed_metrics"]
+    assert failed, "the AnalysisRun failed without a failed metric"
+
+
+@pytest.mark.drill("emergency-rollback", budget_s=240, human_step=True)
+def test_emergency_rollback_restores_stable_and_notifies(chaos: ChaosRunner) -> None:
+    journal = chaos.run("emergency-rollback")
+    chaos.prove(journal)

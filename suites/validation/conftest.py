@@ -1,0 +1,127 @@
+"""Shared fixtures of the validation suite, and the category markers that make ``-m`` selection work.
+
+Every check carries ``@pytest.mark.validation(category, reads=...)``. pytest's ``-m`` cannot select on a
+marker's arguments, so each check also gets a marker named after its category, added at collection:
+
+    pytest suites/validation -m "validation and monitoring" --mnops-sandbox
+
+A check that cannot apply to the target (the cluster lacks the feature it checks) is reported as skipped
+with "not applicable: <reason>" through :func:`not_applicable`, the suite's only way to skip. A server that
+does not answer is never "not applicable": it is a failure.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, NoReturn
+
+import pytest
+
+from pytest_mnops.markers import CATEGORIES
+
+if TYPE_CHECKING:
+    from pytest_mnops.k8s import Kube
+    from pytest_mnops.rollouts import Rollout
+
+Obj = dict[str, Any]
+ARGO_ROLLOUTS_CRDS = ("rollouts.argoproj.io", "analysistemplates.argoproj.io", "analysisruns.argoproj.io")
+NOT_APPLICABLE = "not applicable: "
+
+
+def not_applicable(reason: str) -> NoReturn:
+    """Report the running check as not applicable to this target, saying why. The suite's only skip.
+
+    The report points at the check (not at this helper), as a skip marker's would.
+    """
+    raise pytest.skip.Exception(NOT_APPLICABLE + reason, _use_item_location=True)
+
+
+# -- category markers ------------------------------------------------------------------------------------
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    for category in CATEGORIES:
+        config.addinivalue_line("markers", f"{category}: validation checks of category {category!r}, added "
+                                           f"from @pytest.mark.validation({category!r}); select them with "
+                                           f"-m \"validation and {category}\"")
+
+
+def _category(item: pytest.Item) -> str | None:
+    marker = item.get_closest_marker("validation")
+    if marker is None:
+        return None
+    category = marker.args[0] if marker.args else marker.kwargs.get("category")
+    # An invalid category is reported by the plugin's marker validation; just do not guess here.
+    return category if category in CATEGORIES else None
+
+
+@pytest.hookimpl(tryfirst=True)  # before pytest's own -m deselection reads the markers
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        category = _category(item)
+        if category is not None and item.get_closest_marker(category) is None:
+            item.add_marker(getattr(pytest.mark, category))
+
+
+# -- fixtures ----------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(name="not_applicable", scope="session")
+def not_applicable_fixture() -> Any:
+    """:func:`not_applicable`, for checks (fixtures cannot be imported from a conftest reliably)."""
+    return not_applicable
+
+
+@pytest.fixture(scope="session")
+def repo_root() -> Path:
+    """The checkout whose assets the repo checks read: ``$MNOPS_ASSETS_DIR`` or this package's checkout."""
+    from pytest_mnops import assets
+
+    return assets.root()
+
+
+@pytest.fixture(scope="session")
+def argo_rollouts(k8s: Kube) -> None:
+    """Checks of the Rollout need Argo Rollouts; on a cluster without its CRDs they are not applicable."""
+    from pytest_mnops.k8s import resources
+
+    missing = [name for name in ARGO_ROLLOUTS_CRDS if k8s.find(resources.CRD, name) is None]
+    if missing:
+        not_applicable(f"the cluster at {k8s.host} has no Argo Rollouts (CRD {', '.join(missing)} not "
+                       "installed); the infrastructure check of the CRDs reports it as the failure")
+
+
+@pytest.fixture
+def rollout_obj(rollout: Rollout, argo_rollouts: None) -> Obj:
+    """The Rollout under test as the API serves it (fails, naming it and the fix, when it does not exist)."""
+    return rollout.get()
+
+
+@pytest.fixture
+def pod_template(k8s: Kube, rollout_obj: Obj) -> Obj:
+    """The Rollout's pod template: ``spec.template``, or that of the Deployment its workloadRef names."""
+    from pytest_mnops.k8s import resources
+
+    spec = rollout_obj["spec"]
+    if spec.get("template"):
+        return spec["template"]
+    ref = spec.get("workloadRef") or {}
+    namespace = rollout_obj["metadata"]["namespace"]
+    if ref.get("kind") == "Deployment" and ref.get("name"):
+        return k8s.get(resources.DEPLOYMENT, ref["name"], namespace=namespace)["spec"]["template"]
+    pytest.fail(f"Rollout {namespace}/{rollout_obj['metadata']['name']} has neither spec.template nor a "
+                "workloadRef to a Deployment. Fix: deploy charts/argo-rollout.yaml, which carries the "
+                "template.")
+
+
+@pytest.fixture
+def app_pods(k8s: Kube, rollout_obj: Obj) -> list[Obj]:
+    """The pods the Rollout's selector selects."""
+    from pytest_mnops.k8s import resources
+
+    selector = rollout_obj["spec"]["selector"].get("matchLabels") or {}
+    label_selector = ",".join(f"{k}={v}" for k, v in selector.items())
+    pods, _ = k8s.list(resources.POD, namespace=rollout_obj["metadata"]["namespace"],
+                       label_selector=label_selector)
+    return pods
+
