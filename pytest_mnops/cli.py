@@ -9,8 +9,7 @@ from pytest_mnops.errors import MnopsError
 
 
 def parser() -> argparse.ArgumentParser:
-    from pytest_mnops import rollback_cli
-    from pytest_mnops import recover_cli
+    from pytest_mnops import recover_cli, rollback_cli
     from pytest_mnops.sandbox import cli as sandbox_cli
     from pytest_mnops.secrets import cli as secrets_cli
 

@@ -111,7 +111,8 @@ def rollback(k8s: Kube, mnops_target: Target, prometheus: Prometheus, tmp_path: 
     from pytest_mnops.rollback import Notifier, RollbackHelper
 
     return RollbackHelper(k8s, namespace=mnops_target.namespace, name=mnops_target.app, prometheus=prometheus,
-                          snapshot_dir=tmp_path, notifier=Notifier.for_target(mnops_target))
+                          snapshot_dir=tmp_path, notifier=Notifier.for_target(mnops_target),
+                          time_scale=mnops_target.time_scale)
 
 
 @pytest.fixture

@@ -19,6 +19,7 @@ from urllib.parse import urlsplit
 import requests
 
 from pytest_mnops.errors import ConfigError
+from pytest_mnops.sandbox.layout import HOST
 
 if TYPE_CHECKING:
     from pytest_mnops.sandbox.cluster import SandboxSettings
@@ -83,7 +84,10 @@ def email_message(message: Message, *, sender: str, recipients: tuple[str, ...])
 
 
 def redact_url(url: str) -> str:
-    """``https://hooks.slack.com/services/T0/B0/secret`` -> ``https://hooks.slack.com/...``."""
+    """Scheme, host and port only: ``https://hooks.slack.com/services/T0/B0/secret`` -> ``https://hooks.slack.com/...``.
+
+    Webhook tokens live in the path and basic-auth credentials in the user part; neither is printed.
+    """
     parts = urlsplit(url)
     return f"{parts.scheme}://{parts.hostname or ''}{f':{parts.port}' if parts.port else ''}/..."
 
@@ -131,8 +135,6 @@ class Notifier:
     def for_sandbox(cls, settings: SandboxSettings, *, receivers_url: str | None = None,
                     env: Mapping[str, str] = os.environ) -> Notifier:
         """The sandbox's own receivers, so drill notifications never leave the machine."""
-        from pytest_mnops.sandbox.layout import HOST
-
         return cls(slack_url=f"{(receivers_url or settings.receivers_url).rstrip('/')}/{SLACK}",
                    smtp=(HOST, settings.ports.smtp),
                    email_to=_addresses(env.get(ENV_EMAIL_TO, "")) or (SANDBOX_RECIPIENT,))

@@ -5,7 +5,8 @@ Manual (:meth:`RollbackHelper.rollback`) and automatic (:meth:`RollbackHelper.wa
 1. plan: which revision to return to — the stable ReplicaSet (``status.stableRS``) while an update is in
    flight, else the previous revision — computed from the objects alone (:func:`plan_rollback`);
 2. snapshot: the Rollout and its ReplicaSets as JSON, written before anything changes;
-3. act: abort (status patch) and undo (the target revision's pod template), retried with backoff;
+3. act: abort (status patch), undo (the target revision's pod template), resume a manual pause and
+   promote-full when needed, retried with backoff as one idempotent unit;
 4. verify: Healthy on a trusted status, the target as stable *and* current, and every Ready pod carrying
    the target's pod-template-hash, i.e. the stable version serves 100% of traffic;
 5. notify: every real rollback, verified or not, goes to the configured channels.
@@ -107,6 +108,16 @@ class HealthReport:
         return self.degraded or self.slo_breached
 
     @property
+    def rollback_warranted(self) -> bool:
+        """Unhealthy while a release is in flight or aborted (current != stable), so there is one to undo.
+
+        Once stable is current, a breach is left to people: the SLO window still holds the bad canary's
+        errors right after a rollback, and "previous revision" would then be the bad release itself.
+        """
+        st = self.status
+        return self.unhealthy and st.trusted and bool(st.current_hash) and not st.stable_is_current
+
+    @property
     def healthy(self) -> bool:
         st = self.status
         return (st.trusted and st.phase == "Healthy" and not st.aborted and st.available >= st.replicas
@@ -137,8 +148,8 @@ class RollbackPlan:
     promote_full: bool  # the target is not the stable ReplicaSet: skip the canary steps towards it
 
     def steps(self) -> list[str]:
-        steps = [f"abort the update to revision {self.from_revision} (status.abort=true): traffic back to "
-                 "stable"] if self.abort else []
+        steps = [f"abort the update to revision {self.from_revision} (pod-template-hash {self.from_hash}): "
+                 "status.abort=true sends its traffic back to stable"] if self.abort else []
         steps.append(f"undo: spec.template := pod template of revision {self.to_revision} "
                      f"(pod-template-hash {self.to_hash})")
         if self.resume:
@@ -406,7 +417,7 @@ class RollbackHelper:
     def watch(self, *, interval_s: float = 5.0, unhealthy_for_s: float = 30.0, max_duration_s: float = 600.0,
               timeout_s: float = DEFAULT_TIMEOUT_S,
               on_check: Callable[[HealthReport], None] | None = None) -> RollbackResult | None:
-        """Automatic mode: roll back once the app stays unhealthy for ``unhealthy_for_s``.
+        """Automatic mode: roll back once a rollback stays warranted for ``unhealthy_for_s``.
 
         Returns the rollback's result (``timeout_s`` bounds its verification), or None when
         ``max_duration_s`` passed without a rollback. ``on_check`` sees every health report.
@@ -418,7 +429,7 @@ class RollbackHelper:
             now = time.monotonic()
             if on_check is not None:
                 on_check(report)
-            if not report.unhealthy:
+            if not report.rollback_warranted:
                 unhealthy_since = None
             else:
                 unhealthy_since = now if unhealthy_since is None else unhealthy_since

@@ -46,8 +46,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     watch = verbs.add_parser(
         "watch", help="automatic mode: watch health, roll back when it stays bad",
         description="Poll the Rollout and the app's SLOs (success rate >= 0.95, error rate <= 0.01, p95 <= "
-                    "0.5s); roll back once the Rollout is Degraded or an SLO is breached for --unhealthy-for "
-                    "seconds. Ends after the rollback, or healthy after --max-duration.",
+                    "0.5s); while a release is in flight or aborted, roll back once the Rollout is Degraded "
+                    "or an SLO is breached for --unhealthy-for seconds. Ends after the rollback, or after "
+                    "--max-duration without one.",
     )
     # SUPPRESS: options given before `watch` must not be reset by the subcommand's defaults.
     _target_options(watch, suppress=True)
@@ -77,7 +78,7 @@ def _target_options(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
 
 def _helper(args: argparse.Namespace) -> RollbackHelper:
     from pytest_mnops.k8s import Kube
-    from pytest_mnops.notify import Notifier
+    from pytest_mnops.notify import Notifier, redact_url
     from pytest_mnops.observability.prometheus import Prometheus
     from pytest_mnops.rollback import RollbackHelper
 
@@ -96,7 +97,8 @@ def _helper(args: argparse.Namespace) -> RollbackHelper:
         prometheus_url = prometheus_url or settings.prometheus_url
         notifier, time_scale = Notifier.for_sandbox(settings), settings.time_scale
     print(f"rollback target: {context or 'current context'} {args.namespace}/{args.app}; "
-          f"Prometheus: {prometheus_url or 'none (Rollout status only)'}; notify: {notifier!r}")
+          f"Prometheus: {redact_url(prometheus_url) if prometheus_url else 'none (Rollout status only)'}; "
+          f"notify: {notifier!r}")
     return RollbackHelper(Kube(kubeconfig=kubeconfig, context=context), namespace=args.namespace,
                           name=args.app, prometheus=Prometheus(prometheus_url) if prometheus_url else None,
                           snapshot_dir=Path(args.snapshot_dir), notifier=notifier, time_scale=time_scale)
@@ -127,13 +129,14 @@ def _watch(args: argparse.Namespace) -> int:
     helper = _helper(args)
 
     def show(report: HealthReport) -> None:
-        state = "UNHEALTHY" if report.unhealthy else "healthy" if report.healthy else "progressing"
+        state = ("ROLLBACK?" if report.rollback_warranted else "UNHEALTHY" if report.unhealthy
+                 else "healthy" if report.healthy else "progressing")
         print(f"{dt.datetime.now():%H:%M:%S} {state:<11} {report.describe()}", flush=True)
 
     result = helper.watch(interval_s=args.interval, unhealthy_for_s=args.unhealthy_for,
                           max_duration_s=args.max_duration, timeout_s=args.timeout, on_check=show)
     if result is None:
-        print(f"no rollback: {helper} did not stay unhealthy for {args.unhealthy_for:g}s "
+        print(f"no rollback: {helper} did not need one for {args.unhealthy_for:g}s in a row "
               f"within {args.max_duration:g}s")
         return 0
     return _report(result)

@@ -37,6 +37,7 @@ class MnopsSession:
         self.config = config
         self.results: list[DrillResult] = []
         self.validation: list[tuple[str, str, str, str]] = []  # (nodeid, category, reads, outcome)
+        self.gate_failure: str | None = None  # why --mnops-fail-under failed the run (terminal summary)
 
     @functools.cached_property
     def target(self) -> Target:
@@ -109,6 +110,8 @@ class MnopsSession:
             from pytest_mnops.reporting.scorecard import write_scorecard
 
             write_scorecard(reporter, self.results, self.validation, fail_under=resolve(self.config, "fail-under"))
+        if self.gate_failure:
+            reporter.write_line(self.gate_failure, red=True, bold=True)
 
     def finish(self, session: pytest.Session) -> None:
         from pytest_mnops.reporting.scorecard import overall_score, weakest
@@ -121,6 +124,10 @@ class MnopsSession:
         fail_under = resolve(self.config, "fail-under")
         if fail_under is not None and self.results and overall_score(self.results) < fail_under:
             worst = weakest(self.results)
-            self.say(f"mnops: resilience score {overall_score(self.results):.0f} is below --mnops-fail-under "
-                     f"{fail_under:.0f}; weakest drill: {worst.name} ({worst.score:.0f})")
+            self.gate_failure = (f"mnops: resilience score {overall_score(self.results):.0f} is below "
+                                 f"--mnops-fail-under {fail_under:.0f}; weakest drill: {worst.name} "
+                                 f"({worst.score:.0f})")
             session.exitstatus = pytest.ExitCode.TESTS_FAILED
+            # The terminal summary (after this hook) shows it; written now it would follow the progress dots.
+            if self.config.pluginmanager.get_plugin("terminalreporter") is None:
+                self.say(self.gate_failure)

@@ -11,7 +11,9 @@ INJECT = "inject"
 DETECTED = "detected"
 RECOVERED = "recovered"
 REVERTED = "reverted"
-PHASES = (STEADY_STATE, INJECT, DETECTED, RECOVERED, REVERTED)
+OPERATOR_PROMPT = "operator-prompt"  # a human step begins: the operator (or trainee) must act now
+HUMAN_STEP = "human-step"  # ... and has acted
+PHASES = (STEADY_STATE, INJECT, DETECTED, OPERATOR_PROMPT, HUMAN_STEP, RECOVERED, REVERTED)
 
 
 @dataclass(frozen=True)

@@ -1,3 +1,27 @@
 """Shared configuration of the project's own tests."""
 
+from __future__ import annotations
+
+import pytest
+
+from pytest_mnops.options import OPTIONS
+
 pytest_plugins = ["pytester"]
+
+# What a user's project would have: the project's own strictness, and the JUnit family CI gates on.
+MNOPS_INI = """
+[pytest]
+addopts = --strict-markers --strict-config -p no:cacheprovider
+filterwarnings = error
+junit_family = xunit1
+"""
+
+
+@pytest.fixture
+def mnops_pytester(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> pytest.Pytester:
+    """``pytester`` with a strict pytest.ini and no ``MNOPS_*`` variables leaking in from the outer run."""
+    for option in OPTIONS:
+        monkeypatch.delenv(option.env, raising=False)
+    monkeypatch.delenv("MNOPS_ASSETS_DIR", raising=False)
+    pytester.makefile(".ini", pytest=MNOPS_INI)
+    return pytester

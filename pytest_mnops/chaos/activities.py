@@ -27,6 +27,7 @@ Configuration = dict[str, Any]
 MIN_WAIT_S = 30.0
 ERROR_RATIO = "traffic.mnops.dev/error-ratio"
 LATENCY_MS = "traffic.mnops.dev/latency-ms"
+RUN_ANNOTATION = "mnops.dev/drill-run"
 
 
 def _kube(configuration: Configuration) -> Kube:
@@ -144,26 +145,32 @@ def wait_for_message(channel: str, contains: str, configuration: Configuration, 
                        f"{budget(configuration, within_s):.0f}s. Fix: check the notifier's webhook/SMTP settings.")
 
 
-def firing_alerts(configuration: Configuration, severity: str | None = None) -> int:
-    return len(_alerts(configuration).firing(severity))
+def active_alerts(configuration: Configuration, severity: str | None = None) -> int:
+    """Alerts pending or firing: a pending one is about to fire, so the system is not at rest."""
+    alerts = _alerts(configuration)
+    return len(alerts.firing(severity)) + len(alerts.firing(severity, state="pending"))
 
 
 def wait_for_analysis_failed(configuration: Configuration, timeout_s: float = 600) -> dict[str, Any]:
+    """An AnalysisRun of this Rollout, created during this run, ends Failed or Error."""
     rollout = _rollout(configuration)
-    current = rollout.get()["status"].get("currentPodHash", "")
-    deadline = budget(configuration, timeout_s)
+    # creationTimestamp has one-second resolution: allow the second the run started in.
+    since = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(_run_started(configuration) - 1))
 
-    def failed_for_current(runs: list[dict[str, Any]]) -> dict[str, Any] | None:
+    def failed(runs: list[dict[str, Any]]) -> dict[str, Any] | None:
         for run in runs:
-            labels = run["metadata"].get("labels") or {}
-            if labels.get(HASH_LABEL) == current and (run.get("status") or {}).get("phase") in ("Failed", "Error"):
+            owners = {o.get("name") for o in run["metadata"].get("ownerReferences") or []}
+            if (rollout.name in owners and run["metadata"]["creationTimestamp"] >= since
+                    and (run.get("status") or {}).get("phase") in ("Failed", "Error")):
                 return run
         return None
 
-    run = rollout.kube.wait(resources.ANALYSIS_RUN, failed_for_current, namespace=rollout.namespace,
-                            timeout_s=deadline, what=f"an AnalysisRun of revision {current} to fail")
-    failed = [m["name"] for m in run["status"].get("metricResults", []) if m.get("phase") in ("Failed", "Error")]
-    return {"analysis_run": run["metadata"]["name"], "failed_metrics": failed, "detected_at": time.time()}
+    run = rollout.kube.wait(resources.ANALYSIS_RUN, failed, namespace=rollout.namespace,
+                            timeout_s=budget(configuration, timeout_s),
+                            what=f"an AnalysisRun of Rollout {rollout.name!r} started by this drill to fail")
+    failed_metrics = [m["name"] for m in run["status"].get("metricResults", [])
+                      if m.get("phase") in ("Failed", "Error")]
+    return {"analysis_run": run["metadata"]["name"], "failed_metrics": failed_metrics, "detected_at": time.time()}
 
 
 def wait_for_abort(configuration: Configuration, timeout_s: float = 600) -> dict[str, Any]:
@@ -211,7 +218,10 @@ def deploy_version(version: str, configuration: Configuration, error_ratio: floa
     """Start a canary of a new version; the traffic stand-in reads its behaviour from the annotations."""
     rollout = _rollout(configuration)
     image = rollout.get()["spec"]["template"]["spec"]["containers"][0]["image"].rsplit(":", 1)[0]
-    rollout.set_image(f"{image}:{version}", annotations={ERROR_RATIO: str(error_ratio), LATENCY_MS: str(latency_ms)})
+    # The run id makes every drill's version a new pod template, never a return to an old ReplicaSet
+    # (which Argo Rollouts would treat as a rollback and skip the canary steps for).
+    rollout.set_image(f"{image}:{version}", annotations={ERROR_RATIO: str(error_ratio), LATENCY_MS: str(latency_ms),
+                                                         RUN_ANNOTATION: configuration["run_id"]})
     return {"image": f"{image}:{version}"}
 
 
@@ -354,23 +364,28 @@ def verify_rotated_credentials(configuration: Configuration, requests_per_check:
     return {"new_accepted": True, "old_rejected": True, "recovered_at": time.time()}
 
 
-def emergency_rollback(reason: str, configuration: Configuration) -> dict[str, Any]:
-    """The operator's move, through the same helper `mnops rollback` uses."""
+def _notifier(configuration: Configuration) -> Any:
     from pytest_mnops.notify import Notifier
-    from pytest_mnops.rollback import RollbackHelper
-    from pytest_mnops.target import Target
+    from pytest_mnops.sandbox.cluster import SandboxSettings
 
-    kube = _kube(configuration)
-    target = Target.from_configuration(configuration)
-    helper = RollbackHelper(kube, namespace=configuration["namespace"], name=configuration["app"],
+    settings = SandboxSettings.load(configuration["sandbox_dir"]) if configuration.get("sandbox") else None
+    if settings is None:
+        return Notifier.from_env()
+    return Notifier.for_sandbox(settings, receivers_url=configuration.get("receivers_url"))
+
+
+def emergency_rollback(reason: str, configuration: Configuration) -> dict[str, Any]:
+    """The operator's move, through the same helper `mnops rollback` uses (snapshot, abort, undo, verify)."""
+    from pytest_mnops.rollback import RollbackHelper
+
+    helper = RollbackHelper(_kube(configuration), namespace=configuration["namespace"], name=configuration["app"],
                             prometheus=Prometheus(configuration["prometheus_url"]),
-                            snapshot_dir=target.sandbox_dir.parent / "snapshots",
-                            notifier=Notifier.for_target(target))
+                            snapshot_dir=Path(".mnops/snapshots"), notifier=_notifier(configuration),
+                            time_scale=float(configuration.get("time_scale", 1.0)))
     result = helper.rollback(reason)
     if not result.verified:
         raise ClusterError(f"rollback of {configuration['app']} did not verify: {result}")
-    return {"duration_s": result.duration_s, "recovered_at": time.time(),
-            "notifications": [n.channel for n in result.notifications if n.ok]}
+    return {"duration_s": result.duration_s, "notified": [n.channel for n in result.notifications if n.ok]}
 
 
 def wait_for_operator(configuration: Configuration, timeout_s: float | str = 120,

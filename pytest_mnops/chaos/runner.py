@@ -6,6 +6,7 @@ import contextlib
 import os
 import time
 import uuid
+from pathlib import Path
 from collections.abc import Iterator
 from typing import Any
 
@@ -25,7 +26,16 @@ from pytest_mnops.k8s import Kube, default_kubeconfig
 from pytest_mnops.markers import drill_spec
 from pytest_mnops.session import drill_facts
 from pytest_mnops.target import Target
-from pytest_mnops.timeline import DETECTED, INJECT, RECOVERED, REVERTED, STEADY_STATE, Timeline
+from pytest_mnops.timeline import (
+    DETECTED,
+    HUMAN_STEP,
+    INJECT,
+    OPERATOR_PROMPT,
+    RECOVERED,
+    REVERTED,
+    STEADY_STATE,
+    Timeline,
+)
 
 # chaoslib skips rollbacks of a failed or interrupted run unless told otherwise: a drill must always revert.
 SETTINGS = {"runtime": {"rollbacks": {"strategy": "always"}}}
@@ -44,7 +54,8 @@ class Handoff(dict):
 
 
 def configuration_for(target: Target, extra: dict[str, Any] | None = None) -> dict[str, Any]:
-    values = {key: getattr(target, key) for key in TARGET_KEYS}
+    # Plain JSON values only: the configuration is written to the fault ledger.
+    values = {key: str(v) if isinstance(v := getattr(target, key), Path) else v for key in TARGET_KEYS}
     return {k: v for k, v in {**values, **(extra or {})}.items() if v is not None}
 
 
@@ -97,7 +108,10 @@ class _Recorder(RunEventHandler):
             self.timeline.mark(STEADY_STATE, "hypothesis met before injection")
 
     def start_activity(self, activity: dict[str, Any]) -> None:
-        if self.phases.get(activity.get("name", "")) == INJECT and self.entry is None:
+        phase = self.phases.get(activity.get("name", ""))
+        if phase == HUMAN_STEP:
+            self.timeline.mark(OPERATOR_PROMPT, activity["name"])
+        if phase == INJECT and self.entry is None:
             self.entry = self.ledger.record_injection(
                 scenario=self.scenario.name, test=self.test, configuration=self.configuration,
                 rollbacks=self.scenario.experiment["rollbacks"])

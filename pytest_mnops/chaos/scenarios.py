@@ -10,14 +10,14 @@ from typing import Any
 
 from pytest_mnops import assets
 from pytest_mnops.errors import ScenarioError
-from pytest_mnops.timeline import DETECTED, INJECT, RECOVERED
+from pytest_mnops.timeline import DETECTED, HUMAN_STEP, INJECT, RECOVERED
 
 REQUIRED = ("title", "description", "tags", "configuration", "steady-state-hypothesis", "method", "rollbacks")
 EXTENSION = "mnops"
-ACTIVITY_PHASES = (INJECT, DETECTED, RECOVERED, "human-step")
+ACTIVITY_PHASES = (INJECT, DETECTED, RECOVERED, HUMAN_STEP)
 # Values the runner fills from the resolved target; a scenario may use them as ${name}.
 TARGET_KEYS = ("namespace", "app", "kubeconfig", "context", "prometheus_url", "alertmanager_url",
-               "receivers_url", "app_url", "github_url", "github_repo", "time_scale", "sandbox")
+               "receivers_url", "app_url", "github_url", "github_repo", "time_scale", "sandbox", "sandbox_dir")
 
 
 @dataclass(frozen=True)
@@ -101,7 +101,10 @@ def _check_activity(path: Path, where: str, activity: Any) -> None:
         module, func = provider.get("module"), provider.get("func")
         if not module or not func:
             raise _fail(path, f"{where}.provider", "needs module and func", "name the Python module and function")
-        spec = importlib.util.find_spec(module.split(".")[0]) and importlib.util.find_spec(module)
+        try:
+            spec = importlib.util.find_spec(module)
+        except (ImportError, ValueError):  # a missing parent package, or a parent that is a plain module
+            spec = None
         if spec is None:
             raise _fail(path, f"{where}.provider.module", f"{module!r} is not importable",
                         "install the extension that provides it (e.g. chaostoolkit-kubernetes) or fix the name")

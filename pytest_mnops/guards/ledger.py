@@ -41,10 +41,17 @@ class Ledger:
 
     def _append(self, record: dict[str, Any]) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        line = json.dumps(record, sort_keys=True) + "\n"
-        with self.path.open("a") as out:
+        line = (json.dumps(record, sort_keys=True) + "\n").encode()
+        with self.path.open("a+b") as out:
             fcntl.flock(out, fcntl.LOCK_EX)
             try:
+                # A crash mid-write leaves a line without its newline: start on a fresh line, or this record
+                # would be glued to the fragment and lost with it.
+                size = out.seek(0, os.SEEK_END)
+                if size:
+                    out.seek(size - 1)
+                    if out.read(1) != b"\n":
+                        line = b"\n" + line
                 out.write(line)
                 out.flush()
                 os.fsync(out.fileno())

@@ -250,6 +250,9 @@ class Kube:
                     if line.strip():
                         event = json.loads(line)
                         yield event["type"], event["object"]
+        except urllib3.exceptions.HTTPError as exc:
+            # A restarted or overloaded API server drops the stream; waits relist and carry on.
+            raise ClusterError(f"watch of {describe(resource, None, namespace)} was cut: {exc}") from None
         finally:
             resp.release_conn()
 

@@ -52,8 +52,8 @@ class Alerts:
                                   "monitoring/prometheus-alerts.yaml is loaded and its expression matches.")
             time.sleep(POLL_S)
 
-    def firing(self, severity: str | None = None) -> list[dict[str, str]]:
-        selector = '{alertstate="firing"' + (f',severity="{severity}"' if severity else "") + "}"
+    def firing(self, severity: str | None = None, *, state: str = "firing") -> list[dict[str, str]]:
+        selector = f'{{alertstate="{state}"' + (f',severity="{severity}"' if severity else "") + "}"
         return [s["metric"] for s in self.prometheus.query("ALERTS" + selector)]
 
     def assert_none_firing(self, severity: str | None = None, *, ignore: tuple[str, ...] = ()) -> None:

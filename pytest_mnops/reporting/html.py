@@ -12,7 +12,7 @@ import pytest
 from pytest_mnops.reporting.results import DrillResult
 
 PHASE_COLOURS = {"inject": "tab:red", "detected": "tab:orange", "recovered": "tab:green", "reverted": "tab:blue",
-                 "human-step": "tab:purple", "steady-state": "tab:gray"}
+                 "operator-prompt": "tab:pink", "human-step": "tab:purple", "steady-state": "tab:gray"}
 
 
 def add_extras(report: pytest.TestReport, result: DrillResult) -> None:

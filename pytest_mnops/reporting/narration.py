@@ -4,7 +4,16 @@ from __future__ import annotations
 
 import time
 
-from pytest_mnops.timeline import DETECTED, INJECT, RECOVERED, REVERTED, STEADY_STATE, Event
+from pytest_mnops.timeline import (
+    DETECTED,
+    HUMAN_STEP,
+    INJECT,
+    OPERATOR_PROMPT,
+    RECOVERED,
+    REVERTED,
+    STEADY_STATE,
+    Event,
+)
 
 PLAIN = {
     STEADY_STATE: "the system is healthy: steady state confirmed before breaking anything",
@@ -12,15 +21,16 @@ PLAIN = {
     DETECTED: "the system noticed",
     RECOVERED: "the system recovered",
     REVERTED: "fault reverted, nothing left behind",
-    "human-step": "your move: the drill is waiting for the operator",
+    OPERATOR_PROMPT: "operator step: someone has to act now",
+    HUMAN_STEP: "the operator acted",
 }
 TRAINING = {
     INJECT: "Watch the app now: `kubectl argo rollouts get rollout <app> --watch`, the Grafana panels, "
             "Alertmanager. What do you expect to happen first?",
     DETECTED: "This is the moment monitoring or the controller reacted. Note how long it took.",
     RECOVERED: "Steady state is back. Was it automatic, or did someone have to act?",
-    "human-step": "Act now: `mnops rollback --reason \"...\"` or `kubectl argo rollouts abort <app>`. "
-                  "Your response time is scored.",
+    OPERATOR_PROMPT: "Your move: `mnops rollback --sandbox --reason \"...\"`, or `kubectl argo rollouts "
+                     "abort|undo <app>`. The clock is running; your response time is scored.",
 }
 
 

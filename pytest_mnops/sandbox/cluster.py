@@ -85,6 +85,8 @@ class SandboxSettings:
         }
 
     def save(self) -> None:
+        # Absolute, so a run from another directory still finds the kubeconfig and certificates.
+        self.state_dir = str(Path(self.state_dir).resolve())
         self.layout.settings.write_text(json.dumps(asdict(self), indent=2))
 
     @classmethod

@@ -8,7 +8,8 @@ from pathlib import Path
 
 HOST = "127.0.0.1"
 DEFAULT_STATE_DIR = Path(".mnops/sandbox")
-DEFAULT_PORT_BASE = 36000
+# Below Linux's ephemeral range (32768-60999), where outgoing connections would collide with our ports.
+DEFAULT_PORT_BASE = 20000
 
 
 def cache_dir() -> Path:

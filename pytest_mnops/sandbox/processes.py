@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import subprocess
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -58,24 +57,26 @@ class Supervisor:
         tmp.write_text(json.dumps({n: asdict(s) for n, s in started.items()}, indent=2))
         tmp.replace(self.registry)
 
-    def start(self, name: str, argv: list[str], log: Path, *, env: dict[str, str] | None = None,
-              cwd: Path | None = None) -> Started:
+    def start(self, name: str, argv: list[str], log: Path, *, env: dict[str, str] | None = None) -> Started:
         current = self.load()
         if name in current and current[name].alive():
             return current[name]
         log.parent.mkdir(parents=True, exist_ok=True)
-        with log.open("ab") as out:
+        with log.open("ab") as out, open(os.devnull, "rb") as null:
             out.write(f"\n--- mnops: starting {name}: {' '.join(argv)}\n".encode())
             out.flush()
+            # posix_spawn rather than Popen: the process outlives this one (it is stopped by pid from the
+            # registry), so no Popen object should pretend to own it. setsid keeps Ctrl-C in a terminal away.
             try:
-                proc = subprocess.Popen(
-                    argv, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                    env=env, cwd=cwd, start_new_session=True,
+                pid = os.posix_spawn(
+                    argv[0], argv, dict(os.environ if env is None else env), setsid=True,
+                    file_actions=[(os.POSIX_SPAWN_DUP2, null.fileno(), 0), (os.POSIX_SPAWN_DUP2, out.fileno(), 1),
+                                  (os.POSIX_SPAWN_DUP2, out.fileno(), 2)],
                 )
             except OSError as exc:
                 raise SandboxError(f"sandbox component {name!r}: cannot execute {argv[0]}: {exc}") from exc
-        stat = _stat(proc.pid)
-        started = Started(name=name, pid=proc.pid, start_time=stat[1] if stat else -1, argv=argv, log=str(log))
+        stat = _stat(pid)
+        started = Started(name=name, pid=pid, start_time=stat[1] if stat else -1, argv=argv, log=str(log))
         current[name] = started
         self._save(current)
         return started

@@ -25,10 +25,6 @@ from pytest_mnops.rollback import RollbackHelper, RollbackResult
 from pytest_mnops.rollouts import HASH_LABEL, Rollout, RolloutStatus, read_status
 from pytest_mnops.sandbox.cluster import CONTEXT, SandboxSettings, default_state_dir
 
-# pyproject.toml runs --strict-markers without defining `integration`, and a test module cannot implement
-# pytest_configure: register the marker on the running config before its first use.
-if pytest.mark._config is not None:
-    pytest.mark._config.addinivalue_line("markers", "integration: needs the running mnops sandbox")
 pytestmark = pytest.mark.integration
 
 ROOT = Path(__file__).resolve().parents[2]

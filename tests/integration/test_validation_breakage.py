@@ -1,7 +1,7 @@
 """Each validation category broken on purpose: the check must FAIL, its message naming the object and the fix.
 
 Everything here runs against a second sandbox of its own (state dir .mnops/sandbox-validation, port base
-37000), never the shared one drills use: probes are removed from the Rollout, rules from Prometheus, verbs
+21000), never the shared one drills use: probes are removed from the Rollout, rules from Prometheus, verbs
 from an identity. A session fixture reuses that sandbox when it runs and otherwise starts it (CI) and stops
 it at the end. The suite runs in-process through ``pytester`` from a copy of suites/validation, pointed at
 the sandbox with explicit --mnops-* options. Every break is undone in a ``finally``, and each test then runs
@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import gc
 import json
 import os
 import shutil
 import sys
 import time
+import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -43,7 +45,7 @@ pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
 SUITE = ROOT / "suites" / "validation"
 STATE_DIR = ROOT / ".mnops" / "sandbox-validation"
-PORT_BASE = 37000
+PORT_BASE = 21000
 NAMESPACE, APP = "default", "machine-native-ops"
 GITHUB_REPO = "machinenativeops/machine-native-ops"
 ASSET_DIRS = ("charts", "monitoring", "scenarios", "docs")
@@ -72,7 +74,12 @@ def sandbox() -> Iterator[SandboxSettings]:
         if any(state != "ready" for state in states):
             for attempt in range(1, START_ATTEMPTS + 1):
                 try:
-                    box.up()
+                    # The Supervisor lets go of each daemon's Popen on purpose (they outlive this process);
+                    # Popen.__del__ then warns "still running", which filterwarnings=error would raise later.
+                    with warnings.catch_warnings():
+                        warnings.simplefilter("ignore", ResourceWarning)
+                        box.up()
+                        gc.collect()
                     break
                 except SandboxError as exc:
                     if "already in use" not in str(exc) or attempt == START_ATTEMPTS:
@@ -96,10 +103,18 @@ def healthy(kube: Kube) -> Rollout:
     return rollout
 
 
+KEEP_ENV = ("MNOPS_ASSETS_DIR", "MNOPS_CACHE_DIR", "MNOPS_SANDBOX_BIN", "MNOPS_GITHUB_TOKEN")
+
+
 @pytest.fixture
-def run_check(pytester: pytest.Pytester, sandbox: SandboxSettings) -> Callable[..., pytest.RunResult]:
+def run_check(pytester: pytest.Pytester, sandbox: SandboxSettings,
+              monkeypatch: pytest.MonkeyPatch) -> Callable[..., pytest.RunResult]:
     """Run checks of a fresh copy of suites/validation in-process against the validation sandbox."""
     shutil.copytree(SUITE, pytester.path / "validation", ignore=shutil.ignore_patterns("__pycache__"))
+    # Only the options below choose the target: e.g. an exported MNOPS_SANDBOX=1 must not make the inner run
+    # reach for (or start) a sandbox of its own.
+    for name in [n for n in os.environ if n.startswith("MNOPS_") and n not in KEEP_ENV]:
+        monkeypatch.delenv(name)
     ledger = pytester.path / "ledger.jsonl"
 
     def run(*node_ids: str, **options: str) -> pytest.RunResult:
@@ -256,6 +271,44 @@ def test_rollouts_loosened_analysis_threshold_is_named(run_check: Callable[..., 
     run_check(check).assert_outcomes(passed=1)
 
 
+def test_rollouts_stable_revision_judged_failed_is_named(run_check: Callable[..., pytest.RunResult],
+                                                        kube: Kube, healthy: Rollout) -> None:
+    """A stable revision serving although its analysis Failed (someone promoted past it) must fail.
+
+    The AnalysisRun is written as the controller leaves a finished one (AnalysisRuns have no status
+    subresource): Failed, labelled with the stable pod-template hash, owned by the Rollout but not controlled
+    by it, so Argo Rollouts neither re-runs nor collects it.
+    """
+    obj = healthy.get()
+    stable = obj["status"]["stableRS"]
+    name = "machine-native-ops-validation-breakage"
+    message = 'Metric "success-rate" assessed Failed due to failed (2) > failureLimit (1)'
+    labels = {"app": APP, "rollouts-pod-template-hash": stable, "rollout-type": "Background"}
+    owner = {"apiVersion": "argoproj.io/v1alpha1", "kind": "Rollout", "name": APP,
+             "uid": obj["metadata"]["uid"]}
+    run = {
+        "apiVersion": "argoproj.io/v1alpha1", "kind": "AnalysisRun",
+        "metadata": {"name": name, "namespace": NAMESPACE, "labels": labels, "ownerReferences": [owner],
+                     "annotations": {"rollout.argoproj.io/revision": "1"}},
+        "spec": {"metrics": [{"name": "success-rate", "successCondition": "result[0] >= 0.95", "provider": {
+            "prometheus": {"address": "http://127.0.0.1:9", "query": "vector(1)"}}}]},
+        "status": {"phase": "Failed", "message": message, "metricResults": [
+            {"name": "success-rate", "phase": "Failed", "count": 2, "failed": 2, "message": message}]},
+    }
+    check = "test_rollouts.py::test_stable_revision_analysis_not_failed"
+    kube.create(resources.ANALYSIS_RUN, run, namespace=NAMESPACE)
+    try:
+        _assert_failed_with(run_check(check), f"the stable revision ({stable}) of Rollout {NAMESPACE}/{APP}",
+                            f"AnalysisRun {NAMESPACE}/{name} (revision 1) Failed: success-rate: Failed",
+                            "Fix: roll back to the last revision whose analysis succeeded")
+    finally:
+        kube.delete(resources.ANALYSIS_RUN, name, namespace=NAMESPACE)
+    # Without it the stable revision went live unjudged: reported as not applicable, with the reason.
+    result = run_check(check)
+    result.assert_outcomes(skipped=1)
+    assert f"({stable}) of Rollout {NAMESPACE}/{APP} went live without a canary analysis" in _output(result)
+
+
 @pytest.fixture
 def assets_copy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A copy of the repository's assets that MNOPS_ASSETS_DIR points the checks at."""
@@ -311,7 +364,7 @@ def test_monitoring_unloaded_alert_rule_is_named(run_check: Callable[..., pytest
     check = "test_monitoring.py::test_alert_rules_loaded_and_healthy"
     with _rules_changed(sandbox, RULES_FILE, yaml.safe_dump(loaded, sort_keys=False)):
         _assert_failed_with(run_check(check), f"Prometheus {sandbox.prometheus_url}",
-                            "alert rule(s) of monitoring/prometheus-alerts.yaml are not loaded: HighErrorRate",
+                            f"alert rule(s) of monitoring/{RULES_FILE} are not loaded: HighErrorRate",
                             f"fix: add the file to Prometheus' rule_files and reload: `curl -X POST "
                             f"{sandbox.prometheus_url}/-/reload`")
     run_check(check).assert_outcomes(passed=1)

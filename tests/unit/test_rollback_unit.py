@@ -272,9 +272,9 @@ class ScriptedHelper(RollbackHelper):
         return reason
 
 
-def _report(phase: str, error_rate: float | None = None) -> HealthReport:
+def _report(phase: str, error_rate: float | None = None, *, current: str = "c") -> HealthReport:
     slos = () if error_rate is None else (SloReading("error_rate", "q", error_rate, 0.01, True),)
-    return HealthReport(read_status(rollout_obj(current="c", stable="b", phase=phase)), slos)
+    return HealthReport(read_status(rollout_obj(current=current, stable="b", phase=phase)), slos)
 
 
 def test_watch_rolls_back_when_an_slo_breach_persists(tmp_path: Path) -> None:
@@ -282,6 +282,15 @@ def test_watch_rolls_back_when_an_slo_breach_persists(tmp_path: Path) -> None:
     seen: list[HealthReport] = []
     assert helper.watch(interval_s=0.01, unhealthy_for_s=0.03, max_duration_s=5, on_check=seen.append)
     assert len(seen) >= 3 and helper.reasons[0].startswith("automatic: error_rate=0.2 (SLO <= 0.01) for")
+
+
+def test_watch_leaves_a_completed_release_alone(tmp_path: Path) -> None:
+    # Right after a rollback the SLO window still holds the bad canary's errors; "previous revision" would
+    # now be that bad release.
+    residue = _report("Healthy", 0.2, current="b")
+    assert residue.unhealthy and not residue.rollback_warranted
+    helper = ScriptedHelper([residue] * 50, tmp_path)
+    assert helper.watch(interval_s=0.01, unhealthy_for_s=0.02, max_duration_s=0.1) is None
 
 
 def test_watch_forgives_a_blip_and_ends_healthy(tmp_path: Path) -> None:

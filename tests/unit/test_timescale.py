@@ -98,7 +98,8 @@ ROLLOUT = {
     "spec": {
         "replicas": 3,
         "progressDeadlineSeconds": 600,
-        "template": {"spec": {"containers": [{"name": "app", "readinessProbe": {"initialDelaySeconds": 10}}]}},
+        "template": {"spec": {"containers": [{"name": "app",
+                                              "readinessProbe": {"initialDelaySeconds": 10}}]}},
         "strategy": {"canary": {
             "analysis": {"templates": [{"templateName": "success-rate"}], "startingStep": 1},
             "steps": [{"setWeight": 10}, {"pause": {"duration": "1m"}}, {"setWeight": 50},
@@ -117,7 +118,8 @@ ANALYSIS = {
 RULE_GROUP = {"groups": [{
     "name": "deployment-health", "interval": "30s",
     "rules": [
-        {"alert": "HighErrorRate", "expr": 'sum(rate(http_requests_total{code=~"5.."}[2m])) > 0.05', "for": "2m",
+        {"alert": "HighErrorRate", "for": "2m",
+         "expr": 'sum(rate(http_requests_total{code=~"5.."}[2m])) > 0.05',
          "labels": {"severity": "critical", "duration": "long"},
          "annotations": {"summary": "5xx above 5% for 2m", "runbook_url": "docs/runbooks.md#higherrorrate"}},
         {"record": "job:up:sum", "expr": "sum by (job) (up)"},
@@ -129,14 +131,15 @@ RULE_GROUP = {"groups": [{
 def test_scale_tree_rollout_durations() -> None:
     original = copy.deepcopy(ROLLOUT)
     scaled = scale_tree(ROLLOUT, 1 / 12)
-    assert ROLLOUT == original, "scale_tree must not modify its input"
+    assert original == ROLLOUT, "scale_tree must not modify its input"
     steps = scaled["spec"]["strategy"]["canary"]["steps"]
     assert steps == [{"setWeight": 10}, {"pause": {"duration": "5s"}}, {"setWeight": 50},
                      {"pause": {"duration": "25s"}}, {"pause": {}}]
     # integers (seconds fields of core Kubernetes) and everything else are untouched
     assert scaled["spec"]["progressDeadlineSeconds"] == 600
     assert scaled["spec"]["template"] == ROLLOUT["spec"]["template"]
-    assert scaled["spec"]["strategy"]["canary"]["analysis"] == ROLLOUT["spec"]["strategy"]["canary"]["analysis"]
+    canary = ROLLOUT["spec"]["strategy"]["canary"]
+    assert scaled["spec"]["strategy"]["canary"]["analysis"] == canary["analysis"]
 
 
 def test_scale_tree_analysis_template_interval_and_query() -> None:
