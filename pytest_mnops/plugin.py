@@ -11,6 +11,7 @@ from collections.abc import Generator
 import pytest
 
 from pytest_mnops import markers, options
+from pytest_mnops.guards import signals
 from pytest_mnops.fixtures import (  # noqa: F401 - fixtures are registered by being in this module
     alerts,
     chaos,
@@ -25,6 +26,8 @@ from pytest_mnops.fixtures import (  # noqa: F401 - fixtures are registered by b
 )
 from pytest_mnops.session import SESSION_KEY, MnopsSession
 
+SIGTERM_KEY = pytest.StashKey[signals.Handler]()
+
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     options.register(parser)
@@ -35,6 +38,12 @@ def pytest_configure(config: pytest.Config) -> None:
         config.addinivalue_line("markers", line)
     markers.check_drill_names(config.getoption("drill"))
     config.stash[SESSION_KEY] = MnopsSession(config)
+    # SIGTERM unwinds like Ctrl-C, so chaoslib's rollbacks and the ledger's reverts run before exit.
+    config.stash[SIGTERM_KEY] = signals.install_sigterm_as_interrupt()
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    signals.restore(config.stash.get(SIGTERM_KEY, None))
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

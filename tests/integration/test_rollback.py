@@ -9,8 +9,7 @@ from __future__ import annotations
 import itertools
 import json
 import time
-import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -23,43 +22,14 @@ from pytest_mnops.notify import Notifier
 from pytest_mnops.observability.prometheus import Prometheus
 from pytest_mnops.rollback import RollbackHelper, RollbackResult
 from pytest_mnops.rollouts import HASH_LABEL, Rollout, RolloutStatus, read_status
-from pytest_mnops.sandbox.cluster import CONTEXT, SandboxSettings, default_state_dir
+from pytest_mnops.sandbox.cluster import SandboxSettings
 
 pytestmark = pytest.mark.integration
 
-ROOT = Path(__file__).resolve().parents[2]
-STATE_DIR = ROOT / default_state_dir()
 IMAGE = "ghcr.io/machinenativeops/machine-native-ops:{}"
 GOOD = {"traffic.mnops.dev/error-ratio": "0", "traffic.mnops.dev/latency-ms": "40"}
 BAD = {"traffic.mnops.dev/error-ratio": "0.5", "traffic.mnops.dev/latency-ms": "40"}
 VERSIONS = (f"1.{n}.0" for n in itertools.count(1))
-
-
-@pytest.fixture(scope="module")
-def sandbox() -> SandboxSettings:
-    settings = SandboxSettings.load(STATE_DIR)
-    if settings is None:
-        raise RuntimeError(f"no sandbox in {STATE_DIR}. Fix: start it with `mnops sandbox up` "
-                           "(these tests never skip: CI always runs one).")
-    return settings
-
-
-@pytest.fixture(scope="module")
-def kube(sandbox: SandboxSettings) -> Kube:
-    kube = Kube(kubeconfig=str(sandbox.layout.kubeconfig), context=CONTEXT)
-    kube.server_version()  # a sandbox that is not answering fails here, with the client's explanation
-    return kube
-
-
-@pytest.fixture(scope="module")
-def namespace(kube: Kube, sandbox: SandboxSettings) -> Iterator[str]:
-    name = f"mnops-rollback-{uuid.uuid4().hex[:6]}"
-    try:
-        app.deploy(kube, name, prometheus_address=sandbox.prometheus_url, time_scale=sandbox.time_scale)
-        Rollout(kube, namespace=name, name=app.APP_NAME).wait_for(phase="Healthy", timeout_s=180)
-        yield name
-    finally:
-        kube.delete(resources.NAMESPACE, name)
 
 
 @pytest.fixture
@@ -157,9 +127,9 @@ def test_dry_run_changes_nothing_then_a_paused_canary_is_rolled_back(rollout: Ro
     assert not rollout.get()["spec"].get("paused")
 
 
-def test_cli_dry_run_then_rollback(rollout: Rollout, namespace: str, tmp_path: Path,
+def test_cli_dry_run_then_rollback(rollout: Rollout, namespace: str, sandbox: SandboxSettings, tmp_path: Path,
                                    capsys: pytest.CaptureFixture[str]) -> None:
-    argv = ["rollback", "--sandbox", "--sandbox-dir", str(STATE_DIR), "--namespace", namespace,
+    argv = ["rollback", "--sandbox", "--sandbox-dir", str(sandbox.state_dir), "--namespace", namespace,
             "--snapshot-dir", str(tmp_path)]
     rollout.wait_for(phase="Healthy")
     before = resource_versions(rollout)

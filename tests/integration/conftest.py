@@ -1,0 +1,58 @@
+"""Integration tests run against the real sandbox (`make test` starts it; CI always has one).
+
+A missing or unanswering sandbox is an error here, never a skip.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from pytest_mnops import app
+from pytest_mnops.k8s import Kube, resources
+from pytest_mnops.rollouts import Rollout
+from pytest_mnops.sandbox.cluster import CONTEXT, SandboxSettings, default_state_dir
+
+ROOT = Path(__file__).resolve().parents[2]
+STATE_DIR = ROOT / default_state_dir()
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if "tests/integration/" in item.nodeid:
+            item.add_marker(pytest.mark.integration)
+
+
+@pytest.fixture(scope="session")
+def sandbox() -> SandboxSettings:
+    settings = SandboxSettings.load(STATE_DIR)
+    if settings is None:
+        raise RuntimeError(f"no sandbox in {STATE_DIR}. Fix: start it with `mnops sandbox up` "
+                           "(these tests never skip: CI always runs one).")
+    return settings
+
+
+@pytest.fixture(scope="session")
+def kube(sandbox: SandboxSettings) -> Kube:
+    kube = Kube(kubeconfig=str(sandbox.layout.kubeconfig), context=CONTEXT)
+    kube.server_version()  # a sandbox that is not answering fails here, with the client's explanation
+    return kube
+
+
+def deploy_app(kube: Kube, sandbox: SandboxSettings, prefix: str) -> Iterator[str]:
+    """The reference app in a fresh namespace (traffic flows there at once); deleted afterwards."""
+    name = f"{prefix}-{uuid.uuid4().hex[:6]}"
+    try:
+        app.deploy(kube, name, prometheus_address=sandbox.prometheus_url, time_scale=sandbox.time_scale)
+        Rollout(kube, namespace=name, name=app.APP_NAME).wait_for(phase="Healthy", timeout_s=180)
+        yield name
+    finally:
+        kube.delete(resources.NAMESPACE, name)
+
+
+@pytest.fixture(scope="module")
+def namespace(kube: Kube, sandbox: SandboxSettings) -> Iterator[str]:
+    yield from deploy_app(kube, sandbox, "mnops-it")
