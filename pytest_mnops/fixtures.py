@@ -36,7 +36,9 @@ def mnops_sandbox(request: pytest.FixtureRequest) -> Generator[SandboxSettings |
     settings = SandboxSettings.load(session.target.sandbox_dir) or SandboxSettings(
         state_dir=str(session.target.sandbox_dir))
     sandbox = Sandbox(settings, session.progress)
-    running = all(state == "ready" for _, state, _ in sandbox.status())
+    # A sandbox with anything running is someone's: use it as it is (a drill must see a broken component,
+    # not have it healed behind its back) and leave it running. Only one we started is stopped again.
+    running = any(state != "not started" for _, state, _ in sandbox.status())
     if not running:
         sandbox.up()
     yield settings

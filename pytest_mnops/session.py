@@ -14,7 +14,7 @@ from pytest_mnops import markers
 from pytest_mnops.options import resolve
 
 if TYPE_CHECKING:
-    from pytest_mnops.guards import Guards
+    from pytest_mnops.guards.policy import Guards
     from pytest_mnops.guards.ledger import Ledger
     from pytest_mnops.reporting.results import DrillResult
     from pytest_mnops.target import Target
@@ -53,7 +53,7 @@ class MnopsSession:
 
     @functools.cached_property
     def guards(self) -> Guards:
-        from pytest_mnops.guards import Guards
+        from pytest_mnops.guards.policy import Guards
 
         return Guards(self.target, max_pods=resolve(self.config, "max-pods"),
                       max_percent=resolve(self.config, "max-percent"), dry_run=resolve(self.config, "dry-run"),

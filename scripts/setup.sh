@@ -24,7 +24,7 @@ if [ ${#missing[@]} -gt 0 ]; then
 else
   echo "already installed"
 fi
-command -v go >/dev/null || { echo "Go is required to build the sandbox (https://go.dev/dl, or apt-get install golang-go >= 1.24)" >&2; exit 1; }
+command -v go >/dev/null || { echo "Go >= 1.26 is required to build the sandbox (KWOK 0.8 needs it): https://go.dev/dl" >&2; exit 1; }
 
 step "Python virtualenv $VENV with pytest-mnops and its dev extras"
 if [ ! -x "$VENV/bin/python" ]; then python3 -m venv "$VENV"; fi

@@ -392,10 +392,12 @@ def wait_for_operator(configuration: Configuration, timeout_s: float | str = 120
                       until: str = "rolled-back") -> dict[str, Any]:
     """Training mode: the trainee acts; we measure how long it takes.
 
-    ``rolled-back``: the canary was aborted or undone (`kubectl argo rollouts abort`, `mnops rollback`).
-    ``healthy``: an aborted rollout was brought back to Healthy on stable (`mnops rollback`, `... undo`).
+    ``rolled-back``: the canary was aborted or undone to the stable revision of before the prompt (a canary
+    that simply finished on its own does not count). ``healthy``: an aborted rollout was brought back to
+    Healthy on stable (`mnops rollback`, `kubectl argo rollouts undo`).
     """
     rollout = _rollout(configuration)
+    stable_before = rollout.status().stable_hash
     started = time.time()
 
     def acted(objs: list[dict[str, Any]]) -> bool:
@@ -404,8 +406,8 @@ def wait_for_operator(configuration: Configuration, timeout_s: float | str = 120
             return False
         if until == "healthy":
             return status.phase == "Healthy" and status.stable_is_current and not status.aborted
-        return status.aborted or status.stable_is_current
+        return status.aborted or (status.stable_is_current and status.stable_hash == stable_before)
 
     rollout.kube.wait(resources.ROLLOUT, acted, name=rollout.name, namespace=rollout.namespace,
                       timeout_s=float(timeout_s), what="the trainee to abort or roll back the canary")
-    return {"response_s": round(time.time() - started, 2), "detected_at": time.time()}
+    return {"response_s": round(time.time() - started, 2)}

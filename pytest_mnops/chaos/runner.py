@@ -20,7 +20,7 @@ from chaoslib.types import Strategy
 from pytest_mnops.chaos.journal import DrillJournal, timestamp
 from pytest_mnops.chaos.scenarios import TARGET_KEYS, Scenario, load
 from pytest_mnops.errors import ClusterError
-from pytest_mnops.guards import Guards
+from pytest_mnops.guards.policy import Guards
 from pytest_mnops.guards.ledger import Entry, Ledger
 from pytest_mnops.k8s import Kube, default_kubeconfig
 from pytest_mnops.markers import drill_spec
@@ -212,6 +212,8 @@ class ChaosRunner:
     def prove(self, journal: DrillJournal) -> None:
         """Fail the drill, naming what was not detected or recovered, or a recovery over its budget."""
         problems = list(journal.problems())
+        if "revert_error" in drill_facts(self.node):
+            problems.append(drill_facts(self.node)["revert_error"])
         spec = drill_spec(self.node)
         mttr = self.timeline.mttr_s
         if spec and spec.budget_s is not None and mttr is not None:
@@ -241,6 +243,11 @@ class ChaosRunner:
         entry = recorder.entry
         if entry is None or entry.id not in {e.id for e in self.ledger.pending()}:
             return
-        revert(entry)
+        try:
+            revert(entry)
+        except Exception as exc:  # noqa: BLE001 - the entry stays in the ledger; the drill reports it
+            drill_facts(self.node)["revert_error"] = (
+                f"REVERT FAILED: {entry.describe()}: {exc}. It stays in the ledger: run `mnops recover`.")
+            return
         self.ledger.record_reverted(entry.id, how="runner after chaoslib")
         self.timeline.mark(REVERTED, "reverted from the ledger")

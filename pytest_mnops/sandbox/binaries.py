@@ -237,7 +237,7 @@ def _go(args: list[str], *, cwd: Path, env: dict[str, str], log: Path, ticker: _
         out.write(f"$ go {' '.join(args)}\n")
         out.flush()
         proc = subprocess.Popen(
-            ["go", *args], cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+            [_go_binary(), *args], cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
         )
         assert proc.stdout is not None
         for line in proc.stdout:
@@ -253,14 +253,29 @@ def _go(args: list[str], *, cwd: Path, env: dict[str, str], log: Path, ticker: _
             )
 
 
+def _go_binary() -> str:
+    go = shutil.which("go")
+    if go is None:
+        raise SandboxError("building the sandbox needs Go >= 1.26 on PATH (KWOK 0.8 requires it), and none was "
+                           "found. Fix: install Go, or put prebuilt binaries into $MNOPS_SANDBOX_BIN.")
+    return go
+
+
 def _go_json(args: list[str], *, cwd: Path, env: dict[str, str]) -> dict:
-    proc = subprocess.run(["go", *args], cwd=cwd, env=env, capture_output=True, text=True)
+    proc = subprocess.run([_go_binary(), *args], cwd=cwd, env=env, capture_output=True, text=True)
     if proc.returncode != 0:
         raise SandboxError(
             f"building {env.get('MNOPS_COMPONENT')}: `go {' '.join(args)}` failed: {proc.stderr.strip()}. "
             "Fix: make the Go module proxy reachable (GOPROXY) or put the binaries into $MNOPS_SANDBOX_BIN."
         )
     return json.loads(proc.stdout)
+
+
+def source_dir(module: GoModule) -> Path:
+    """The module's source in the local module cache (downloaded through the proxy if absent): CRDs, stages."""
+    env = {k: v for k, v in os.environ.items() if k != "GOFLAGS"}
+    return Path(_go_json(["mod", "download", "-json", f"{module.module}@v{module.version}"], cwd=Path.home(),
+                         env={**env, "MNOPS_COMPONENT": module.name})["Dir"])
 
 
 def _wrapper_gomod(module: GoModule, work: Path, env: dict[str, str]) -> str:

@@ -15,13 +15,7 @@ from pytest_mnops.errors import SandboxError
 from pytest_mnops.k8s import Kube, condition_true, resources
 from pytest_mnops.rollouts import Rollout
 from pytest_mnops.sandbox import binaries
-from pytest_mnops.sandbox.cluster import (
-    ARGO_NAMESPACE,
-    ASSETS,
-    FAKE_NODE_ANNOTATION,
-    SandboxSettings,
-    _module_dir,
-)
+from pytest_mnops.sandbox.cluster import ARGO_NAMESPACE, ASSETS, FAKE_NODE_ANNOTATION, SandboxSettings
 
 Progress = Callable[[str], None]
 Obj = dict[str, Any]
@@ -34,7 +28,7 @@ def kube(settings: SandboxSettings) -> Kube:
 
 
 def crd_files() -> list[Path]:
-    rollouts = _module_dir(binaries.ROLLOUTS) / "manifests" / "crds"
+    rollouts = binaries.source_dir(binaries.ROLLOUTS) / "manifests" / "crds"
     return [*sorted(p for p in rollouts.glob("*-crd.yaml")), ASSETS / "chaos-mesh-crds.yaml"]
 
 

@@ -17,11 +17,9 @@ def _progress(message: str) -> None:
 
 
 def _settings(args: argparse.Namespace) -> SandboxSettings:
+    """Saved settings of this state dir, with whatever the command line sets explicitly on top."""
     state_dir = Path(args.state_dir)
-    saved = SandboxSettings.load(state_dir)
-    if saved is not None and not getattr(args, "nodes", None):
-        return saved
-    settings = saved or SandboxSettings(state_dir=str(state_dir))
+    settings = SandboxSettings.load(state_dir) or SandboxSettings(state_dir=str(state_dir))
     for name in ("port_base", "nodes", "app_replicas"):
         value = getattr(args, name, None)
         if value is not None:

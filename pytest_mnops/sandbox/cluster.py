@@ -185,7 +185,7 @@ def _scheduler_argv(s: SandboxSettings, bins: dict[str, Path]) -> list[str]:
 
 def _kwok_stage_files() -> list[Path]:
     """KWOK v0.8 has no built-in stages: its fast node and pod lifecycles ship in the module."""
-    root = _module_dir(binaries.KWOK) / "kustomize" / "stage"
+    root = binaries.source_dir(binaries.KWOK) / "kustomize" / "stage"
     files = [*sorted((root / "node" / "fast").glob("*.yaml")),
              *sorted((root / "node" / "heartbeat-with-lease").glob("*.yaml")),
              *sorted((root / "pod" / "fast").glob("*.yaml"))]
@@ -269,23 +269,6 @@ CONTROL_PLANE = (ETCD, APISERVER)
 AFTER_APISERVER = (CONTROLLER_MANAGER, SCHEDULER, KWOK, ROLLOUTS)
 MONITORING = (RECEIVERS, ALERTMANAGER, GITHUB)
 ALL_COMPONENTS = (*CONTROL_PLANE, *AFTER_APISERVER, *MONITORING, TRAFFIC, PROMETHEUS)
-
-
-def _module_dir(module: binaries.GoModule) -> Path:
-    """Source of a Go module in the local module cache (downloaded through the proxy if absent)."""
-    import subprocess
-
-    try:
-        out = subprocess.run(
-            ["go", "mod", "download", "-json", f"{module.module}@v{module.version}"],
-            check=True, capture_output=True, text=True, cwd=Path.home(),
-        ).stdout
-    except (OSError, subprocess.CalledProcessError) as exc:
-        raise SandboxError(
-            f"sandbox: cannot read {module.module}@v{module.version} from the Go module cache ({exc}). "
-            "Fix: install Go and make the module proxy reachable, then run `mnops sandbox build`."
-        ) from exc
-    return Path(json.loads(out)["Dir"])
 
 
 # -- the sandbox ----------------------------------------------------------------------------------------

@@ -59,14 +59,6 @@ class Ports:
         return self.base + 8
 
     @property
-    def kube_state_metrics(self) -> int:
-        return self.base + 9
-
-    @property
-    def kube_state_metrics_telemetry(self) -> int:
-        return self.base + 10
-
-    @property
     def prometheus(self) -> int:
         return self.base + 11
 

@@ -11,7 +11,7 @@ import pytest
 import pytest_mnops.chaos.runner  # noqa: F401 - imported once here, not inside each in-process run
 from pytest_mnops.chaos.scenarios import load
 from pytest_mnops.errors import GuardViolation
-from pytest_mnops.guards import BlastPlan, Guards
+from pytest_mnops.guards.policy import BlastPlan, Guards
 from pytest_mnops.k8s import resources
 from pytest_mnops.target import SANDBOX_CONTEXT, Target
 
