@@ -46,21 +46,37 @@ def _outcome(output: str) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=5, help="how many times to run the suite (default 5)")
-    parser.add_argument("--sandbox-dir", type=Path, default=Path(".mnops/sandbox"),
-                        help="state dir of the running sandbox to validate (default .mnops/sandbox)")
+    parser.add_argument(
+        "--sandbox-dir",
+        type=Path,
+        default=Path(".mnops/sandbox"),
+        help="state dir of the running sandbox to validate (default .mnops/sandbox)",
+    )
     parser.add_argument("pytest_args", nargs="*", help="extra pytest arguments (after --)")
     args = parser.parse_args(argv)
     state_dir = args.sandbox_dir if args.sandbox_dir.is_absolute() else ROOT / args.sandbox_dir
     why = _sandbox_running(state_dir)
     if why is not None:
         # Timing a run that first boots the sandbox would measure the sandbox, not the suite.
-        print(f"bench/validation.py: the sandbox is not running ({why}). "
-              f"Fix: `mnops sandbox --state-dir {args.sandbox_dir} up`, then run this again.",
-              file=sys.stderr)
+        print(
+            f"bench/validation.py: the sandbox is not running ({why}). "
+            f"Fix: `mnops sandbox --state-dir {args.sandbox_dir} up`, then run this again.",
+            file=sys.stderr,
+        )
         return 2
-    command = [sys.executable, "-m", "pytest", "suites/validation", "--mnops-sandbox",
-               f"--mnops-sandbox-dir={state_dir}", "-p", "no:cacheprovider", "-q", "--no-header",
-               *args.pytest_args]
+    command = [
+        sys.executable,
+        "-m",
+        "pytest",
+        "suites/validation",
+        "--mnops-sandbox",
+        f"--mnops-sandbox-dir={state_dir}",
+        "-p",
+        "no:cacheprovider",
+        "-q",
+        "--no-header",
+        *args.pytest_args,
+    ]
     print(f"validation suite, {args.runs} runs against the sandbox in {args.sandbox_dir}")
     print(f"  $ {' '.join(command[1:])}")
     times, broken = [], False
@@ -78,11 +94,15 @@ def main(argv: list[str] | None = None) -> int:
     print(f"  {'':<36}{'wall time':>12}")
     print(f"  {'seed claim (ci-cd-validation.sh)':<36}{'~' + f'{SEED_CLAIM_S:.0f} s':>12}")
     print(f"  {'target':<36}{f'<= {TARGET_S:.0f} s':>12}")
-    print(f"  {'pytest-mnops suites/validation':<36}{f'{median:.2f} s':>12}   target {verdict}, "
-          f"{SEED_CLAIM_S / median:.0f}x faster than the claim")
+    print(
+        f"  {'pytest-mnops suites/validation':<36}{f'{median:.2f} s':>12}   target {verdict}, "
+        f"{SEED_CLAIM_S / median:.0f}x faster than the claim"
+    )
     if broken:
-        print("  warning: a run ended with an internal/usage error (exit >= 2); its time is not a suite time",
-              file=sys.stderr)
+        print(
+            "  warning: a run ended with an internal/usage error (exit >= 2); its time is not a suite time",
+            file=sys.stderr,
+        )
     return 1 if broken else 0
 
 

@@ -14,7 +14,9 @@ APP_NAME = "machine-native-ops"
 PROMETHEUS_ARG = "prometheus-address"
 
 
-def render(namespace: str, *, prometheus_address: str, time_scale: float = 1.0, replicas: int | None = None) -> list[Obj]:
+def render(
+    namespace: str, *, prometheus_address: str, time_scale: float = 1.0, replicas: int | None = None
+) -> list[Obj]:
     """charts/ for one namespace, pointing its analyses at ``prometheus_address``, durations scaled."""
     docs = []
     for doc in assets.chart_documents():
@@ -39,8 +41,9 @@ def ensure_namespace(kube: Kube, namespace: str) -> None:
         kube.create(resources.NAMESPACE, {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}})
 
 
-def deploy(kube: Kube, namespace: str, *, prometheus_address: str, time_scale: float = 1.0,
-           replicas: int | None = None) -> list[Obj]:
+def deploy(
+    kube: Kube, namespace: str, *, prometheus_address: str, time_scale: float = 1.0, replicas: int | None = None
+) -> list[Obj]:
     ensure_namespace(kube, namespace)
     docs = render(namespace, prometheus_address=prometheus_address, time_scale=time_scale, replicas=replicas)
     return [kube.apply(doc) for doc in docs]

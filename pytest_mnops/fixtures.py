@@ -34,7 +34,8 @@ def mnops_sandbox(request: pytest.FixtureRequest) -> Generator[SandboxSettings |
     from pytest_mnops.sandbox.cluster import Sandbox, SandboxSettings
 
     settings = SandboxSettings.load(session.target.sandbox_dir) or SandboxSettings(
-        state_dir=str(session.target.sandbox_dir))
+        state_dir=str(session.target.sandbox_dir)
+    )
     sandbox = Sandbox(settings, session.progress)
     # A sandbox with anything running is someone's: use it as it is (a drill must see a broken component,
     # not have it healed behind its back) and leave it running. Only one we started is stopped again.
@@ -81,8 +82,7 @@ def alerts(prometheus: Prometheus, mnops_target: Target) -> Alerts:
     """Alert states (ALERTS + Alertmanager API v2) and what the receivers got: wait_for, assert_none_firing."""
     from pytest_mnops.observability.alerts import Alerts
 
-    return Alerts(prometheus, alertmanager_url=mnops_target.alertmanager_url,
-                  receivers_url=mnops_target.receivers_url)
+    return Alerts(prometheus, alertmanager_url=mnops_target.alertmanager_url, receivers_url=mnops_target.receivers_url)
 
 
 @pytest.fixture
@@ -102,9 +102,16 @@ def chaos(request: pytest.FixtureRequest, k8s: Kube, mnops_target: Target, timel
     from pytest_mnops.chaos.runner import ChaosRunner
 
     session = request.config.stash[SESSION_KEY]
-    return ChaosRunner(kube=k8s, target=mnops_target, timeline=timeline, ledger=session.ledger,
-                       guards=session.guards, node=request.node, training=session.training,
-                       trainee_timeout_s=resolve(request.config, "trainee-timeout"))
+    return ChaosRunner(
+        kube=k8s,
+        target=mnops_target,
+        timeline=timeline,
+        ledger=session.ledger,
+        guards=session.guards,
+        node=request.node,
+        training=session.training,
+        trainee_timeout_s=resolve(request.config, "trainee-timeout"),
+    )
 
 
 @pytest.fixture
@@ -112,9 +119,15 @@ def rollback(k8s: Kube, mnops_target: Target, prometheus: Prometheus, tmp_path: 
     """The rollback mechanism: health check, snapshot, abort + undo with retries, verification, notifications."""
     from pytest_mnops.rollback import Notifier, RollbackHelper
 
-    return RollbackHelper(k8s, namespace=mnops_target.namespace, name=mnops_target.app, prometheus=prometheus,
-                          snapshot_dir=tmp_path, notifier=Notifier.for_target(mnops_target),
-                          time_scale=mnops_target.time_scale)
+    return RollbackHelper(
+        k8s,
+        namespace=mnops_target.namespace,
+        name=mnops_target.app,
+        prometheus=prometheus,
+        snapshot_dir=tmp_path,
+        notifier=Notifier.for_target(mnops_target),
+        time_scale=mnops_target.time_scale,
+    )
 
 
 @pytest.fixture
@@ -124,8 +137,13 @@ def secret_rotator(mnops_target: Target, tmp_path: Any) -> Callable[..., SecretR
 
     def make(environment: str | None = None, **kwargs: Any) -> SecretRotator:
         token = os.environ.get("MNOPS_GITHUB_TOKEN") or os.environ.get("GITHUB_TOKEN")
-        return SecretRotator(repo=mnops_target.require("github_repo", "--mnops-github-repo"),
-                             environment=environment, token=token, base_url=mnops_target.github_url,
-                             audit_log=kwargs.pop("audit_log", tmp_path / "secrets-audit.jsonl"), **kwargs)
+        return SecretRotator(
+            repo=mnops_target.require("github_repo", "--mnops-github-repo"),
+            environment=environment,
+            token=token,
+            base_url=mnops_target.github_url,
+            audit_log=kwargs.pop("audit_log", tmp_path / "secrets-audit.jsonl"),
+            **kwargs,
+        )
 
     return make

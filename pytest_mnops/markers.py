@@ -8,12 +8,20 @@ import pytest
 
 from pytest_mnops.errors import ConfigError
 
-DRILLS = ("pod-failure", "high-latency", "canary-failure", "secret-rotation", "resource-exhaustion",
-          "emergency-rollback", "monitoring-alerts")
+DRILLS = (
+    "pod-failure",
+    "high-latency",
+    "canary-failure",
+    "secret-rotation",
+    "resource-exhaustion",
+    "emergency-rollback",
+    "monitoring-alerts",
+)
 CATEGORIES = ("infrastructure", "deployment", "rollouts", "monitoring", "automation", "documentation")
 MARKERS = (
     "drill(name, *, budget_s=None, human_step=False): a chaos drill; name is one of " + ", ".join(DRILLS),
-    "validation(category, *, reads='cluster'): a validation check; category is one of " + ", ".join(CATEGORIES)
+    "validation(category, *, reads='cluster'): a validation check; category is one of "
+    + ", ".join(CATEGORIES)
     + "; reads is 'cluster' (the target) or 'repo' (this repository's assets)",
 )
 

@@ -68,8 +68,12 @@ def slack_payload(message: Message) -> dict[str, Any]:
     ]
     if message.fields:
         # Slack renders at most 10 fields per section.
-        blocks.append({"type": "section", "fields": [{"type": "mrkdwn", "text": f"*{name}*\n{value}"}
-                                                      for name, value in message.fields[:10]]})
+        blocks.append(
+            {
+                "type": "section",
+                "fields": [{"type": "mrkdwn", "text": f"*{name}*\n{value}"} for name, value in message.fields[:10]],
+            }
+        )
     return {"text": f"{message.subject}\n{message.text}", "blocks": blocks}
 
 
@@ -102,12 +106,20 @@ def _is_loopback(host: str) -> bool:
 class Notifier:
     """Sends one :class:`Message` to every configured channel; with none configured it sends nothing."""
 
-    def __init__(self, *, slack_url: str | None = None, smtp: tuple[str, int] | None = None,
-                 email_to: tuple[str, ...] = (), sender: str = DEFAULT_SENDER,
-                 timeout_s: float = TIMEOUT_S) -> None:
+    def __init__(
+        self,
+        *,
+        slack_url: str | None = None,
+        smtp: tuple[str, int] | None = None,
+        email_to: tuple[str, ...] = (),
+        sender: str = DEFAULT_SENDER,
+        timeout_s: float = TIMEOUT_S,
+    ) -> None:
         if smtp and not email_to:
-            raise ConfigError(f"SMTP relay {smtp[0]}:{smtp[1]} is set but no recipient. "
-                              f"Fix: set {ENV_EMAIL_TO} (comma-separated addresses).")
+            raise ConfigError(
+                f"SMTP relay {smtp[0]}:{smtp[1]} is set but no recipient. "
+                f"Fix: set {ENV_EMAIL_TO} (comma-separated addresses)."
+            )
         self.slack_url, self.smtp, self.email_to = slack_url, smtp, email_to
         self.sender, self.timeout_s = sender, timeout_s
 
@@ -126,18 +138,26 @@ class Notifier:
         host = env.get(ENV_SMTP_HOST) or None
         raw_port = env.get(ENV_SMTP_PORT) or str(DEFAULT_SMTP_PORT)
         if not raw_port.isdigit():
-            raise ConfigError(f"environment variable {ENV_SMTP_PORT}={raw_port!r} is not a port number. "
-                              "Fix: set it to the SMTP relay's port, e.g. 587.")
-        return cls(slack_url=env.get(ENV_SLACK_URL) or None, smtp=(host, int(raw_port)) if host else None,
-                   email_to=_addresses(env.get(ENV_EMAIL_TO, "")))
+            raise ConfigError(
+                f"environment variable {ENV_SMTP_PORT}={raw_port!r} is not a port number. "
+                "Fix: set it to the SMTP relay's port, e.g. 587."
+            )
+        return cls(
+            slack_url=env.get(ENV_SLACK_URL) or None,
+            smtp=(host, int(raw_port)) if host else None,
+            email_to=_addresses(env.get(ENV_EMAIL_TO, "")),
+        )
 
     @classmethod
-    def for_sandbox(cls, settings: SandboxSettings, *, receivers_url: str | None = None,
-                    env: Mapping[str, str] = os.environ) -> Notifier:
+    def for_sandbox(
+        cls, settings: SandboxSettings, *, receivers_url: str | None = None, env: Mapping[str, str] = os.environ
+    ) -> Notifier:
         """The sandbox's own receivers, so drill notifications never leave the machine."""
-        return cls(slack_url=f"{(receivers_url or settings.receivers_url).rstrip('/')}/{SLACK}",
-                   smtp=(HOST, settings.ports.smtp),
-                   email_to=_addresses(env.get(ENV_EMAIL_TO, "")) or (SANDBOX_RECIPIENT,))
+        return cls(
+            slack_url=f"{(receivers_url or settings.receivers_url).rstrip('/')}/{SLACK}",
+            smtp=(HOST, settings.ports.smtp),
+            email_to=_addresses(env.get(ENV_EMAIL_TO, "")) or (SANDBOX_RECIPIENT,),
+        )
 
     @classmethod
     def for_target(cls, target: Target) -> Notifier:
@@ -147,8 +167,10 @@ class Notifier:
 
         settings = SandboxSettings.load(target.sandbox_dir)
         if settings is None:
-            raise ConfigError(f"no sandbox settings in {target.sandbox_dir}, so its receivers are unknown. "
-                              "Fix: start it with `mnops sandbox up`, or pass the right --mnops-sandbox-dir.")
+            raise ConfigError(
+                f"no sandbox settings in {target.sandbox_dir}, so its receivers are unknown. "
+                "Fix: start it with `mnops sandbox up`, or pass the right --mnops-sandbox-dir."
+            )
         return cls.for_sandbox(settings, receivers_url=target.receivers_url)
 
     # -- sending ----------------------------------------------------------------------------------------

@@ -103,27 +103,48 @@ OPTIONS: tuple[Option, ...] = (
     Option("prometheus-url", "Prometheus base URL", _url),
     Option("alertmanager-url", "Alertmanager base URL", _url),
     Option("receivers-url", "base URL of the notification receivers drills read back", _url),
-    Option("app-url", "base URL of the app's HTTP service, for probes that call it (sandbox: the traffic stand-in)",
-           _url),
+    Option(
+        "app-url", "base URL of the app's HTTP service, for probes that call it (sandbox: the traffic stand-in)", _url
+    ),
     Option("github-url", "GitHub API base URL", _url, default="https://api.github.com"),
     Option("github-repo", "owner/repo whose Actions secrets the secret-rotation drill rotates"),
-    Option("sandbox", "target the local sandbox (reuse a running one, else start it and stop it at the end)",
-           _flag, default=False, flag=True),
+    Option(
+        "sandbox",
+        "target the local sandbox (reuse a running one, else start it and stop it at the end)",
+        _flag,
+        default=False,
+        flag=True,
+    ),
     Option("sandbox-dir", "state directory of the sandbox", default=".mnops/sandbox"),
-    Option("allow-context", "comma-separated kube contexts destructive drills may touch (sandbox always allowed)",
-           _csv, default=[]),
-    Option("allow-namespace", "comma-separated namespaces destructive drills may touch (default: --mnops-namespace)",
-           _csv, default=[]),
+    Option(
+        "allow-context",
+        "comma-separated kube contexts destructive drills may touch (sandbox always allowed)",
+        _csv,
+        default=[],
+    ),
+    Option(
+        "allow-namespace",
+        "comma-separated namespaces destructive drills may touch (default: --mnops-namespace)",
+        _csv,
+        default=[],
+    ),
     Option("max-pods", "blast-radius cap: most pods one fault may touch", _positive_int, default=50),
-    Option("max-percent", "blast-radius cap: most percent of the app's pods one fault may touch", _percent,
-           default=50.0),
-    Option("dry-run", "resolve selectors and print what each drill would touch; change nothing", _flag,
-           default=False, flag=True),
+    Option(
+        "max-percent", "blast-radius cap: most percent of the app's pods one fault may touch", _percent, default=50.0
+    ),
+    Option(
+        "dry-run",
+        "resolve selectors and print what each drill would touch; change nothing",
+        _flag,
+        default=False,
+        flag=True,
+    ),
     Option("training", "narrate each phase and wait for the trainee at human steps", _flag, default=False, flag=True),
     Option("trainee-timeout", "seconds a trainee has to act at a human step", _positive_int, default=120),
     Option("time-scale", "fraction of production timings the target runs at (sandbox: its own)", _factor),
-    Option("ledger", "fault ledger file (reverts are replayed from it by `mnops recover`)",
-           default=".mnops/ledger.jsonl"),
+    Option(
+        "ledger", "fault ledger file (reverts are replayed from it by `mnops recover`)", default=".mnops/ledger.jsonl"
+    ),
     Option("report-json", "write a machine-readable drill summary to this path"),
     Option("fail-under", "fail the run when the overall resilience score is below this (0-100)", _score),
 )
@@ -136,11 +157,18 @@ def register(parser: pytest.Parser) -> None:
         if opt.flag:
             group.addoption(opt.cli, action="store_const", const=True, dest=opt.dest, default=None, help=opt.help)
         else:
-            group.addoption(opt.cli, dest=opt.dest, type=opt.parse, default=None, metavar="VALUE",
-                            help=f"{opt.help} [env {opt.env}, ini {opt.dest}]")
+            group.addoption(
+                opt.cli,
+                dest=opt.dest,
+                type=opt.parse,
+                default=None,
+                metavar="VALUE",
+                help=f"{opt.help} [env {opt.env}, ini {opt.dest}]",
+            )
         parser.addini(opt.dest, help=opt.help, default=None)
-    group.addoption("--drill", action="append", default=[], metavar="NAME",
-                    help="run only the named drill(s); repeatable")
+    group.addoption(
+        "--drill", action="append", default=[], metavar="NAME", help="run only the named drill(s); repeatable"
+    )
 
 
 def resolve(config: pytest.Config, name: str) -> Any:
@@ -149,8 +177,10 @@ def resolve(config: pytest.Config, name: str) -> Any:
     value = config.getoption(opt.dest)
     if value is not None:
         return value
-    for source, raw in ((f"environment variable {opt.env}", os.environ.get(opt.env)),
-                        (f"ini key {opt.dest}", config.getini(opt.dest))):
+    for source, raw in (
+        (f"environment variable {opt.env}", os.environ.get(opt.env)),
+        (f"ini key {opt.dest}", config.getini(opt.dest)),
+    ):
         if raw not in (None, ""):
             try:
                 return opt.parse(raw)

@@ -11,7 +11,6 @@ from collections.abc import Generator
 import pytest
 
 from pytest_mnops import markers, options
-from pytest_mnops.guards import signals
 from pytest_mnops.fixtures import (  # noqa: F401 - fixtures are registered by being in this module
     alerts,
     chaos,
@@ -24,6 +23,7 @@ from pytest_mnops.fixtures import (  # noqa: F401 - fixtures are registered by b
     secret_rotator,
     timeline,
 )
+from pytest_mnops.guards import signals
 from pytest_mnops.session import SESSION_KEY, MnopsSession
 
 SIGTERM_KEY = pytest.StashKey[signals.Handler]()
@@ -51,7 +51,9 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 
 @pytest.hookimpl(wrapper=True)
-def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
     report = yield
     if report.when == "call" or (report.when == "setup" and report.skipped):
         item.config.stash[SESSION_KEY].record_report(item, report)

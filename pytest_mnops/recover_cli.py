@@ -23,8 +23,10 @@ def _recover(args: argparse.Namespace) -> int:
     for entry, error in ledger.recover(revert, how="mnops recover"):
         if error:
             failed += 1
-            print(f"FAILED {entry.scenario} ({entry.id[:8]}): {error}. It stays in the ledger; fix the cause "
-                  "and run `mnops recover` again.")
+            print(
+                f"FAILED {entry.scenario} ({entry.id[:8]}): {error}. It stays in the ledger; fix the cause "
+                "and run `mnops recover` again."
+            )
         else:
             print(f"reverted {entry.scenario} ({entry.id[:8]})")
     return 1 if failed else 0

@@ -74,12 +74,20 @@ def slo_queries(namespace: str, app: str, *, time_scale: float = 1.0) -> list[tu
     total = f"sum(rate(http_requests_total{{{sel}}}[{SLO_WINDOW}]))"
     errors = f'sum(rate(http_requests_total{{{sel},code=~"5.."}}[{SLO_WINDOW}]))'
     queries = [
-        ("success_rate", f'sum(rate(http_requests_total{{{sel},code!~"5.."}}[{SLO_WINDOW}])) / {total}',
-         MIN_SUCCESS_RATE, False),
+        (
+            "success_rate",
+            f'sum(rate(http_requests_total{{{sel},code!~"5.."}}[{SLO_WINDOW}])) / {total}',
+            MIN_SUCCESS_RATE,
+            False,
+        ),
         ("error_rate", f"({errors} or vector(0)) / {total}", MAX_ERROR_RATE, True),
-        ("p95_latency_s", "histogram_quantile(0.95, sum by (le) "
-                          f"(rate(http_request_duration_seconds_bucket{{{sel}}}[{SLO_WINDOW}])))",
-         MAX_P95_S, True),
+        (
+            "p95_latency_s",
+            "histogram_quantile(0.95, sum by (le) "
+            f"(rate(http_request_duration_seconds_bucket{{{sel}}}[{SLO_WINDOW}])))",
+            MAX_P95_S,
+            True,
+        ),
     ]
     return [(name, scale_promql(expr, time_scale), limit, upper) for name, expr, limit, upper in queries]
 
@@ -120,8 +128,13 @@ class HealthReport:
     @property
     def healthy(self) -> bool:
         st = self.status
-        return (st.trusted and st.phase == "Healthy" and not st.aborted and st.available >= st.replicas
-                and not self.slo_breached)
+        return (
+            st.trusted
+            and st.phase == "Healthy"
+            and not st.aborted
+            and st.available >= st.replicas
+            and not self.slo_breached
+        )
 
     def problems(self) -> list[str]:
         found = [f"Rollout Degraded ({self.status.message or 'no message'})"] if self.degraded else []
@@ -148,15 +161,23 @@ class RollbackPlan:
     promote_full: bool  # the target is not the stable ReplicaSet: skip the canary steps towards it
 
     def steps(self) -> list[str]:
-        steps = [f"abort the update to revision {self.from_revision} (pod-template-hash {self.from_hash}): "
-                 "status.abort=true sends its traffic back to stable"] if self.abort else []
-        steps.append(f"undo: spec.template := pod template of revision {self.to_revision} "
-                     f"(pod-template-hash {self.to_hash})")
+        steps = (
+            [
+                f"abort the update to revision {self.from_revision} (pod-template-hash {self.from_hash}): "
+                "status.abort=true sends its traffic back to stable"
+            ]
+            if self.abort
+            else []
+        )
+        steps.append(
+            f"undo: spec.template := pod template of revision {self.to_revision} (pod-template-hash {self.to_hash})"
+        )
         if self.resume:
             steps.append("resume: clear the manual pause (spec.paused=false)")
         if self.promote_full:
-            steps.append(f"promote-full: revision {self.to_revision} is not the stable ReplicaSet, skip the "
-                         "canary steps")
+            steps.append(
+                f"promote-full: revision {self.to_revision} is not the stable ReplicaSet, skip the canary steps"
+            )
         return steps
 
 
@@ -177,31 +198,45 @@ def plan_rollback(rollout: Obj, replica_sets: list[Obj], *, to_revision: int | N
     hashes = {rev: _hash(rs) for rs in replica_sets if (rev := _revision(rs)) is not None}
     by_hash = {h: rev for rev, h in hashes.items()}
     if not hashes:
-        raise RollbackError(f"{where} has no ReplicaSet revisions. Fix: check the Rollout's selector matches "
-                            "its pods (`kubectl get rs -l <selector>`); there is nothing to roll back to.")
+        raise RollbackError(
+            f"{where} has no ReplicaSet revisions. Fix: check the Rollout's selector matches "
+            "its pods (`kubectl get rs -l <selector>`); there is nothing to roll back to."
+        )
     from_revision = by_hash.get(status.current_hash)
     listed = ", ".join(map(str, sorted(hashes)))
     if to_revision is not None:
         if to_revision not in hashes:
-            raise RollbackError(f"{where} has no revision {to_revision} (revisions: {listed}). "
-                                "Fix: pass --to-revision with one of them.")
+            raise RollbackError(
+                f"{where} has no revision {to_revision} (revisions: {listed}). "
+                "Fix: pass --to-revision with one of them."
+            )
         target = to_revision
     elif status.stable_hash in by_hash and status.stable_hash != status.current_hash:
         target = by_hash[status.stable_hash]
     else:
         older = [rev for rev in sorted(hashes) if from_revision is None or rev < from_revision]
         if not older:
-            raise RollbackError(f"{where} runs revision {from_revision} and has no earlier one (revisions: "
-                                f"{listed}). Fix: nothing to roll back to; deploy a fixed version instead.")
+            raise RollbackError(
+                f"{where} runs revision {from_revision} and has no earlier one (revisions: "
+                f"{listed}). Fix: nothing to roll back to; deploy a fixed version instead."
+            )
         target = older[-1]
     if hashes[target] == status.current_hash:
-        raise RollbackError(f"{where} already runs revision {target} (pod-template-hash {hashes[target]}). "
-                            "Fix: pick another --to-revision, or nothing needs rolling back.")
+        raise RollbackError(
+            f"{where} already runs revision {target} (pod-template-hash {hashes[target]}). "
+            "Fix: pick another --to-revision, or nothing needs rolling back."
+        )
     update_in_flight = bool(status.current_hash) and status.current_hash != status.stable_hash
     return RollbackPlan(
-        namespace=namespace, name=name, from_revision=from_revision, from_hash=status.current_hash,
-        to_revision=target, to_hash=hashes[target], abort=update_in_flight and not status.aborted,
-        resume=bool(rollout["spec"].get("paused")), promote_full=hashes[target] != status.stable_hash,
+        namespace=namespace,
+        name=name,
+        from_revision=from_revision,
+        from_hash=status.current_hash,
+        to_revision=target,
+        to_hash=hashes[target],
+        abort=update_in_flight and not status.aborted,
+        resume=bool(rollout["spec"].get("paused")),
+        promote_full=hashes[target] != status.stable_hash,
     )
 
 
@@ -214,20 +249,25 @@ def snapshot_document(rollout: Obj, replica_sets: list[Obj], *, taken_at: str) -
         "namespace": meta.get("namespace"),
         "name": meta["name"],
         "rollout": {
-            "metadata": {key: meta.get(key) for key in ("name", "namespace", "uid", "generation",
-                                                       "resourceVersion", "labels", "annotations")},
+            "metadata": {
+                key: meta.get(key)
+                for key in ("name", "namespace", "uid", "generation", "resourceVersion", "labels", "annotations")
+            },
             "spec": rollout.get("spec"),
             "status": rollout.get("status"),
         },
-        "replica_sets": [{
-            "name": rs["metadata"]["name"],
-            "revision": _revision(rs),
-            "pod_template_hash": _hash(rs),
-            "replicas": (rs.get("spec") or {}).get("replicas", 0),
-            "ready_replicas": (rs.get("status") or {}).get("readyReplicas", 0),
-            "images": [c.get("image") for c in rs["spec"]["template"]["spec"].get("containers", [])],
-            "template": rs["spec"]["template"],
-        } for rs in replica_sets],
+        "replica_sets": [
+            {
+                "name": rs["metadata"]["name"],
+                "revision": _revision(rs),
+                "pod_template_hash": _hash(rs),
+                "replicas": (rs.get("spec") or {}).get("replicas", 0),
+                "ready_replicas": (rs.get("status") or {}).get("readyReplicas", 0),
+                "images": [c.get("image") for c in rs["spec"]["template"]["spec"].get("containers", [])],
+                "template": rs["spec"]["template"],
+            }
+            for rs in replica_sets
+        ],
     }
 
 
@@ -269,8 +309,7 @@ class RollbackResult:
         else:
             outcome = "VERIFIED" if self.verified else "NOT VERIFIED"
             attempts = f"{self.attempts} attempt{'s' if self.attempts != 1 else ''}"
-            head = [f"Rollback of {self.target}: {outcome} in {self.duration_s:.1f}s "
-                    f"({revisions}, {attempts})"]
+            head = [f"Rollback of {self.target}: {outcome} in {self.duration_s:.1f}s ({revisions}, {attempts})"]
         lines = [*head, f"  reason: {self.reason}", f"  snapshot: {self.snapshot}"]
         lines += [f"  error: {self.error}"] if self.error else []
         return lines + [f"  notify: {d.describe()}" for d in self.notifications]
@@ -279,14 +318,19 @@ class RollbackResult:
         verb = "Rolled back" if self.verified else "Rollback NOT verified for"
         return Message(
             subject=f"[mnops] Rollback {'verified' if self.verified else 'FAILED'}: {self.target} "
-                    f"revision {self.from_revision} -> {self.to_revision}",
+            f"revision {self.from_revision} -> {self.to_revision}",
             text=f"{verb} Rollout {self.target} from revision {self.from_revision} to {self.to_revision} "
-                 f"in {self.duration_s:.1f}s. Reason: {self.reason}",
-            fields=(("Rollout", self.target), ("Reason", self.reason),
-                    ("Revisions", f"{self.from_revision} -> {self.to_revision}"),
-                    ("Duration", f"{self.duration_s:.1f}s"), ("Verified", "yes" if self.verified else "no"),
-                    ("Attempts", str(self.attempts)), ("Snapshot", str(self.snapshot)),
-                    *((("Error", self.error),) if self.error else ())),
+            f"in {self.duration_s:.1f}s. Reason: {self.reason}",
+            fields=(
+                ("Rollout", self.target),
+                ("Reason", self.reason),
+                ("Revisions", f"{self.from_revision} -> {self.to_revision}"),
+                ("Duration", f"{self.duration_s:.1f}s"),
+                ("Verified", "yes" if self.verified else "no"),
+                ("Attempts", str(self.attempts)),
+                ("Snapshot", str(self.snapshot)),
+                *((("Error", self.error),) if self.error else ()),
+            ),
             ok=self.verified,
         )
 
@@ -301,9 +345,18 @@ def _now() -> dt.datetime:
 class RollbackHelper:
     """Rollback for one Rollout; ``prometheus`` adds SLOs to health, ``notifier`` announces real rollbacks."""
 
-    def __init__(self, kube: Kube, *, namespace: str, name: str, prometheus: Prometheus | None = None,
-                 snapshot_dir: Path | str, notifier: Notifier | None = None, time_scale: float = 1.0,
-                 backoff_s: float = 1.0) -> None:
+    def __init__(
+        self,
+        kube: Kube,
+        *,
+        namespace: str,
+        name: str,
+        prometheus: Prometheus | None = None,
+        snapshot_dir: Path | str,
+        notifier: Notifier | None = None,
+        time_scale: float = 1.0,
+        backoff_s: float = 1.0,
+    ) -> None:
         self.kube, self.namespace, self.name = kube, namespace, name
         self.rollout = Rollout(kube, namespace=namespace, name=name)
         self.prometheus, self.notifier = prometheus, notifier
@@ -320,8 +373,10 @@ class RollbackHelper:
         if self.prometheus is None:
             return HealthReport(status)
         try:
-            slos = tuple(SloReading(name, expr, self.prometheus.value(expr), limit, upper)
-                         for name, expr, limit, upper in self.slo_queries)
+            slos = tuple(
+                SloReading(name, expr, self.prometheus.value(expr), limit, upper)
+                for name, expr, limit, upper in self.slo_queries
+            )
         except ClusterError as exc:
             # An unreachable Prometheus is no evidence either way: report it, decide on the Rollout alone.
             return HealthReport(status, slo_error=str(exc))
@@ -338,8 +393,15 @@ class RollbackHelper:
         path.write_text(json.dumps(document, indent=2, sort_keys=True))
         return path
 
-    def rollback(self, reason: str, *, dry_run: bool = False, to_revision: int | None = None,
-                 retries: int = 3, timeout_s: float = DEFAULT_TIMEOUT_S) -> RollbackResult:
+    def rollback(
+        self,
+        reason: str,
+        *,
+        dry_run: bool = False,
+        to_revision: int | None = None,
+        retries: int = 3,
+        timeout_s: float = DEFAULT_TIMEOUT_S,
+    ) -> RollbackResult:
         """Abort and undo to the planned revision, verify, notify.
 
         ``retries`` are the attempts after the first; ``timeout_s`` bounds the verification.
@@ -361,9 +423,16 @@ class RollbackHelper:
                 except (ClusterError, RollbackError) as exc:
                     error = f"verification failed: {exc}"
         result = RollbackResult(
-            reason=reason, plan=plan, dry_run=dry_run, started_at=started.isoformat(timespec="milliseconds"),
-            finished_at=_now().isoformat(timespec="milliseconds"), duration_s=time.monotonic() - clock,
-            snapshot=snapshot, attempts=attempts, verified=verified, error=error,
+            reason=reason,
+            plan=plan,
+            dry_run=dry_run,
+            started_at=started.isoformat(timespec="milliseconds"),
+            finished_at=_now().isoformat(timespec="milliseconds"),
+            duration_s=time.monotonic() - clock,
+            snapshot=snapshot,
+            attempts=attempts,
+            verified=verified,
+            error=error,
         )
         if dry_run or self.notifier is None:
             return result
@@ -408,15 +477,23 @@ class RollbackHelper:
             )
         selector = self.rollout.get()["spec"]["selector"]["matchLabels"]
         self.kube.wait(
-            resources.POD, lambda pods: _only_hash_serves(pods, plan.to_hash), namespace=self.namespace,
+            resources.POD,
+            lambda pods: _only_hash_serves(pods, plan.to_hash),
+            namespace=self.namespace,
             label_selector=",".join(f"{k}={v}" for k, v in selector.items()),
             timeout_s=max(1.0, deadline - time.monotonic()),
             what=f"every Ready pod of Rollout {self.name!r} to carry pod-template-hash {plan.to_hash}",
         )
 
-    def watch(self, *, interval_s: float = 5.0, unhealthy_for_s: float = 30.0, max_duration_s: float = 600.0,
-              timeout_s: float = DEFAULT_TIMEOUT_S,
-              on_check: Callable[[HealthReport], None] | None = None) -> RollbackResult | None:
+    def watch(
+        self,
+        *,
+        interval_s: float = 5.0,
+        unhealthy_for_s: float = 30.0,
+        max_duration_s: float = 600.0,
+        timeout_s: float = DEFAULT_TIMEOUT_S,
+        on_check: Callable[[HealthReport], None] | None = None,
+    ) -> RollbackResult | None:
         """Automatic mode: roll back once a rollback stays warranted for ``unhealthy_for_s``.
 
         Returns the rollback's result (``timeout_s`` bounds its verification), or None when
@@ -435,8 +512,7 @@ class RollbackHelper:
                 unhealthy_since = now if unhealthy_since is None else unhealthy_since
                 if now - unhealthy_since >= unhealthy_for_s:
                     problems = "; ".join(report.problems())
-                    return self.rollback(f"automatic: {problems} for {now - unhealthy_since:.0f}s",
-                                         timeout_s=timeout_s)
+                    return self.rollback(f"automatic: {problems} for {now - unhealthy_since:.0f}s", timeout_s=timeout_s)
             if now + interval_s > deadline:
                 return None
             time.sleep(interval_s)

@@ -28,35 +28,49 @@ TARGET_OPTIONS = ("namespace", "app", "kubeconfig", "context", "prometheus-url",
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     rollback = subparsers.add_parser(
-        "rollback", help="abort and undo a Rollout to its stable revision, verify, notify",
+        "rollback",
+        help="abort and undo a Rollout to its stable revision, verify, notify",
         description="Abort the update in flight and undo to the stable revision (or --to-revision), with "
-                    "retries; verify the stable version serves all traffic; write a snapshot first; notify "
-                    "Slack/e-mail (MNOPS_SLACK_WEBHOOK_URL, MNOPS_SMTP_HOST/PORT, MNOPS_NOTIFY_EMAIL_TO).",
+        "retries; verify the stable version serves all traffic; write a snapshot first; notify "
+        "Slack/e-mail (MNOPS_SLACK_WEBHOOK_URL, MNOPS_SMTP_HOST/PORT, MNOPS_NOTIFY_EMAIL_TO).",
     )
     _target_options(rollback, suppress=False)
-    rollback.add_argument("--reason", default="manual rollback (mnops rollback)", help="why; goes into the "
-                          "notification and the result")
-    rollback.add_argument("--dry-run", action="store_true",
-                          help="print the plan and write the snapshot; change nothing")
-    rollback.add_argument("--to-revision", type=int, metavar="N",
-                          help="roll back to this revision (default: the stable one, else the previous one)")
+    rollback.add_argument(
+        "--reason", default="manual rollback (mnops rollback)", help="why; goes into the notification and the result"
+    )
+    rollback.add_argument(
+        "--dry-run", action="store_true", help="print the plan and write the snapshot; change nothing"
+    )
+    rollback.add_argument(
+        "--to-revision",
+        type=int,
+        metavar="N",
+        help="roll back to this revision (default: the stable one, else the previous one)",
+    )
     rollback.set_defaults(func=_rollback)
 
     verbs = rollback.add_subparsers(dest="rollback_command", metavar="COMMAND")
     watch = verbs.add_parser(
-        "watch", help="automatic mode: watch health, roll back when it stays bad",
+        "watch",
+        help="automatic mode: watch health, roll back when it stays bad",
         description="Poll the Rollout and the app's SLOs (success rate >= 0.95, error rate <= 0.01, p95 <= "
-                    "0.5s); while a release is in flight or aborted, roll back once the Rollout is Degraded "
-                    "or an SLO is breached for --unhealthy-for seconds. Ends after the rollback, or after "
-                    "--max-duration without one.",
+        "0.5s); while a release is in flight or aborted, roll back once the Rollout is Degraded "
+        "or an SLO is breached for --unhealthy-for seconds. Ends after the rollback, or after "
+        "--max-duration without one.",
     )
     # SUPPRESS: options given before `watch` must not be reset by the subcommand's defaults.
     _target_options(watch, suppress=True)
     watch.add_argument("--interval", type=float, default=5.0, metavar="S", help="seconds between checks (5)")
-    watch.add_argument("--unhealthy-for", type=float, default=30.0, metavar="S",
-                       help="seconds the app must stay unhealthy before rolling back (30)")
-    watch.add_argument("--max-duration", type=float, default=600.0, metavar="S",
-                       help="stop watching after this many seconds (600)")
+    watch.add_argument(
+        "--unhealthy-for",
+        type=float,
+        default=30.0,
+        metavar="S",
+        help="seconds the app must stay unhealthy before rolling back (30)",
+    )
+    watch.add_argument(
+        "--max-duration", type=float, default=600.0, metavar="S", help="stop watching after this many seconds (600)"
+    )
     watch.set_defaults(func=_watch)
 
 
@@ -66,14 +80,27 @@ def _target_options(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
         opt = BY_NAME[name]
         # argparse runs `type` over a string default too, so a bad MNOPS_* value is a usage error.
         default = argparse.SUPPRESS if suppress else (os.environ.get(opt.env) or opt.default)
-        group.add_argument(f"--{name}", type=opt.parse, default=default, metavar="VALUE",
-                           help=f"{opt.help} [env {opt.env}]")
-    group.add_argument("--sandbox", action="store_true", default=argparse.SUPPRESS if suppress else False,
-                       help="target the running local sandbox [env MNOPS_SANDBOX]")
-    group.add_argument("--snapshot-dir", default=argparse.SUPPRESS if suppress else DEFAULT_SNAPSHOT_DIR,
-                       help=f"where snapshots are written (default {DEFAULT_SNAPSHOT_DIR})")
-    group.add_argument("--timeout", type=float, default=argparse.SUPPRESS if suppress else 300.0, metavar="S",
-                       help="seconds to wait for the rollback to be verified (300)")
+        group.add_argument(
+            f"--{name}", type=opt.parse, default=default, metavar="VALUE", help=f"{opt.help} [env {opt.env}]"
+        )
+    group.add_argument(
+        "--sandbox",
+        action="store_true",
+        default=argparse.SUPPRESS if suppress else False,
+        help="target the running local sandbox [env MNOPS_SANDBOX]",
+    )
+    group.add_argument(
+        "--snapshot-dir",
+        default=argparse.SUPPRESS if suppress else DEFAULT_SNAPSHOT_DIR,
+        help=f"where snapshots are written (default {DEFAULT_SNAPSHOT_DIR})",
+    )
+    group.add_argument(
+        "--timeout",
+        type=float,
+        default=argparse.SUPPRESS if suppress else 300.0,
+        metavar="S",
+        help="seconds to wait for the rollback to be verified (300)",
+    )
 
 
 def _helper(args: argparse.Namespace) -> RollbackHelper:
@@ -89,19 +116,29 @@ def _helper(args: argparse.Namespace) -> RollbackHelper:
 
         settings = SandboxSettings.load(args.sandbox_dir)
         if settings is None:
-            raise ConfigError(f"no sandbox in {args.sandbox_dir}. Fix: start it with `mnops sandbox up`, or "
-                              "pass --sandbox-dir (env MNOPS_SANDBOX_DIR).")
+            raise ConfigError(
+                f"no sandbox in {args.sandbox_dir}. Fix: start it with `mnops sandbox up`, or "
+                "pass --sandbox-dir (env MNOPS_SANDBOX_DIR)."
+            )
         # As for the pytest options: the sandbox fills whatever was not given explicitly.
         kubeconfig = kubeconfig or str(settings.layout.kubeconfig.resolve())
         context = context or SANDBOX_CONTEXT
         prometheus_url = prometheus_url or settings.prometheus_url
         notifier, time_scale = Notifier.for_sandbox(settings), settings.time_scale
-    print(f"rollback target: {context or 'current context'} {args.namespace}/{args.app}; "
-          f"Prometheus: {redact_url(prometheus_url) if prometheus_url else 'none (Rollout status only)'}; "
-          f"notify: {notifier!r}")
-    return RollbackHelper(Kube(kubeconfig=kubeconfig, context=context), namespace=args.namespace,
-                          name=args.app, prometheus=Prometheus(prometheus_url) if prometheus_url else None,
-                          snapshot_dir=Path(args.snapshot_dir), notifier=notifier, time_scale=time_scale)
+    print(
+        f"rollback target: {context or 'current context'} {args.namespace}/{args.app}; "
+        f"Prometheus: {redact_url(prometheus_url) if prometheus_url else 'none (Rollout status only)'}; "
+        f"notify: {notifier!r}"
+    )
+    return RollbackHelper(
+        Kube(kubeconfig=kubeconfig, context=context),
+        namespace=args.namespace,
+        name=args.app,
+        prometheus=Prometheus(prometheus_url) if prometheus_url else None,
+        snapshot_dir=Path(args.snapshot_dir),
+        notifier=notifier,
+        time_scale=time_scale,
+    )
 
 
 def _sandbox(args: argparse.Namespace) -> bool:
@@ -121,22 +158,36 @@ def _report(result: RollbackResult) -> int:
 
 def _rollback(args: argparse.Namespace) -> int:
     helper = _helper(args)
-    return _report(helper.rollback(args.reason, dry_run=args.dry_run, to_revision=args.to_revision,
-                                   timeout_s=args.timeout))
+    return _report(
+        helper.rollback(args.reason, dry_run=args.dry_run, to_revision=args.to_revision, timeout_s=args.timeout)
+    )
 
 
 def _watch(args: argparse.Namespace) -> int:
     helper = _helper(args)
 
     def show(report: HealthReport) -> None:
-        state = ("ROLLBACK?" if report.rollback_warranted else "UNHEALTHY" if report.unhealthy
-                 else "healthy" if report.healthy else "progressing")
+        state = (
+            "ROLLBACK?"
+            if report.rollback_warranted
+            else "UNHEALTHY"
+            if report.unhealthy
+            else "healthy"
+            if report.healthy
+            else "progressing"
+        )
         print(f"{dt.datetime.now():%H:%M:%S} {state:<11} {report.describe()}", flush=True)
 
-    result = helper.watch(interval_s=args.interval, unhealthy_for_s=args.unhealthy_for,
-                          max_duration_s=args.max_duration, timeout_s=args.timeout, on_check=show)
+    result = helper.watch(
+        interval_s=args.interval,
+        unhealthy_for_s=args.unhealthy_for,
+        max_duration_s=args.max_duration,
+        timeout_s=args.timeout,
+        on_check=show,
+    )
     if result is None:
-        print(f"no rollback: {helper} did not need one for {args.unhealthy_for:g}s in a row "
-              f"within {args.max_duration:g}s")
+        print(
+            f"no rollback: {helper} did not need one for {args.unhealthy_for:g}s in a row within {args.max_duration:g}s"
+        )
         return 0
     return _report(result)

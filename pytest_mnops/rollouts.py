@@ -39,9 +39,11 @@ class RolloutStatus:
 
     def describe(self) -> str:
         trust = "" if self.trusted else " (status not yet observed for this generation)"
-        return (f"Rollout {self.name!r}: phase={self.phase or '?'}{trust} step={self.step_index} "
-                f"aborted={self.aborted} available={self.available}/{self.replicas} "
-                f"stable={self.stable_hash} current={self.current_hash} {self.message}").strip()
+        return (
+            f"Rollout {self.name!r}: phase={self.phase or '?'}{trust} step={self.step_index} "
+            f"aborted={self.aborted} available={self.available}/{self.replicas} "
+            f"stable={self.stable_hash} current={self.current_hash} {self.message}"
+        ).strip()
 
 
 def read_status(obj: Obj) -> RolloutStatus:
@@ -90,14 +92,14 @@ class Rollout:
     def _patch_status(self, body: Obj) -> Obj:
         """The kubectl plugin patches the status subresource and falls back to the object on 404."""
         try:
-            return self.kube.patch(resources.ROLLOUT, self.name, body, namespace=self.namespace,
-                                   subresource="status")
+            return self.kube.patch(resources.ROLLOUT, self.name, body, namespace=self.namespace, subresource="status")
         except NotFound:
             return self.kube.patch(resources.ROLLOUT, self.name, body, namespace=self.namespace)
 
     def _patch(self, body: Any, *, patch_type: str = "merge", dry_run: bool = False) -> Obj:
-        return self.kube.patch(resources.ROLLOUT, self.name, body, namespace=self.namespace,
-                               patch_type=patch_type, dry_run=dry_run)
+        return self.kube.patch(
+            resources.ROLLOUT, self.name, body, namespace=self.namespace, patch_type=patch_type, dry_run=dry_run
+        )
 
     def abort(self) -> Obj:
         return self._patch_status({"status": {"abort": True}})
@@ -131,8 +133,14 @@ class Rollout:
         now = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         return self._patch({"spec": {"restartAt": now}})
 
-    def set_image(self, image: str, *, container: str | None = None, annotations: dict[str, str] | None = None,
-                  dry_run: bool = False) -> Obj:
+    def set_image(
+        self,
+        image: str,
+        *,
+        container: str | None = None,
+        annotations: dict[str, str] | None = None,
+        dry_run: bool = False,
+    ) -> Obj:
         """Start a new revision: a container image, plus pod-template annotations if given."""
         containers = self.get()["spec"]["template"]["spec"]["containers"]
         names = [c["name"] for c in containers]
@@ -140,8 +148,9 @@ class Rollout:
         if target not in names:
             raise ClusterError(f"{self!r} has no container {target!r} (containers: {', '.join(names)}).")
         # Strategic merge is not available for custom resources: a merge patch replaces the whole list.
-        template: Obj = {"spec": {"containers": [dict(c, image=image) if c["name"] == target else c
-                                                 for c in containers]}}
+        template: Obj = {
+            "spec": {"containers": [dict(c, image=image) if c["name"] == target else c for c in containers]}
+        }
         if annotations:
             template["metadata"] = {"annotations": annotations}
         return self._patch({"spec": {"template": template}}, dry_run=dry_run)
@@ -150,14 +159,22 @@ class Rollout:
         selector = self.get()["spec"]["selector"]["matchLabels"]
         label_selector = ",".join(f"{k}={v}" for k, v in selector.items())
         items, _ = self.kube.list(resources.REPLICA_SET, namespace=self.namespace, label_selector=label_selector)
-        owned = [rs for rs in items
-                 if any(o.get("kind") == "Rollout" and o.get("name") == self.name
-                        for o in rs["metadata"].get("ownerReferences") or [])]
+        owned = [
+            rs
+            for rs in items
+            if any(
+                o.get("kind") == "Rollout" and o.get("name") == self.name
+                for o in rs["metadata"].get("ownerReferences") or []
+            )
+        ]
         return sorted(owned, key=lambda rs: int(rs["metadata"].get("annotations", {}).get(REVISION_ANNOTATION, 0)))
 
     def revisions(self) -> dict[int, Obj]:
-        return {int(rs["metadata"]["annotations"][REVISION_ANNOTATION]): rs for rs in self.replica_sets()
-                if REVISION_ANNOTATION in rs["metadata"].get("annotations", {})}
+        return {
+            int(rs["metadata"]["annotations"][REVISION_ANNOTATION]): rs
+            for rs in self.replica_sets()
+            if REVISION_ANNOTATION in rs["metadata"].get("annotations", {})
+        }
 
     def undo(self, to_revision: int | None = None, *, dry_run: bool = False) -> Obj:
         """Put the pod template of an earlier revision back (default: the one before the current)."""
@@ -176,33 +193,57 @@ class Rollout:
         template = revisions[to_revision]["spec"]["template"]
         labels = {k: v for k, v in (template["metadata"].get("labels") or {}).items() if k != HASH_LABEL}
         restored = {**template, "metadata": {**template["metadata"], "labels": labels}}
-        return self._patch([{"op": "replace", "path": "/spec/template", "value": restored}],
-                           patch_type="json", dry_run=dry_run)
+        return self._patch(
+            [{"op": "replace", "path": "/spec/template", "value": restored}], patch_type="json", dry_run=dry_run
+        )
 
     # -- waits ----------------------------------------------------------------------------------------
-    def wait_for(self, *, phase: str | None = None, condition: str | None = None, aborted: bool | None = None,
-                 stable_is_current: bool | None = None, timeout_s: float = 120) -> RolloutStatus:
+    def wait_for(
+        self,
+        *,
+        phase: str | None = None,
+        condition: str | None = None,
+        aborted: bool | None = None,
+        stable_is_current: bool | None = None,
+        timeout_s: float = 120,
+    ) -> RolloutStatus:
         """Block (by watch) until every given expectation holds on a trusted status."""
-        wanted = {k: v for k, v in dict(phase=phase, condition=condition, aborted=aborted,
-                                       stable_is_current=stable_is_current).items() if v is not None}
+        wanted = {
+            k: v
+            for k, v in dict(
+                phase=phase, condition=condition, aborted=aborted, stable_is_current=stable_is_current
+            ).items()
+            if v is not None
+        }
 
         def satisfied(objs: list[Obj]) -> RolloutStatus | None:
             if not objs:
                 return None
             obj = objs[0]
             st = read_status(obj)
-            ok = (st.trusted and (phase is None or st.phase == phase)
-                  and (condition is None or condition_true(obj, condition))
-                  and (aborted is None or st.aborted == aborted)
-                  and (stable_is_current is None or st.stable_is_current == stable_is_current))
+            ok = (
+                st.trusted
+                and (phase is None or st.phase == phase)
+                and (condition is None or condition_true(obj, condition))
+                and (aborted is None or st.aborted == aborted)
+                and (stable_is_current is None or st.stable_is_current == stable_is_current)
+            )
             return st if ok else None
 
-        return self.kube.wait(resources.ROLLOUT, satisfied, name=self.name, namespace=self.namespace,
-                              timeout_s=timeout_s, what=f"Rollout {self.name!r} to reach {wanted}")
+        return self.kube.wait(
+            resources.ROLLOUT,
+            satisfied,
+            name=self.name,
+            namespace=self.namespace,
+            timeout_s=timeout_s,
+            what=f"Rollout {self.name!r} to reach {wanted}",
+        )
 
     def analysis_runs(self) -> list[Obj]:
         items, _ = self.kube.list(resources.ANALYSIS_RUN, namespace=self.namespace)
-        owned = [r for r in items if any(o.get("name") == self.name for o in r["metadata"].get("ownerReferences") or [])]
+        owned = [
+            r for r in items if any(o.get("name") == self.name for o in r["metadata"].get("ownerReferences") or [])
+        ]
         return sorted(owned, key=lambda r: r["metadata"]["creationTimestamp"])
 
     def wait_for_analysis(self, phase: str, *, timeout_s: float = 120, after: str | None = None) -> Obj:
@@ -216,5 +257,10 @@ class Rollout:
                     return run
             return None
 
-        return self.kube.wait(resources.ANALYSIS_RUN, reached, namespace=self.namespace, timeout_s=timeout_s,
-                              what=f"an AnalysisRun of Rollout {self.name!r} to reach phase {phase}")
+        return self.kube.wait(
+            resources.ANALYSIS_RUN,
+            reached,
+            namespace=self.namespace,
+            timeout_s=timeout_s,
+            what=f"an AnalysisRun of Rollout {self.name!r} to reach phase {phase}",
+        )

@@ -14,8 +14,8 @@ from pytest_mnops import markers
 from pytest_mnops.options import resolve
 
 if TYPE_CHECKING:
-    from pytest_mnops.guards.policy import Guards
     from pytest_mnops.guards.ledger import Ledger
+    from pytest_mnops.guards.policy import Guards
     from pytest_mnops.reporting.results import DrillResult
     from pytest_mnops.target import Target
     from pytest_mnops.timeline import Event
@@ -55,9 +55,13 @@ class MnopsSession:
     def guards(self) -> Guards:
         from pytest_mnops.guards.policy import Guards
 
-        return Guards(self.target, max_pods=resolve(self.config, "max-pods"),
-                      max_percent=resolve(self.config, "max-percent"), dry_run=resolve(self.config, "dry-run"),
-                      echo=self.say)
+        return Guards(
+            self.target,
+            max_pods=resolve(self.config, "max-pods"),
+            max_percent=resolve(self.config, "max-percent"),
+            dry_run=resolve(self.config, "dry-run"),
+            echo=self.say,
+        )
 
     @property
     def training(self) -> bool:
@@ -124,9 +128,11 @@ class MnopsSession:
         fail_under = resolve(self.config, "fail-under")
         if fail_under is not None and self.results and overall_score(self.results) < fail_under:
             worst = weakest(self.results)
-            self.gate_failure = (f"mnops: resilience score {overall_score(self.results):.0f} is below "
-                                 f"--mnops-fail-under {fail_under:.0f}; weakest drill: {worst.name} "
-                                 f"({worst.score:.0f})")
+            self.gate_failure = (
+                f"mnops: resilience score {overall_score(self.results):.0f} is below "
+                f"--mnops-fail-under {fail_under:.0f}; weakest drill: {worst.name} "
+                f"({worst.score:.0f})"
+            )
             session.exitstatus = pytest.ExitCode.TESTS_FAILED
             # The terminal summary (after this hook) shows it; written now it would follow the progress dots.
             if self.config.pluginmanager.get_plugin("terminalreporter") is None:

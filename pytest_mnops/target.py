@@ -42,8 +42,10 @@ class Target:
     def require(self, attribute: str, option: str) -> str:
         value = getattr(self, attribute)
         if not value:
-            raise ConfigError(f"this test needs {attribute.replace('_', ' ')} of the target. Fix: pass {option} "
-                              "(or its MNOPS_* env var / mnops_* ini key), or run with --mnops-sandbox.")
+            raise ConfigError(
+                f"this test needs {attribute.replace('_', ' ')} of the target. Fix: pass {option} "
+                "(or its MNOPS_* env var / mnops_* ini key), or run with --mnops-sandbox."
+            )
         return value
 
     def for_namespace(self, namespace: str) -> Target:
@@ -54,8 +56,9 @@ def from_config(config: pytest.Config) -> Target:
     sandbox = bool(resolve(config, "sandbox"))
     sandbox_dir = Path(resolve(config, "sandbox-dir"))
     kubeconfig, context = resolve(config, "kubeconfig"), resolve(config, "context")
-    prometheus, alertmanager, receivers = (resolve(config, n) for n in
-                                           ("prometheus-url", "alertmanager-url", "receivers-url"))
+    prometheus, alertmanager, receivers = (
+        resolve(config, n) for n in ("prometheus-url", "alertmanager-url", "receivers-url")
+    )
     time_scale = resolve(config, "time-scale")
     github_url, github_repo = resolve(config, "github-url"), resolve(config, "github-repo")
     namespace, app, app_url = resolve(config, "namespace"), resolve(config, "app"), resolve(config, "app-url")
@@ -76,9 +79,19 @@ def from_config(config: pytest.Config) -> Target:
             github_url = settings.github_url
     allowed_ns = tuple(resolve(config, "allow-namespace")) or (namespace,)
     return Target(
-        kubeconfig=kubeconfig, context=context, namespace=namespace, app=app,
-        prometheus_url=prometheus, alertmanager_url=alertmanager, receivers_url=receivers, app_url=app_url,
-        github_url=github_url, github_repo=github_repo, time_scale=time_scale or 1.0,
-        sandbox=sandbox, sandbox_dir=sandbox_dir,
-        allowed_contexts=tuple(resolve(config, "allow-context")), allowed_namespaces=allowed_ns,
+        kubeconfig=kubeconfig,
+        context=context,
+        namespace=namespace,
+        app=app,
+        prometheus_url=prometheus,
+        alertmanager_url=alertmanager,
+        receivers_url=receivers,
+        app_url=app_url,
+        github_url=github_url,
+        github_repo=github_repo,
+        time_scale=time_scale or 1.0,
+        sandbox=sandbox,
+        sandbox_dir=sandbox_dir,
+        allowed_contexts=tuple(resolve(config, "allow-context")),
+        allowed_namespaces=allowed_ns,
     )

@@ -16,8 +16,9 @@ _PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)")
 # A range selector or subquery: [5m], [1h30m], [30m:1m], [30m:] (the resolution is a duration too).
 _RANGE = re.compile(r"\[((?:\d+(?:ms|s|m|h|d))+)(?:(:)((?:\d+(?:ms|s|m|h|d))+)?)?\]")
 # Keys whose string values are durations in Argo Rollouts, Prometheus and Alertmanager documents.
-DURATION_KEYS = frozenset({"interval", "initialDelay", "duration", "for", "group_wait", "group_interval",
-                           "repeat_interval"})
+DURATION_KEYS = frozenset(
+    {"interval", "initialDelay", "duration", "for", "group_wait", "group_interval", "repeat_interval"}
+)
 # rate() needs two samples inside its window: with a 1s scrape, windows under 4s return nothing.
 MIN_RANGE_S = 4.0
 

@@ -39,8 +39,11 @@ def _rollout(configuration: Configuration) -> Rollout:
 
 
 def _alerts(configuration: Configuration) -> Alerts:
-    return Alerts(Prometheus(configuration["prometheus_url"]), alertmanager_url=configuration.get("alertmanager_url"),
-                  receivers_url=configuration.get("receivers_url"))
+    return Alerts(
+        Prometheus(configuration["prometheus_url"]),
+        alertmanager_url=configuration.get("alertmanager_url"),
+        receivers_url=configuration.get("receivers_url"),
+    )
 
 
 def budget(configuration: Configuration, production_s: float, floor_s: float = MIN_WAIT_S) -> float:
@@ -84,11 +87,23 @@ def _wait_rollout_settled(configuration: Configuration, timeout_s: float) -> Non
 
     def settled(objs: list[dict[str, Any]]) -> bool:
         status = read_status(objs[0]) if objs else None
-        return bool(status and status.trusted and status.phase == "Healthy" and status.stable_is_current
-                    and status.available >= status.replicas and not status.aborted)
+        return bool(
+            status
+            and status.trusted
+            and status.phase == "Healthy"
+            and status.stable_is_current
+            and status.available >= status.replicas
+            and not status.aborted
+        )
 
-    rollout.kube.wait(resources.ROLLOUT, settled, name=rollout.name, namespace=rollout.namespace,
-                      timeout_s=timeout_s, what=f"Rollout {rollout.name!r} Healthy with every replica available")
+    rollout.kube.wait(
+        resources.ROLLOUT,
+        settled,
+        name=rollout.name,
+        namespace=rollout.namespace,
+        timeout_s=timeout_s,
+        what=f"Rollout {rollout.name!r} Healthy with every replica available",
+    )
 
 
 def watch_pod_replacements(expected: int, timeout_s: float, configuration: Configuration) -> dict[str, Any]:
@@ -105,34 +120,52 @@ def watch_pod_replacements(expected: int, timeout_s: float, configuration: Confi
             marks["detected_at"] = time.time()
         ready = [p for p in pods if pod_ready(p)]
         if len(new) >= expected and len(ready) >= desired:
-            return {"detected_at": marks["detected_at"], "recovered_at": time.time(), "replaced": len(new),
-                    "ready": len(ready)}
+            return {
+                "detected_at": marks["detected_at"],
+                "recovered_at": time.time(),
+                "replaced": len(new),
+                "ready": len(ready),
+            }
         return None
 
-    result = kube.wait(resources.POD, healed, namespace=configuration["namespace"],
-                       label_selector=_selector(configuration), timeout_s=budget(configuration, timeout_s),
-                       what=f"{expected} replacement pods and {desired} Ready replicas")
+    result = kube.wait(
+        resources.POD,
+        healed,
+        namespace=configuration["namespace"],
+        label_selector=_selector(configuration),
+        timeout_s=budget(configuration, timeout_s),
+        what=f"{expected} replacement pods and {desired} Ready replicas",
+    )
     _wait_rollout_settled(configuration, budget(configuration, timeout_s))
     return {**result, "recovered_at": time.time()}
 
 
-def wait_for_alert(alertname: str, configuration: Configuration, state: str = "firing",
-                   within_s: float = 600) -> dict[str, Any]:
+def wait_for_alert(
+    alertname: str, configuration: Configuration, state: str = "firing", within_s: float = 600
+) -> dict[str, Any]:
     alerts = _alerts(configuration)
-    alerts.wait_for(alertname, state, within=budget(configuration, within_s),
-                    labels={"namespace": configuration["namespace"]} if state != "resolved" else None)
+    alerts.wait_for(
+        alertname,
+        state,
+        within=budget(configuration, within_s),
+        labels={"namespace": configuration["namespace"]} if state != "resolved" else None,
+    )
     key = "recovered_at" if state == "resolved" else "detected_at"
     return {"alert": alertname, "state": state, key: time.time()}
 
 
-def wait_for_notification(alertname: str, channel: str, configuration: Configuration, status: str = "firing",
-                          within_s: float = 600) -> dict[str, Any]:
-    item = _alerts(configuration).wait_delivered(alertname, channel, within=budget(configuration, within_s),
-                                                 status=status, since=_run_started(configuration))
+def wait_for_notification(
+    alertname: str, channel: str, configuration: Configuration, status: str = "firing", within_s: float = 600
+) -> dict[str, Any]:
+    item = _alerts(configuration).wait_delivered(
+        alertname, channel, within=budget(configuration, within_s), status=status, since=_run_started(configuration)
+    )
     return {"alert": alertname, "channel": channel, "status": status, "received_at": item["received_at"]}
 
 
-def wait_for_message(channel: str, contains: str, configuration: Configuration, within_s: float = 300) -> dict[str, Any]:
+def wait_for_message(
+    channel: str, contains: str, configuration: Configuration, within_s: float = 300
+) -> dict[str, Any]:
     """A notification mentioning ``contains`` reached ``channel`` during this run."""
     alerts, started = _alerts(configuration), _run_started(configuration)
     deadline = time.monotonic() + budget(configuration, within_s)
@@ -141,8 +174,10 @@ def wait_for_message(channel: str, contains: str, configuration: Configuration, 
             if item["received_at"] >= started and contains in str(item["payload"]):
                 return {"channel": channel, "received_at": item["received_at"]}
         time.sleep(0.25)
-    raise ClusterError(f"no notification mentioning {contains!r} reached receiver {channel!r} within "
-                       f"{budget(configuration, within_s):.0f}s. Fix: check the notifier's webhook/SMTP settings.")
+    raise ClusterError(
+        f"no notification mentioning {contains!r} reached receiver {channel!r} within "
+        f"{budget(configuration, within_s):.0f}s. Fix: check the notifier's webhook/SMTP settings."
+    )
 
 
 def active_alerts(configuration: Configuration, severity: str | None = None) -> int:
@@ -160,16 +195,24 @@ def wait_for_analysis_failed(configuration: Configuration, timeout_s: float = 60
     def failed(runs: list[dict[str, Any]]) -> dict[str, Any] | None:
         for run in runs:
             owners = {o.get("name") for o in run["metadata"].get("ownerReferences") or []}
-            if (rollout.name in owners and run["metadata"]["creationTimestamp"] >= since
-                    and (run.get("status") or {}).get("phase") in ("Failed", "Error")):
+            if (
+                rollout.name in owners
+                and run["metadata"]["creationTimestamp"] >= since
+                and (run.get("status") or {}).get("phase") in ("Failed", "Error")
+            ):
                 return run
         return None
 
-    run = rollout.kube.wait(resources.ANALYSIS_RUN, failed, namespace=rollout.namespace,
-                            timeout_s=budget(configuration, timeout_s),
-                            what=f"an AnalysisRun of Rollout {rollout.name!r} started by this drill to fail")
-    failed_metrics = [m["name"] for m in run["status"].get("metricResults", [])
-                      if m.get("phase") in ("Failed", "Error")]
+    run = rollout.kube.wait(
+        resources.ANALYSIS_RUN,
+        failed,
+        namespace=rollout.namespace,
+        timeout_s=budget(configuration, timeout_s),
+        what=f"an AnalysisRun of Rollout {rollout.name!r} started by this drill to fail",
+    )
+    failed_metrics = [
+        m["name"] for m in run["status"].get("metricResults", []) if m.get("phase") in ("Failed", "Error")
+    ]
     return {"analysis_run": run["metadata"]["name"], "failed_metrics": failed_metrics, "detected_at": time.time()}
 
 
@@ -191,9 +234,14 @@ def wait_for_stable_serving(configuration: Configuration, timeout_s: float = 600
             return {"stable": stable, "ready": len(ready), "recovered_at": time.time()}
         return None
 
-    return rollout.kube.wait(resources.POD, all_stable, namespace=rollout.namespace,
-                             label_selector=_selector(configuration), timeout_s=budget(configuration, timeout_s),
-                             what="all Ready pods on the stable revision")
+    return rollout.kube.wait(
+        resources.POD,
+        all_stable,
+        namespace=rollout.namespace,
+        label_selector=_selector(configuration),
+        timeout_s=budget(configuration, timeout_s),
+        what="all Ready pods on the stable revision",
+    )
 
 
 def wait_for_canary_step(step: int, configuration: Configuration, timeout_s: float = 600) -> dict[str, Any]:
@@ -205,23 +253,36 @@ def wait_for_canary_step(step: int, configuration: Configuration, timeout_s: flo
             return status.step_index
         return None
 
-    reached = rollout.kube.wait(resources.ROLLOUT, at_step, name=rollout.name, namespace=rollout.namespace,
-                                timeout_s=budget(configuration, timeout_s), what=f"the canary at step {step}")
+    reached = rollout.kube.wait(
+        resources.ROLLOUT,
+        at_step,
+        name=rollout.name,
+        namespace=rollout.namespace,
+        timeout_s=budget(configuration, timeout_s),
+        what=f"the canary at step {step}",
+    )
     return {"step": reached}
 
 
 # -- actions and reverts --------------------------------------------------------------------------------
 
 
-def deploy_version(version: str, configuration: Configuration, error_ratio: float = 0.0,
-                   latency_ms: int = 40) -> dict[str, Any]:
+def deploy_version(
+    version: str, configuration: Configuration, error_ratio: float = 0.0, latency_ms: int = 40
+) -> dict[str, Any]:
     """Start a canary of a new version; the traffic stand-in reads its behaviour from the annotations."""
     rollout = _rollout(configuration)
     image = rollout.get()["spec"]["template"]["spec"]["containers"][0]["image"].rsplit(":", 1)[0]
     # The run id makes every drill's version a new pod template, never a return to an old ReplicaSet
     # (which Argo Rollouts would treat as a rollback and skip the canary steps for).
-    rollout.set_image(f"{image}:{version}", annotations={ERROR_RATIO: str(error_ratio), LATENCY_MS: str(latency_ms),
-                                                         RUN_ANNOTATION: configuration["run_id"]})
+    rollout.set_image(
+        f"{image}:{version}",
+        annotations={
+            ERROR_RATIO: str(error_ratio),
+            LATENCY_MS: str(latency_ms),
+            RUN_ANNOTATION: configuration["run_id"],
+        },
+    )
     return {"image": f"{image}:{version}"}
 
 
@@ -230,8 +291,14 @@ def restore_stable_version(configuration: Configuration) -> dict[str, Any]:
     rollout = _rollout(configuration)
     status = rollout.status()
     if not status.stable_is_current:
-        stable = next((rs for rs in rollout.replica_sets()
-                       if rs["metadata"].get("labels", {}).get(HASH_LABEL) == status.stable_hash), None)
+        stable = next(
+            (
+                rs
+                for rs in rollout.replica_sets()
+                if rs["metadata"].get("labels", {}).get(HASH_LABEL) == status.stable_hash
+            ),
+            None,
+        )
         if stable is None:
             raise ClusterError(f"{rollout!r}: no ReplicaSet for stable hash {status.stable_hash!r} to restore")
         revision = int(stable["metadata"]["annotations"]["rollout.argoproj.io/revision"])
@@ -256,15 +323,27 @@ def post_synthetic_alerts(severity: str, configuration: Configuration) -> dict[s
     names = []
     for rule in alert_rules():
         if rule.get("labels", {}).get("severity") == severity:
-            alerts.post({**rule["labels"], "alertname": rule["alert"], "namespace": configuration["namespace"],
-                         "synthetic": "mnops-drill", "drill_run": configuration["run_id"]},
-                        rule.get("annotations", {}))
+            alerts.post(
+                {
+                    **rule["labels"],
+                    "alertname": rule["alert"],
+                    "namespace": configuration["namespace"],
+                    "synthetic": "mnops-drill",
+                    "drill_run": configuration["run_id"],
+                },
+                rule.get("annotations", {}),
+            )
             names.append(rule["alert"])
     return {"alerts": names, "count": len(names)}
 
 
-def wait_all_delivered(channel: str, configuration: Configuration, severity: str = "critical",
-                       status: str = "firing", within_s: float = 600) -> dict[str, Any]:
+def wait_all_delivered(
+    channel: str,
+    configuration: Configuration,
+    severity: str = "critical",
+    status: str = "firing",
+    within_s: float = 600,
+) -> dict[str, Any]:
     """Every synthetic alert of this run reached ``channel`` with ``status``."""
     from pytest_mnops.observability.rules import alert_rules
 
@@ -278,8 +357,10 @@ def wait_all_delivered(channel: str, configuration: Configuration, severity: str
                 missing -= {n for n in missing if notifies(item["payload"], n, status)}
         time.sleep(0.25)
     if missing:
-        raise ClusterError(f"{status} notifications for {', '.join(sorted(missing))} did not reach receiver "
-                           f"{channel!r}. Fix: check the routes for severity={severity} in monitoring/alertmanager.yml.")
+        raise ClusterError(
+            f"{status} notifications for {', '.join(sorted(missing))} did not reach receiver "
+            f"{channel!r}. Fix: check the routes for severity={severity} in monitoring/alertmanager.yml."
+        )
     key = "recovered_at" if status == "resolved" else "detected_at"
     return {"delivered": names, "channel": channel, "status": status, key: time.time()}
 
@@ -287,15 +368,23 @@ def wait_all_delivered(channel: str, configuration: Configuration, severity: str
 def silence_and_check(alertname: str, channel: str, configuration: Configuration, hold_s: float = 60) -> dict[str, Any]:
     """A silenced alert, fired again, must not be delivered while the silence holds."""
     alerts = _alerts(configuration)
-    labels = {"alertname": alertname, "synthetic": "mnops-silence-check", "namespace": configuration["namespace"],
-              "severity": "critical", "drill_run": configuration["run_id"]}
+    labels = {
+        "alertname": alertname,
+        "synthetic": "mnops-silence-check",
+        "namespace": configuration["namespace"],
+        "severity": "critical",
+        "drill_run": configuration["run_id"],
+    }
     silence = alerts.silence(labels, duration_s=600, comment="pytest-mnops monitoring-alerts drill")
     try:
         alerts.post(labels, {"summary": "silenced synthetic alert"})
         # Longer than Alertmanager's group_wait + group_interval: an unsilenced alert would have arrived.
         time.sleep(budget(configuration, hold_s, floor_s=5))
-        leaked = [i for i in alerts.received(channel)
-                  if "mnops-silence-check" in str(i["payload"]) and configuration["run_id"] in str(i["payload"])]
+        leaked = [
+            i
+            for i in alerts.received(channel)
+            if "mnops-silence-check" in str(i["payload"]) and configuration["run_id"] in str(i["payload"])
+        ]
         if leaked:
             raise AssertionError(f"silence {silence} did not suppress {alertname}: {len(leaked)} delivered")
     finally:
@@ -320,8 +409,9 @@ def _github_token(configuration: Configuration) -> str | None:
     return token or (GITHUB_TOKEN if configuration.get("sandbox") else None)
 
 
-def rotate_app_secret(secret_name: str, key: str, github_secret: str, configuration: Configuration,
-                      environment: str = "staging") -> dict[str, Any]:
+def rotate_app_secret(
+    secret_name: str, key: str, github_secret: str, configuration: Configuration, environment: str = "staging"
+) -> dict[str, Any]:
     """Rotate the app's credential in GitHub (PyGithub), sync it to its Kubernetes Secret, restart consumers."""
     from pytest_mnops.secrets.rotation import SecretRotator, SecretValue, sync_to_kubernetes
 
@@ -329,9 +419,13 @@ def rotate_app_secret(secret_name: str, key: str, github_secret: str, configurat
     current = kube.find(resources.SECRET, secret_name, namespace=namespace)
     encoded = ((current or {}).get("data") or {}).get(key)
     previous = SecretValue(base64.b64decode(encoded).decode()) if encoded else None
-    with SecretRotator(repo=configuration["github_repo"], environment=environment,
-                       token=_github_token(configuration), base_url=configuration["github_url"],
-                       audit_log=Path(configuration.get("audit_log", ".mnops/secrets-audit.jsonl"))) as rotator:
+    with SecretRotator(
+        repo=configuration["github_repo"],
+        environment=environment,
+        token=_github_token(configuration),
+        base_url=configuration["github_url"],
+        audit_log=Path(configuration.get("audit_log", ".mnops/secrets-audit.jsonl")),
+    ) as rotator:
         result = rotator.rotate(github_secret)
     assert result.value is not None
     sync_to_kubernetes(kube, namespace=namespace, secret_name=secret_name, key=key, value=result.value)
@@ -341,14 +435,16 @@ def rotate_app_secret(secret_name: str, key: str, github_secret: str, configurat
     return {"secret": f"{namespace}/{secret_name}", "github_secret": github_secret, "attempts": result.attempts}
 
 
-def verify_rotated_credentials(configuration: Configuration, requests_per_check: int = 20,
-                               timeout_s: float = 600) -> dict[str, Any]:
+def verify_rotated_credentials(
+    configuration: Configuration, requests_per_check: int = 20, timeout_s: float = 600
+) -> dict[str, Any]:
     """Consumers use the new credential and reject the old one: every sampled request through the app."""
     held = configuration["handoff"]
     if "new" not in held:
         raise ClusterError("no rotated credential was handed over; did the rotate-app-secret action run?")
-    _rollout(configuration).wait_for(phase="Healthy", stable_is_current=True,
-                                     timeout_s=budget(configuration, timeout_s))
+    _rollout(configuration).wait_for(
+        phase="Healthy", stable_is_current=True, timeout_s=budget(configuration, timeout_s)
+    )
     url = f"{configuration['app_url']}/auth"
 
     def codes(value: Any) -> set[int]:
@@ -378,18 +474,24 @@ def emergency_rollback(reason: str, configuration: Configuration) -> dict[str, A
     """The operator's move, through the same helper `mnops rollback` uses (snapshot, abort, undo, verify)."""
     from pytest_mnops.rollback import RollbackHelper
 
-    helper = RollbackHelper(_kube(configuration), namespace=configuration["namespace"], name=configuration["app"],
-                            prometheus=Prometheus(configuration["prometheus_url"]),
-                            snapshot_dir=Path(".mnops/snapshots"), notifier=_notifier(configuration),
-                            time_scale=float(configuration.get("time_scale", 1.0)))
+    helper = RollbackHelper(
+        _kube(configuration),
+        namespace=configuration["namespace"],
+        name=configuration["app"],
+        prometheus=Prometheus(configuration["prometheus_url"]),
+        snapshot_dir=Path(".mnops/snapshots"),
+        notifier=_notifier(configuration),
+        time_scale=float(configuration.get("time_scale", 1.0)),
+    )
     result = helper.rollback(reason)
     if not result.verified:
         raise ClusterError(f"rollback of {configuration['app']} did not verify: {result}")
     return {"duration_s": result.duration_s, "notified": [n.channel for n in result.notifications if n.ok]}
 
 
-def wait_for_operator(configuration: Configuration, timeout_s: float | str = 120,
-                      until: str = "rolled-back") -> dict[str, Any]:
+def wait_for_operator(
+    configuration: Configuration, timeout_s: float | str = 120, until: str = "rolled-back"
+) -> dict[str, Any]:
     """Training mode: the trainee acts; we measure how long it takes.
 
     ``rolled-back``: the canary was aborted or undone to the stable revision of before the prompt (a canary
@@ -408,6 +510,12 @@ def wait_for_operator(configuration: Configuration, timeout_s: float | str = 120
             return status.phase == "Healthy" and status.stable_is_current and not status.aborted
         return status.aborted or (status.stable_is_current and status.stable_hash == stable_before)
 
-    rollout.kube.wait(resources.ROLLOUT, acted, name=rollout.name, namespace=rollout.namespace,
-                      timeout_s=float(timeout_s), what="the trainee to abort or roll back the canary")
+    rollout.kube.wait(
+        resources.ROLLOUT,
+        acted,
+        name=rollout.name,
+        namespace=rollout.namespace,
+        timeout_s=float(timeout_s),
+        what="the trainee to abort or roll back the canary",
+    )
     return {"response_s": round(time.time() - started, 2)}

@@ -29,9 +29,16 @@ class ActivityRun:
         activity = run.get("activity") or {}
         exception = run.get("exception") or []
         error = exception[-1].strip() if exception else ""
-        return cls(name=activity.get("name", "?"), type=activity.get("type", "?"),
-                   phase=phases.get(activity.get("name", "")), status=run.get("status", "?"),
-                   start=timestamp(run.get("start")), end=timestamp(run.get("end")), output=run.get("output"), error=error)
+        return cls(
+            name=activity.get("name", "?"),
+            type=activity.get("type", "?"),
+            phase=phases.get(activity.get("name", "")),
+            status=run.get("status", "?"),
+            start=timestamp(run.get("start")),
+            end=timestamp(run.get("end")),
+            output=run.get("output"),
+            error=error,
+        )
 
 
 @dataclass(frozen=True)
@@ -53,10 +60,14 @@ class DrillJournal:
             return None if not steady.get(key) else bool(steady[key].get("steady_state_met"))
 
         return cls(
-            scenario=scenario, status=journal.get("status", "?"), deviated=bool(journal.get("deviated")),
-            steady_state_before=met("before"), steady_state_after=met("after"),
+            scenario=scenario,
+            status=journal.get("status", "?"),
+            deviated=bool(journal.get("deviated")),
+            steady_state_before=met("before"),
+            steady_state_after=met("after"),
             activities=[ActivityRun.from_run(r, phases) for r in journal.get("run") or []],
-            rollbacks=[ActivityRun.from_run(r, phases) for r in journal.get("rollbacks") or []], raw=journal,
+            rollbacks=[ActivityRun.from_run(r, phases) for r in journal.get("rollbacks") or []],
+            raw=journal,
         )
 
     def activity(self, name: str) -> ActivityRun:
@@ -85,6 +96,14 @@ class DrillJournal:
 
     def summary(self) -> list[dict[str, Any]]:
         """Rows for reports: what ran, when, and how it ended (outputs stay out: they may hold values)."""
-        return [{"name": r.name, "type": r.type, "phase": r.phase or "", "status": r.status,
-                 "duration_s": round((r.end or 0) - (r.start or 0), 3), "error": r.error}
-                for r in (*self.activities, *self.rollbacks)]
+        return [
+            {
+                "name": r.name,
+                "type": r.type,
+                "phase": r.phase or "",
+                "status": r.status,
+                "duration_s": round((r.end or 0) - (r.start or 0), 3),
+                "error": r.error,
+            }
+            for r in (*self.activities, *self.rollbacks)
+        ]

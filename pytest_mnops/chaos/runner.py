@@ -6,8 +6,8 @@ import contextlib
 import os
 import time
 import uuid
-from pathlib import Path
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -20,8 +20,8 @@ from chaoslib.types import Strategy
 from pytest_mnops.chaos.journal import DrillJournal, timestamp
 from pytest_mnops.chaos.scenarios import TARGET_KEYS, Scenario, load
 from pytest_mnops.errors import ClusterError
-from pytest_mnops.guards.policy import Guards
 from pytest_mnops.guards.ledger import Entry, Ledger
+from pytest_mnops.guards.policy import Guards
 from pytest_mnops.k8s import Kube, default_kubeconfig
 from pytest_mnops.markers import drill_spec
 from pytest_mnops.session import drill_facts
@@ -62,8 +62,11 @@ def configuration_for(target: Target, extra: dict[str, Any] | None = None) -> di
 @contextlib.contextmanager
 def kube_environment(configuration: dict[str, Any]) -> Iterator[None]:
     """chaostoolkit-kubernetes reads its cluster from the environment; point it at the target for the run."""
-    wanted = {"KUBECONFIG": configuration.get("kubeconfig"), "KUBERNETES_CONTEXT": configuration.get("context"),
-              "KUBERNETES_VERIFY_SSL": "true"}
+    wanted = {
+        "KUBECONFIG": configuration.get("kubeconfig"),
+        "KUBERNETES_CONTEXT": configuration.get("context"),
+        "KUBERNETES_VERIFY_SSL": "true",
+    }
     saved = {key: os.environ.get(key) for key in wanted}
     try:
         for key, value in wanted.items():
@@ -96,8 +99,9 @@ def revert(entry: Entry) -> None:
 class _Recorder(RunEventHandler):
     """Feeds chaoslib's events into the drill timeline and writes the ledger before the first injection."""
 
-    def __init__(self, scenario: Scenario, configuration: dict[str, Any], timeline: Timeline, ledger: Ledger,
-                 test: str) -> None:
+    def __init__(
+        self, scenario: Scenario, configuration: dict[str, Any], timeline: Timeline, ledger: Ledger, test: str
+    ) -> None:
         self.scenario, self.configuration = scenario, configuration
         self.timeline, self.ledger, self.test = timeline, ledger, test
         self.phases = scenario.phases
@@ -113,8 +117,11 @@ class _Recorder(RunEventHandler):
             self.timeline.mark(OPERATOR_PROMPT, activity["name"])
         if phase == INJECT and self.entry is None:
             self.entry = self.ledger.record_injection(
-                scenario=self.scenario.name, test=self.test, configuration=self.configuration,
-                rollbacks=self.scenario.experiment["rollbacks"])
+                scenario=self.scenario.name,
+                test=self.test,
+                configuration=self.configuration,
+                rollbacks=self.scenario.experiment["rollbacks"],
+            )
 
     def activity_completed(self, activity: dict[str, Any], run: dict[str, Any]) -> None:
         """Mark the phase at the moment the activity measured (``detected_at``...), else when it ended."""
@@ -136,8 +143,18 @@ class _Recorder(RunEventHandler):
 
 
 class ChaosRunner:
-    def __init__(self, *, kube: Kube, target: Target, timeline: Timeline, ledger: Ledger, guards: Guards,
-                 node: pytest.Item, training: bool = False, trainee_timeout_s: float = 120) -> None:
+    def __init__(
+        self,
+        *,
+        kube: Kube,
+        target: Target,
+        timeline: Timeline,
+        ledger: Ledger,
+        guards: Guards,
+        node: pytest.Item,
+        training: bool = False,
+        trainee_timeout_s: float = 120,
+    ) -> None:
         self.kube, self.target, self.timeline = kube, target, timeline
         self.ledger, self.guards, self.node = ledger, guards, node
         self.training, self.trainee_timeout_s = training, trainee_timeout_s
@@ -149,8 +166,15 @@ class ChaosRunner:
         """
         scenario = load(scenario_name)
         # A unique run id and start time let activities tell this run's notifications from earlier ones.
-        config = configuration_for(self.target, {"run_id": uuid.uuid4().hex[:12], "run_started": time.time(),
-                                                 "trainee_timeout_s": self.trainee_timeout_s, **configuration})
+        config = configuration_for(
+            self.target,
+            {
+                "run_id": uuid.uuid4().hex[:12],
+                "run_started": time.time(),
+                "trainee_timeout_s": self.trainee_timeout_s,
+                **configuration,
+            },
+        )
         namespace = config["namespace"]
         what = f"scenario {scenario.name}"
         self.guards.check_target(namespace=namespace, what=what)
@@ -165,8 +189,9 @@ class ChaosRunner:
         recorder = _Recorder(scenario, config, self.timeline, self.ledger, self.node.nodeid)
         try:
             with kube_environment(config):
-                raw = run_experiment(experiment, settings=SETTINGS, strategy=Strategy.DEFAULT,
-                                     event_handlers=[recorder])
+                raw = run_experiment(
+                    experiment, settings=SETTINGS, strategy=Strategy.DEFAULT, event_handlers=[recorder]
+                )
         finally:
             # Whatever happened inside chaoslib (it swallows Ctrl-C and SIGTERM), nothing stays injected.
             self._revert_leftovers(recorder)
@@ -187,8 +212,11 @@ class ChaosRunner:
         if inject and aborted:
             facts["abort_s"] = round(aborted[0] - inject.at, 2)
         rollback = [o["duration_s"] for o in outputs.values() if "duration_s" in o]
-        facts["rollback_s"] = round(rollback[0], 2) if rollback else round(
-            sum((r.end or 0) - (r.start or 0) for r in journal.rollbacks), 2)
+        facts["rollback_s"] = (
+            round(rollback[0], 2)
+            if rollback
+            else round(sum((r.end or 0) - (r.start or 0) for r in journal.rollbacks), 2)
+        )
         responses = [o["response_s"] for o in outputs.values() if "response_s" in o]
         if responses:
             facts["human_response_s"] = responses[0]
@@ -199,8 +227,10 @@ class ChaosRunner:
         from pytest_mnops.observability.prometheus import Prometheus
         from pytest_mnops.timescale import scale_promql
 
-        expr = scale_promql(query.replace("$namespace", config["namespace"]).replace("$app", config["app"]),
-                            float(config.get("time_scale", 1.0)))
+        expr = scale_promql(
+            query.replace("$namespace", config["namespace"]).replace("$app", config["app"]),
+            float(config.get("time_scale", 1.0)),
+        )
         start, end = self.timeline.started - 5, time.time() + 1
         try:
             result = Prometheus(config["prometheus_url"]).range(expr, start, end, step_s=1)
@@ -220,11 +250,14 @@ class ChaosRunner:
             budget = max(MIN_BUDGET_S, spec.budget_s * self.target.time_scale)
             drill_facts(self.node)["budget_s"] = round(budget, 1)
             if mttr > budget:
-                problems.append(f"OVER BUDGET: recovered after {mttr:.1f}s, budget {budget:.0f}s "
-                                f"({spec.budget_s:.0f}s in production terms x time scale {self.target.time_scale:.3f})")
+                problems.append(
+                    f"OVER BUDGET: recovered after {mttr:.1f}s, budget {budget:.0f}s "
+                    f"({spec.budget_s:.0f}s in production terms x time scale {self.target.time_scale:.3f})"
+                )
         if problems:
-            raise AssertionError(f"drill {journal.scenario} did not prove detection and recovery:\n  - "
-                                 + "\n  - ".join(problems))
+            raise AssertionError(
+                f"drill {journal.scenario} did not prove detection and recovery:\n  - " + "\n  - ".join(problems)
+            )
 
     def _settle(self, experiment: dict[str, Any], config: dict[str, Any], name: str) -> None:
         """Wait (bounded) for the steady state before injecting: an earlier drill may still be healing.
@@ -245,9 +278,10 @@ class ChaosRunner:
             return
         try:
             revert(entry)
-        except Exception as exc:  # noqa: BLE001 - the entry stays in the ledger; the drill reports it
+        except Exception as exc:
             drill_facts(self.node)["revert_error"] = (
-                f"REVERT FAILED: {entry.describe()}: {exc}. It stays in the ledger: run `mnops recover`.")
+                f"REVERT FAILED: {entry.describe()}: {exc}. It stays in the ledger: run `mnops recover`."
+            )
             return
         self.ledger.record_reverted(entry.id, how="runner after chaoslib")
         self.timeline.mark(REVERTED, "reverted from the ledger")

@@ -16,8 +16,21 @@ REQUIRED = ("title", "description", "tags", "configuration", "steady-state-hypot
 EXTENSION = "mnops"
 ACTIVITY_PHASES = (INJECT, DETECTED, RECOVERED, HUMAN_STEP)
 # Values the runner fills from the resolved target; a scenario may use them as ${name}.
-TARGET_KEYS = ("namespace", "app", "kubeconfig", "context", "prometheus_url", "alertmanager_url",
-               "receivers_url", "app_url", "github_url", "github_repo", "time_scale", "sandbox", "sandbox_dir")
+TARGET_KEYS = (
+    "namespace",
+    "app",
+    "kubeconfig",
+    "context",
+    "prometheus_url",
+    "alertmanager_url",
+    "receivers_url",
+    "app_url",
+    "github_url",
+    "github_repo",
+    "time_scale",
+    "sandbox",
+    "sandbox_dir",
+)
 
 
 @dataclass(frozen=True)
@@ -95,8 +108,12 @@ def _check_activity(path: Path, where: str, activity: Any) -> None:
         raise _fail(path, f"{where}.name", "is missing", "give every activity a unique name")
     provider = activity.get("provider")
     if not isinstance(provider, dict) or provider.get("type") not in ("python", "process", "http"):
-        raise _fail(path, f"{where}.provider", "is missing or has no valid type",
-                    "use a provider with type python, process or http")
+        raise _fail(
+            path,
+            f"{where}.provider",
+            "is missing or has no valid type",
+            "use a provider with type python, process or http",
+        )
     if provider["type"] == "python":
         module, func = provider.get("module"), provider.get("func")
         if not module or not func:
@@ -106,8 +123,12 @@ def _check_activity(path: Path, where: str, activity: Any) -> None:
         except (ImportError, ValueError):  # a missing parent package, or a parent that is a plain module
             spec = None
         if spec is None:
-            raise _fail(path, f"{where}.provider.module", f"{module!r} is not importable",
-                        "install the extension that provides it (e.g. chaostoolkit-kubernetes) or fix the name")
+            raise _fail(
+                path,
+                f"{where}.provider.module",
+                f"{module!r} is not importable",
+                "install the extension that provides it (e.g. chaostoolkit-kubernetes) or fix the name",
+            )
     arguments = provider.get("arguments", {})
     if not isinstance(arguments, dict):
         raise _fail(path, f"{where}.provider.arguments", "is not a mapping", "write arguments as key: value")
@@ -132,23 +153,43 @@ def validate(path: Path, experiment: dict[str, Any]) -> None:
     for index, probe in enumerate(probes):
         _check_activity(path, f"steady-state-hypothesis.probes[{index}]", probe)
         if "tolerance" not in probe:
-            raise _fail(path, f"steady-state-hypothesis.probes[{index}].tolerance", "missing",
-                        "say what value of the probe means steady state (e.g. tolerance: true)")
+            raise _fail(
+                path,
+                f"steady-state-hypothesis.probes[{index}].tolerance",
+                "missing",
+                "say what value of the probe means steady state (e.g. tolerance: true)",
+            )
     rollbacks = experiment["rollbacks"]
     if not isinstance(rollbacks, list):
         raise _fail(path, "rollbacks", "must be a list", "list the actions that revert the fault")
     if any(a["type"] == "action" for a in method) and not rollbacks:
-        raise _fail(path, "rollbacks", "is empty but the method injects faults",
-                    "add an action that reverts every injected fault (it must be safe to run twice)")
+        raise _fail(
+            path,
+            "rollbacks",
+            "is empty but the method injects faults",
+            "add an action that reverts every injected fault (it must be safe to run twice)",
+        )
     for index, activity in enumerate(rollbacks):
         _check_activity(path, f"rollbacks[{index}]", activity)
     for activity_name, phase in _extension(experiment).get("phases", {}).items():
         if activity_name not in names:
-            raise _fail(path, f"extensions[mnops].phases.{activity_name}", "names no activity of the method",
-                        f"use one of: {', '.join(sorted(names))}")
+            raise _fail(
+                path,
+                f"extensions[mnops].phases.{activity_name}",
+                "names no activity of the method",
+                f"use one of: {', '.join(sorted(names))}",
+            )
         if phase not in ACTIVITY_PHASES:
-            raise _fail(path, f"extensions[mnops].phases.{activity_name}", f"unknown phase {phase!r}",
-                        f"use one of: {', '.join(ACTIVITY_PHASES)}")
+            raise _fail(
+                path,
+                f"extensions[mnops].phases.{activity_name}",
+                f"unknown phase {phase!r}",
+                f"use one of: {', '.join(ACTIVITY_PHASES)}",
+            )
     if INJECT not in _extension(experiment).get("phases", {}).values():
-        raise _fail(path, "extensions[mnops].phases", "marks no activity as 'inject'",
-                    "mark the fault injection action with phase inject")
+        raise _fail(
+            path,
+            "extensions[mnops].phases",
+            "marks no activity as 'inject'",
+            "mark the fault injection action with phase inject",
+        )

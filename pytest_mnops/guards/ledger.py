@@ -58,10 +58,18 @@ class Ledger:
             finally:
                 fcntl.flock(out, fcntl.LOCK_UN)
 
-    def record_injection(self, *, scenario: str, test: str, configuration: dict[str, Any],
-                         rollbacks: list[dict[str, Any]]) -> Entry:
-        entry = Entry(id=uuid.uuid4().hex, scenario=scenario, test=test, at=time.time(), pid=os.getpid(),
-                      configuration=configuration, rollbacks=rollbacks)
+    def record_injection(
+        self, *, scenario: str, test: str, configuration: dict[str, Any], rollbacks: list[dict[str, Any]]
+    ) -> Entry:
+        entry = Entry(
+            id=uuid.uuid4().hex,
+            scenario=scenario,
+            test=test,
+            at=time.time(),
+            pid=os.getpid(),
+            configuration=configuration,
+            rollbacks=rollbacks,
+        )
         self._append({"event": "injected", **entry.__dict__})
         return entry
 
@@ -93,7 +101,7 @@ class Ledger:
         for entry in self.pending():
             try:
                 revert(entry)
-            except Exception as exc:  # noqa: BLE001 - one fault's failure must not stop the others' revert
+            except Exception as exc:
                 outcome.append((entry, f"{type(exc).__name__}: {exc}"))
                 continue
             self.record_reverted(entry.id, how=how)

@@ -24,8 +24,9 @@ class BlastPlan:
 
 
 class Guards:
-    def __init__(self, target: Target, *, max_pods: int, max_percent: float, dry_run: bool,
-                 echo: Callable[[str], None]) -> None:
+    def __init__(
+        self, target: Target, *, max_pods: int, max_percent: float, dry_run: bool, echo: Callable[[str], None]
+    ) -> None:
         self.target, self.max_pods, self.max_percent = target, max_pods, max_percent
         self.dry_run, self.echo = dry_run, echo
 
@@ -73,17 +74,19 @@ class Guards:
                 "Fix: raise --mnops-max-percent or narrow the scenario's blast radius."
             )
 
-    def print_plan(self, scenario: str, experiment: dict[str, Any], plan: BlastPlan | None, *,
-                   namespace: str) -> None:
+    def print_plan(self, scenario: str, experiment: dict[str, Any], plan: BlastPlan | None, *, namespace: str) -> None:
         self.echo(f"[dry-run] {scenario}: target {self.target.describe()} (namespace {namespace})")
         if plan is not None:
             shown = ", ".join(plan.matching[: plan.touched]) or "none"
-            self.echo(f"[dry-run]   would touch {plan.touched}/{len(plan.matching)} pods matching "
-                      f"{plan.selector}: {shown}")
+            self.echo(
+                f"[dry-run]   would touch {plan.touched}/{len(plan.matching)} pods matching {plan.selector}: {shown}"
+            )
         for activity in experiment["method"]:
             provider = activity["provider"]
-            self.echo(f"[dry-run]   {activity['type']} {activity['name']}: "
-                      f"{provider.get('module', provider['type'])}.{provider.get('func', '')}")
+            self.echo(
+                f"[dry-run]   {activity['type']} {activity['name']}: "
+                f"{provider.get('module', provider['type'])}.{provider.get('func', '')}"
+            )
         for activity in experiment["rollbacks"]:
             self.echo(f"[dry-run]   revert {activity['name']}")
         self.echo("[dry-run]   nothing was changed")

@@ -66,15 +66,17 @@ class resources:
     EVENT = Resource("", "v1", "events", "Event")
     DEPLOYMENT = Resource("apps", "v1", "deployments", "Deployment")
     REPLICA_SET = Resource("apps", "v1", "replicasets", "ReplicaSet")
-    CRD = Resource("apiextensions.k8s.io", "v1", "customresourcedefinitions", "CustomResourceDefinition",
-                   namespaced=False)
+    CRD = Resource(
+        "apiextensions.k8s.io", "v1", "customresourcedefinitions", "CustomResourceDefinition", namespaced=False
+    )
     ROLLOUT = Resource("argoproj.io", "v1alpha1", "rollouts", "Rollout")
     ANALYSIS_RUN = Resource("argoproj.io", "v1alpha1", "analysisruns", "AnalysisRun")
     ANALYSIS_TEMPLATE = Resource("argoproj.io", "v1alpha1", "analysistemplates", "AnalysisTemplate")
     NETWORK_CHAOS = Resource("chaos-mesh.org", "v1alpha1", "networkchaos", "NetworkChaos")
     STRESS_CHAOS = Resource("chaos-mesh.org", "v1alpha1", "stresschaos", "StressChaos")
-    SELF_SUBJECT_ACCESS_REVIEW = Resource("authorization.k8s.io", "v1", "selfsubjectaccessreviews",
-                                          "SelfSubjectAccessReview", namespaced=False)
+    SELF_SUBJECT_ACCESS_REVIEW = Resource(
+        "authorization.k8s.io", "v1", "selfsubjectaccessreviews", "SelfSubjectAccessReview", namespaced=False
+    )
 
 
 def describe(resource: Resource, name: str | None, namespace: str | None) -> str:
@@ -103,18 +105,32 @@ class Kube:
         return self.api.configuration.host
 
     # -- raw requests -------------------------------------------------------------------------------
-    def _call(self, method: str, path: str, *, query: list[tuple[str, Any]] | None = None,
-              body: Any = None, content_type: str | None = None, timeout: float | None = 30,
-              stream: bool = False) -> Any:
+    def _call(
+        self,
+        method: str,
+        path: str,
+        *,
+        query: list[tuple[str, Any]] | None = None,
+        body: Any = None,
+        content_type: str | None = None,
+        timeout: float | None = 30,
+        stream: bool = False,
+    ) -> Any:
         headers = {"Accept": "application/json"}
         if content_type:
             headers["Content-Type"] = content_type
         self.requests += 1
         try:
             resp = self.api.call_api(
-                path, method, query_params=query or [], header_params=headers, body=body,
-                auth_settings=["BearerToken"], _preload_content=False,
-                _request_timeout=timeout, _return_http_data_only=True,
+                path,
+                method,
+                query_params=query or [],
+                header_params=headers,
+                body=body,
+                auth_settings=["BearerToken"],
+                _preload_content=False,
+                _request_timeout=timeout,
+                _return_http_data_only=True,
             )
         except ApiException as exc:
             raise _api_error(method, path, exc) from None
@@ -129,8 +145,9 @@ class Kube:
         return json.loads(data) if data else None
 
     # -- CRUD -----------------------------------------------------------------------------------------
-    def get(self, resource: Resource, name: str, *, namespace: str | None = None,
-            subresource: str | None = None) -> Obj:
+    def get(
+        self, resource: Resource, name: str, *, namespace: str | None = None, subresource: str | None = None
+    ) -> Obj:
         return self._call("GET", resource.path(namespace, name, subresource))
 
     def find(self, resource: Resource, name: str, *, namespace: str | None = None) -> Obj | None:
@@ -139,8 +156,14 @@ class Kube:
         except NotFound:
             return None
 
-    def list(self, resource: Resource, *, namespace: str | None = None, label_selector: str | None = None,
-             field_selector: str | None = None) -> tuple[list[Obj], str]:
+    def list(
+        self,
+        resource: Resource,
+        *,
+        namespace: str | None = None,
+        label_selector: str | None = None,
+        field_selector: str | None = None,
+    ) -> tuple[list[Obj], str]:
         """All matching objects (paginated) and the list's resourceVersion to watch from."""
         items: list[Obj] = []
         query: list[tuple[str, Any]] = [("limit", PAGE_SIZE)]
@@ -156,24 +179,44 @@ class Kube:
             if not cont:
                 return items, page["metadata"]["resourceVersion"]
 
-    def create(self, resource: Resource, body: Obj, *, namespace: str | None = None,
-               dry_run: bool = False) -> Obj:
+    def create(self, resource: Resource, body: Obj, *, namespace: str | None = None, dry_run: bool = False) -> Obj:
         query = [("dryRun", "All")] if dry_run else []
         return self._call("POST", resource.path(namespace), body=body, query=query)
 
-    def patch(self, resource: Resource, name: str, body: Any, *, namespace: str | None = None,
-              patch_type: str = "merge", subresource: str | None = None, dry_run: bool = False) -> Obj:
+    def patch(
+        self,
+        resource: Resource,
+        name: str,
+        body: Any,
+        *,
+        namespace: str | None = None,
+        patch_type: str = "merge",
+        subresource: str | None = None,
+        dry_run: bool = False,
+    ) -> Obj:
         query: list[tuple[str, Any]] = [("fieldManager", FIELD_MANAGER)]
         if dry_run:
             query.append(("dryRun", "All"))
-        return self._call("PATCH", resource.path(namespace, name, subresource), body=body, query=query,
-                          content_type=PATCH_TYPES[patch_type])
+        return self._call(
+            "PATCH",
+            resource.path(namespace, name, subresource),
+            body=body,
+            query=query,
+            content_type=PATCH_TYPES[patch_type],
+        )
 
     def replace(self, resource: Resource, body: Obj, *, namespace: str | None = None) -> Obj:
         return self._call("PUT", resource.path(namespace, body["metadata"]["name"]), body=body)
 
-    def delete(self, resource: Resource, name: str, *, namespace: str | None = None,
-               grace_period_s: int | None = None, missing_ok: bool = True) -> bool:
+    def delete(
+        self,
+        resource: Resource,
+        name: str,
+        *,
+        namespace: str | None = None,
+        grace_period_s: int | None = None,
+        missing_ok: bool = True,
+    ) -> bool:
         query = [("gracePeriodSeconds", grace_period_s)] if grace_period_s is not None else []
         try:
             self._call("DELETE", resource.path(namespace, name), query=query)
@@ -183,16 +226,20 @@ class Kube:
             return False
         return True
 
-    def apply(self, obj: Obj, *, namespace: str | None = None, dry_run: bool = False,
-              force: bool = True) -> Obj:
+    def apply(self, obj: Obj, *, namespace: str | None = None, dry_run: bool = False, force: bool = True) -> Obj:
         """Server-side apply: no last-applied annotation, so CRDs of any size fit."""
         resource = self.resource_for(obj["apiVersion"], obj["kind"])
         ns = obj["metadata"].get("namespace") or namespace
         query: list[tuple[str, Any]] = [("fieldManager", FIELD_MANAGER), ("force", str(force).lower())]
         if dry_run:
             query.append(("dryRun", "All"))
-        return self._call("PATCH", resource.path(ns if resource.namespaced else None, obj["metadata"]["name"]),
-                          body=obj, query=query, content_type=PATCH_TYPES["apply"])
+        return self._call(
+            "PATCH",
+            resource.path(ns if resource.namespaced else None, obj["metadata"]["name"]),
+            body=obj,
+            query=query,
+            content_type=PATCH_TYPES["apply"],
+        )
 
     # -- discovery ----------------------------------------------------------------------------------
     def resource_for(self, api_version: str, kind: str) -> Resource:
@@ -208,7 +255,8 @@ class Kube:
             group, _, version = api_version.rpartition("/")
             self._kinds[api_version] = {
                 r["kind"]: Resource(group, version, r["name"], r["kind"], r["namespaced"])
-                for r in listing["resources"] if "/" not in r["name"]
+                for r in listing["resources"]
+                if "/" not in r["name"]
             }
         try:
             return self._kinds[api_version][kind]
@@ -218,22 +266,40 @@ class Kube:
     def server_version(self) -> Obj:
         return self._call("GET", "/version")
 
-    def can_i(self, verb: str, resource: str, *, group: str = "", namespace: str | None = None,
-              subresource: str = "") -> bool:
+    def can_i(
+        self, verb: str, resource: str, *, group: str = "", namespace: str | None = None, subresource: str = ""
+    ) -> bool:
         review = {
-            "apiVersion": "authorization.k8s.io/v1", "kind": "SelfSubjectAccessReview",
-            "spec": {"resourceAttributes": {"verb": verb, "resource": resource, "group": group,
-                                            "namespace": namespace or "", "subresource": subresource}},
+            "apiVersion": "authorization.k8s.io/v1",
+            "kind": "SelfSubjectAccessReview",
+            "spec": {
+                "resourceAttributes": {
+                    "verb": verb,
+                    "resource": resource,
+                    "group": group,
+                    "namespace": namespace or "",
+                    "subresource": subresource,
+                }
+            },
         }
         return bool(self.create(resources.SELF_SUBJECT_ACCESS_REVIEW, review)["status"].get("allowed"))
 
     # -- watches ------------------------------------------------------------------------------------
-    def watch(self, resource: Resource, *, resource_version: str, namespace: str | None = None,
-              label_selector: str | None = None, field_selector: str | None = None,
-              timeout_s: float = 60) -> Iterator[tuple[str, Obj]]:
+    def watch(
+        self,
+        resource: Resource,
+        *,
+        resource_version: str,
+        namespace: str | None = None,
+        label_selector: str | None = None,
+        field_selector: str | None = None,
+        timeout_s: float = 60,
+    ) -> Iterator[tuple[str, Obj]]:
         """Events after ``resource_version``; ends when the server closes the watch or ``timeout_s`` passes."""
         query: list[tuple[str, Any]] = [
-            ("watch", "true"), ("resourceVersion", resource_version), ("allowWatchBookmarks", "true"),
+            ("watch", "true"),
+            ("resourceVersion", resource_version),
+            ("allowWatchBookmarks", "true"),
             ("timeoutSeconds", max(1, int(timeout_s))),
         ]
         if label_selector:
@@ -256,9 +322,18 @@ class Kube:
         finally:
             resp.release_conn()
 
-    def wait(self, resource: Resource, predicate: Callable[[list[Obj]], T | None], *, timeout_s: float,
-             what: str, namespace: str | None = None, label_selector: str | None = None,
-             field_selector: str | None = None, name: str | None = None) -> T:
+    def wait(
+        self,
+        resource: Resource,
+        predicate: Callable[[list[Obj]], T | None],
+        *,
+        timeout_s: float,
+        what: str,
+        namespace: str | None = None,
+        label_selector: str | None = None,
+        field_selector: str | None = None,
+        name: str | None = None,
+    ) -> T:
         """Return ``predicate(objects)`` as soon as it is truthy, re-evaluated on every watch event.
 
         The predicate sees the current set of matching objects (one object when ``name`` is given), so a
@@ -269,8 +344,9 @@ class Kube:
         deadline = time.monotonic() + timeout_s
         last: list[Obj] = []
         while True:
-            items, rv = self.list(resource, namespace=namespace, label_selector=label_selector,
-                                  field_selector=field_selector)
+            items, rv = self.list(
+                resource, namespace=namespace, label_selector=label_selector, field_selector=field_selector
+            )
             objects = {(o["metadata"].get("namespace"), o["metadata"]["name"]): o for o in items}
             last = list(objects.values())
             result = predicate(last)
@@ -278,9 +354,14 @@ class Kube:
                 return result
             try:
                 while (remaining := deadline - time.monotonic()) > 0:
-                    for kind, obj in self.watch(resource, resource_version=rv, namespace=namespace,
-                                                label_selector=label_selector, field_selector=field_selector,
-                                                timeout_s=remaining):
+                    for kind, obj in self.watch(
+                        resource,
+                        resource_version=rv,
+                        namespace=namespace,
+                        label_selector=label_selector,
+                        field_selector=field_selector,
+                        timeout_s=remaining,
+                    ):
                         if kind == "ERROR":
                             raise _Expired
                         rv = obj["metadata"]["resourceVersion"]
@@ -336,7 +417,6 @@ def _api_error(method: str, path: str, exc: ApiException) -> ClusterError:
     if exc.status == 403:
         return ClusterError(f"{text}. Fix: grant this verb to the identity in your kubeconfig (RBAC).")
     return ClusterError(text)
-
 
 
 @contextlib.contextmanager

@@ -20,8 +20,9 @@ def _selector(name: str, labels: dict[str, str] | None) -> str:
 
 
 class Alerts:
-    def __init__(self, prometheus: Prometheus, *, alertmanager_url: str | None,
-                 receivers_url: str | None = None) -> None:
+    def __init__(
+        self, prometheus: Prometheus, *, alertmanager_url: str | None, receivers_url: str | None = None
+    ) -> None:
         self.prometheus = prometheus
         self.alertmanager_url = alertmanager_url.rstrip("/") if alertmanager_url else None
         self.receivers_url = receivers_url.rstrip("/") if receivers_url else None
@@ -32,8 +33,9 @@ class Alerts:
         states = {s["metric"]["alertstate"] for s in self.prometheus.query("ALERTS" + _selector(name, labels))}
         return "firing" if "firing" in states else "pending" if "pending" in states else "resolved"
 
-    def wait_for(self, name: str, state: str = "firing", *, within: float,
-                 labels: dict[str, str] | None = None) -> float:
+    def wait_for(
+        self, name: str, state: str = "firing", *, within: float, labels: dict[str, str] | None = None
+    ) -> float:
         """Block until the alert reaches ``state``; returns the seconds it took."""
         if state not in STATES:
             raise ValueError(f"state must be one of {', '.join(STATES)}, got {state!r}")
@@ -47,9 +49,11 @@ class Alerts:
             if seen == state or (state == "pending" and order[seen] > order[state]):
                 return time.monotonic() - started
             if time.monotonic() > deadline:
-                raise WaitTimeout(f"alert {name}{_selector(name, labels)} did not become {state} within "
-                                  f"{within:.0f}s (last state: {seen}). Fix: check the rule in "
-                                  "monitoring/prometheus-alerts.yaml is loaded and its expression matches.")
+                raise WaitTimeout(
+                    f"alert {name}{_selector(name, labels)} did not become {state} within "
+                    f"{within:.0f}s (last state: {seen}). Fix: check the rule in "
+                    "monitoring/prometheus-alerts.yaml is loaded and its expression matches."
+                )
             time.sleep(POLL_S)
 
     def firing(self, severity: str | None = None, *, state: str = "firing") -> list[dict[str, str]]:
@@ -77,21 +81,32 @@ class Alerts:
         """Alerts Alertmanager holds that match one matcher, e.g. ``alertname="HighLatencyP95"``."""
         return self._am("GET", "/alerts", params={"filter": matcher})
 
-    def post(self, labels: dict[str, str], annotations: dict[str, str] | None = None,
-             *, ends_in_s: float = 300) -> None:
+    def post(
+        self, labels: dict[str, str], annotations: dict[str, str] | None = None, *, ends_in_s: float = 300
+    ) -> None:
         """Send an alert straight to Alertmanager, as Prometheus would."""
         now = dt.datetime.now(dt.UTC)
-        self._am("POST", "/alerts", json=[{
-            "labels": labels, "annotations": annotations or {},
-            "startsAt": now.isoformat(), "endsAt": (now + dt.timedelta(seconds=ends_in_s)).isoformat(),
-        }])
+        self._am(
+            "POST",
+            "/alerts",
+            json=[
+                {
+                    "labels": labels,
+                    "annotations": annotations or {},
+                    "startsAt": now.isoformat(),
+                    "endsAt": (now + dt.timedelta(seconds=ends_in_s)).isoformat(),
+                }
+            ],
+        )
 
     def silence(self, matchers: dict[str, str], *, duration_s: float, comment: str) -> str:
         now = dt.datetime.now(dt.UTC)
         body = {
             "matchers": [{"name": k, "value": v, "isRegex": False, "isEqual": True} for k, v in matchers.items()],
-            "startsAt": now.isoformat(), "endsAt": (now + dt.timedelta(seconds=duration_s)).isoformat(),
-            "createdBy": "pytest-mnops", "comment": comment,
+            "startsAt": now.isoformat(),
+            "endsAt": (now + dt.timedelta(seconds=duration_s)).isoformat(),
+            "createdBy": "pytest-mnops",
+            "comment": comment,
         }
         return self._am("POST", "/silences", json=body)["silenceID"]
 
@@ -109,8 +124,9 @@ class Alerts:
             raise ClusterError(f"receivers {self.receivers_url}: {exc}") from None
         return resp.json()
 
-    def wait_delivered(self, name: str, channel: str, *, within: float, status: str = "firing",
-                       since: float = 0.0) -> dict[str, Any]:
+    def wait_delivered(
+        self, name: str, channel: str, *, within: float, status: str = "firing", since: float = 0.0
+    ) -> dict[str, Any]:
         """The first notification about alert ``name`` with ``status`` that reached ``channel``."""
         deadline = time.monotonic() + within
         while True:
@@ -118,15 +134,18 @@ class Alerts:
                 if item["received_at"] >= since and notifies(item["payload"], name, status):
                     return item
             if time.monotonic() > deadline:
-                raise WaitTimeout(f"no {status} notification for alert {name} reached receiver {channel!r} "
-                                  f"within {within:.0f}s. Fix: check the route in monitoring/alertmanager.yml.")
+                raise WaitTimeout(
+                    f"no {status} notification for alert {name} reached receiver {channel!r} "
+                    f"within {within:.0f}s. Fix: check the route in monitoring/alertmanager.yml."
+                )
             time.sleep(POLL_S)
 
 
 def notifies(payload: Any, name: str, status: str) -> bool:
     """Webhook payloads carry alerts[]; Slack payloads and e-mails carry rendered text."""
     if isinstance(payload, dict) and isinstance(payload.get("alerts"), list):
-        return any(a.get("labels", {}).get("alertname") == name and a.get("status") == status
-                   for a in payload["alerts"])
+        return any(
+            a.get("labels", {}).get("alertname") == name and a.get("status") == status for a in payload["alerts"]
+        )
     text = str(payload)
     return name in text and (status != "resolved" or "RESOLVED" in text.upper())

@@ -44,14 +44,17 @@ class Prometheus:
     def range(self, expr: str, start: float, end: float, step_s: float = 1.0) -> list[Sample]:
         try:
             return self._client.custom_query_range(
-                expr, start_time=dt.datetime.fromtimestamp(start, dt.UTC),
-                end_time=dt.datetime.fromtimestamp(end, dt.UTC), step=f"{step_s}s",
+                expr,
+                start_time=dt.datetime.fromtimestamp(start, dt.UTC),
+                end_time=dt.datetime.fromtimestamp(end, dt.UTC),
+                step=f"{step_s}s",
             )
         except (PrometheusApiClientException, requests.RequestException) as exc:
             raise ClusterError(f"Prometheus {self.url}: range query `{expr}` failed: {exc}") from None
 
-    def wait_until(self, expr: str, predicate: Callable[[float | None], bool], *, timeout_s: float,
-                   what: str | None = None) -> float | None:
+    def wait_until(
+        self, expr: str, predicate: Callable[[float | None], bool], *, timeout_s: float, what: str | None = None
+    ) -> float | None:
         """Return the value of ``expr`` once ``predicate(value)`` holds."""
         deadline = time.monotonic() + timeout_s
         while True:
@@ -59,8 +62,9 @@ class Prometheus:
             if predicate(value):
                 return value
             if time.monotonic() > deadline:
-                raise WaitTimeout(f"timed out after {timeout_s:.0f}s waiting for {what or expr}; "
-                                  f"last value of `{expr}`: {value}")
+                raise WaitTimeout(
+                    f"timed out after {timeout_s:.0f}s waiting for {what or expr}; last value of `{expr}`: {value}"
+                )
             time.sleep(POLL_S)
 
     def ready(self) -> bool:

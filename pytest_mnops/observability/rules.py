@@ -45,11 +45,13 @@ def reload_prometheus(prometheus_url: str) -> None:
         )
 
 
-def prometheus_rule(*, name: str = "machine-native-ops", namespace: str = "monitoring",
-                    labels: dict[str, str] | None = None) -> dict[str, Any]:
+def prometheus_rule(
+    *, name: str = "machine-native-ops", namespace: str = "monitoring", labels: dict[str, str] | None = None
+) -> dict[str, Any]:
     """The same rules as a Prometheus Operator PrometheusRule object."""
     return {
-        "apiVersion": "monitoring.coreos.com/v1", "kind": "PrometheusRule",
+        "apiVersion": "monitoring.coreos.com/v1",
+        "kind": "PrometheusRule",
         "metadata": {"name": name, "namespace": namespace, "labels": labels or {"release": "prometheus"}},
         "spec": {"groups": rule_groups()},
     }

@@ -11,8 +11,15 @@ import pytest
 
 from pytest_mnops.reporting.results import DrillResult
 
-PHASE_COLOURS = {"inject": "tab:red", "detected": "tab:orange", "recovered": "tab:green", "reverted": "tab:blue",
-                 "operator-prompt": "tab:pink", "human-step": "tab:purple", "steady-state": "tab:gray"}
+PHASE_COLOURS = {
+    "inject": "tab:red",
+    "detected": "tab:orange",
+    "recovered": "tab:green",
+    "reverted": "tab:blue",
+    "operator-prompt": "tab:pink",
+    "human-step": "tab:purple",
+    "steady-state": "tab:gray",
+}
 
 
 def add_extras(report: pytest.TestReport, result: DrillResult) -> None:
@@ -27,15 +34,30 @@ def add_extras(report: pytest.TestReport, result: DrillResult) -> None:
 def _tables(result: DrillResult) -> str:
     rows = "".join(
         f"<tr><td>{html.escape(e.phase)}</td><td>{e.at - result.started:+.2f}s</td>"
-        f"<td>{html.escape(e.detail)}</td></tr>" for e in result.events)
+        f"<td>{html.escape(e.detail)}</td></tr>"
+        for e in result.events
+    )
     figures = result.as_dict()
     summary = "".join(
         f"<tr><th>{k}</th><td>{html.escape(str(figures[k]))}</td></tr>"
-        for k in ("verdict", "score", "mttd_s", "mttr_s", "abort_s", "rollback_s", "human_response_s", "budget_s",
-                  "alerts") if figures.get(k) not in (None, []))
+        for k in (
+            "verdict",
+            "score",
+            "mttd_s",
+            "mttr_s",
+            "abort_s",
+            "rollback_s",
+            "human_response_s",
+            "budget_s",
+            "alerts",
+        )
+        if figures.get(k) not in (None, [])
+    )
     journal = "".join(
         f"<tr><td>{html.escape(r['name'])}</td><td>{r['type']}</td><td>{r['phase']}</td><td>{r['status']}</td>"
-        f"<td>{r['duration_s']}s</td><td>{html.escape(r['error'])}</td></tr>" for r in result.facts.get("journal", []))
+        f"<td>{r['duration_s']}s</td><td>{html.escape(r['error'])}</td></tr>"
+        for r in result.facts.get("journal", [])
+    )
     problems = "".join(f"<li>{html.escape(p)}</li>" for p in result.facts.get("problems", []))
     return (
         f"<div class='mnops-drill'><h4>Drill {html.escape(result.name)} on {html.escape(result.target)}</h4>"
@@ -61,10 +83,17 @@ def _plot(result: DrillResult, plot: dict[str, Any]) -> str:
             label = ",".join(f"{k}={v}" for k, v in series["labels"].items()) or "value"
             axes.plot([t - result.started for t, _ in points], [v for _, v in points], label=label[:40])
         for event in result.events:
-            axes.axvline(event.at - result.started, color=PHASE_COLOURS.get(event.phase, "black"),
-                         linestyle="--", linewidth=1)
-            axes.annotate(event.phase, (event.at - result.started, 1), xycoords=("data", "axes fraction"),
-                          rotation=90, va="top", fontsize=7)
+            axes.axvline(
+                event.at - result.started, color=PHASE_COLOURS.get(event.phase, "black"), linestyle="--", linewidth=1
+            )
+            axes.annotate(
+                event.phase,
+                (event.at - result.started, 1),
+                xycoords=("data", "axes fraction"),
+                rotation=90,
+                va="top",
+                fontsize=7,
+            )
         axes.set_xlabel("seconds since the drill started")
         axes.set_title(plot["query"][:90], fontsize=8)
         axes.legend(fontsize=7, loc="best")

@@ -11,8 +11,18 @@ import pytest
 
 from pytest_mnops.reporting.results import DrillResult
 
-PROPERTIES = ("scenario", "mttd_s", "mttr_s", "abort_s", "rollback_s", "human_response_s", "budget_s",
-              "alerts", "verdict", "score")
+PROPERTIES = (
+    "scenario",
+    "mttd_s",
+    "mttr_s",
+    "abort_s",
+    "rollback_s",
+    "human_response_s",
+    "budget_s",
+    "alerts",
+    "verdict",
+    "score",
+)
 
 
 def add_properties(item: pytest.Item, result: DrillResult) -> None:

@@ -26,11 +26,11 @@ PLAIN = {
 }
 TRAINING = {
     INJECT: "Watch the app now: `mnops sandbox env` then `kubectl get rollout,analysisrun -w`, Prometheus' "
-            "alerts page, Alertmanager. What do you expect to happen first?",
+    "alerts page, Alertmanager. What do you expect to happen first?",
     DETECTED: "This is the moment monitoring or the controller reacted. Note how long it took.",
     RECOVERED: "Steady state is back. Was it automatic, or did someone have to act?",
-    OPERATOR_PROMPT: "Your move: `mnops rollback --sandbox --reason \"...\"` (it aborts, undoes, verifies and "
-                     "notifies). The clock is running; your response time is scored.",
+    OPERATOR_PROMPT: 'Your move: `mnops rollback --sandbox --reason "..."` (it aborts, undoes, verifies and '
+    "notifies). The clock is running; your response time is scored.",
 }
 
 

@@ -34,10 +34,17 @@ class DrillResult:
     def from_item(cls, item: pytest.Item, spec: DrillSpec, report: pytest.TestReport, target: Target) -> DrillResult:
         timeline = item.stash.get(TIMELINE_KEY, None)
         facts = dict(item.stash.get(FACTS_KEY, {}))
-        return cls(name=spec.name, nodeid=item.nodeid, outcome=report.outcome, target=target.describe(),
-                   mttd_s=timeline.mttd_s if timeline else None, mttr_s=timeline.mttr_s if timeline else None,
-                   events=sorted(timeline.events, key=lambda e: e.at) if timeline else [], facts=facts,
-                   started=timeline.started if timeline else 0.0)
+        return cls(
+            name=spec.name,
+            nodeid=item.nodeid,
+            outcome=report.outcome,
+            target=target.describe(),
+            mttd_s=timeline.mttd_s if timeline else None,
+            mttr_s=timeline.mttr_s if timeline else None,
+            events=sorted(timeline.events, key=lambda e: e.at) if timeline else [],
+            facts=facts,
+            started=timeline.started if timeline else 0.0,
+        )
 
     @property
     def detected(self) -> bool:
@@ -58,8 +65,9 @@ class DrillResult:
     def score(self) -> float:
         if self.outcome == "skipped":
             return 0.0
-        return (WEIGHT_DETECTED * self.detected + WEIGHT_RECOVERED * self.recovered
-                + WEIGHT_IN_BUDGET * self.within_budget)
+        return (
+            WEIGHT_DETECTED * self.detected + WEIGHT_RECOVERED * self.recovered + WEIGHT_IN_BUDGET * self.within_budget
+        )
 
     @property
     def verdict(self) -> str:
@@ -69,11 +77,19 @@ class DrillResult:
 
     def as_dict(self) -> dict[str, Any]:
         return {
-            "drill": self.name, "test": self.nodeid, "verdict": self.verdict, "score": self.score,
-            "target": self.target, "mttd_s": _round(self.mttd_s), "mttr_s": _round(self.mttr_s),
-            "abort_s": self.facts.get("abort_s"), "rollback_s": self.facts.get("rollback_s"),
-            "human_response_s": self.facts.get("human_response_s"), "budget_s": self.facts.get("budget_s"),
-            "alerts": self.facts.get("alerts", []), "scenario": self.facts.get("scenario"),
+            "drill": self.name,
+            "test": self.nodeid,
+            "verdict": self.verdict,
+            "score": self.score,
+            "target": self.target,
+            "mttd_s": _round(self.mttd_s),
+            "mttr_s": _round(self.mttr_s),
+            "abort_s": self.facts.get("abort_s"),
+            "rollback_s": self.facts.get("rollback_s"),
+            "human_response_s": self.facts.get("human_response_s"),
+            "budget_s": self.facts.get("budget_s"),
+            "alerts": self.facts.get("alerts", []),
+            "scenario": self.facts.get("scenario"),
             "problems": self.facts.get("problems", []),
             "timeline": [{"phase": e.phase, "at": e.at, "detail": e.detail} for e in self.events],
         }

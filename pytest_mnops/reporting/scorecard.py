@@ -20,19 +20,28 @@ def _seconds(value: float | None) -> str:
     return "-" if value is None else f"{value:.1f}s"
 
 
-def write_scorecard(reporter: pytest.TerminalReporter, results: list[DrillResult],
-                    validation: list[tuple[str, str, str, str]], *, fail_under: float | None) -> None:
+def write_scorecard(
+    reporter: pytest.TerminalReporter,
+    results: list[DrillResult],
+    validation: list[tuple[str, str, str, str]],
+    *,
+    fail_under: float | None,
+) -> None:
     if results:
         reporter.write_sep("=", "mnops drill scorecard")
-        reporter.write_line(f"{'drill':<22}{'verdict':<9}{'MTTD':>8}{'MTTR':>8}{'abort':>8}{'rollback':>10}"
-                            f"{'trainee':>9}{'score':>7}  alerts")
+        reporter.write_line(
+            f"{'drill':<22}{'verdict':<9}{'MTTD':>8}{'MTTR':>8}{'abort':>8}{'rollback':>10}"
+            f"{'trainee':>9}{'score':>7}  alerts"
+        )
         for r in results:
             facts = r.facts
             reporter.write_line(
                 f"{r.name:<22}{r.verdict:<9}{_seconds(r.mttd_s):>8}{_seconds(r.mttr_s):>8}"
                 f"{_seconds(facts.get('abort_s')):>8}{_seconds(facts.get('rollback_s')):>10}"
                 f"{_seconds(facts.get('human_response_s')):>9}{r.score:>7.0f}  {','.join(facts.get('alerts', []))}",
-                red=r.verdict == "failed", green=r.verdict == "proved")
+                red=r.verdict == "failed",
+                green=r.verdict == "proved",
+            )
         gate = "" if fail_under is None else f" (gate: --mnops-fail-under {fail_under:.0f})"
         reporter.write_line(f"resilience score: {overall_score(results):.0f}/100 over {len(results)} drills{gate}")
     if validation:

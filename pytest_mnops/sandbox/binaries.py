@@ -89,7 +89,9 @@ def _etcd_at_least(minimum: tuple[int, int, int]) -> Callable[[Path], bool]:
             out = subprocess.run([str(path), "--version"], capture_output=True, text=True, timeout=10).stdout
         except (OSError, subprocess.SubprocessError):
             return False
-        found = next((line.split(":", 1)[1].strip() for line in out.splitlines() if line.startswith("etcd Version")), "")
+        found = next(
+            (line.split(":", 1)[1].strip() for line in out.splitlines() if line.startswith("etcd Version")), ""
+        )
         try:
             return tuple(int(p) for p in found.split(".")[:3]) >= minimum
         except ValueError:
@@ -200,9 +202,7 @@ def require(binary: str) -> Path:
             f"sandbox component {binary!r}: no executable found in $MNOPS_SANDBOX_BIN or PATH. "
             f"Fix: apt-get install {package} (Debian), or put a {binary} binary into $MNOPS_SANDBOX_BIN."
         )
-    raise SandboxError(
-        f"sandbox component {binary!r}: not on PATH and not built yet. Fix: run `mnops sandbox build`."
-    )
+    raise SandboxError(f"sandbox component {binary!r}: not on PATH and not built yet. Fix: run `mnops sandbox build`.")
 
 
 class _GoProgress:
@@ -256,8 +256,10 @@ def _go(args: list[str], *, cwd: Path, env: dict[str, str], log: Path, ticker: _
 def _go_binary() -> str:
     go = shutil.which("go")
     if go is None:
-        raise SandboxError("building the sandbox needs Go >= 1.26 on PATH (KWOK 0.8 requires it), and none was "
-                           "found. Fix: install Go, or put prebuilt binaries into $MNOPS_SANDBOX_BIN.")
+        raise SandboxError(
+            "building the sandbox needs Go >= 1.26 on PATH (KWOK 0.8 requires it), and none was "
+            "found. Fix: install Go, or put prebuilt binaries into $MNOPS_SANDBOX_BIN."
+        )
     return go
 
 
@@ -274,13 +276,24 @@ def _go_json(args: list[str], *, cwd: Path, env: dict[str, str]) -> dict:
 def source_dir(module: GoModule) -> Path:
     """The module's source in the local module cache (downloaded through the proxy if absent): CRDs, stages."""
     env = {k: v for k, v in os.environ.items() if k != "GOFLAGS"}
-    return Path(_go_json(["mod", "download", "-json", f"{module.module}@v{module.version}"], cwd=Path.home(),
-                         env={**env, "MNOPS_COMPONENT": module.name})["Dir"])
+    return Path(
+        _go_json(
+            ["mod", "download", "-json", f"{module.module}@v{module.version}"],
+            cwd=Path.home(),
+            env={**env, "MNOPS_COMPONENT": module.name},
+        )["Dir"]
+    )
 
 
 def _wrapper_gomod(module: GoModule, work: Path, env: dict[str, str]) -> str:
     """go.mod of a wrapper module requiring ``module`` with the replace block its own go.mod implies."""
-    lines = [f"module mnops.sandbox/{module.name}-build", "", "go 1.24.0", "", f"require {module.module} v{module.version}"]
+    lines = [
+        f"module mnops.sandbox/{module.name}-build",
+        "",
+        "go 1.24.0",
+        "",
+        f"require {module.module} v{module.version}",
+    ]
     if module.replaces is not None:
         # Outside the wrapper module: -mod=mod is refused there.
         plain = {k: v for k, v in env.items() if k != "GOFLAGS"}
@@ -315,7 +328,10 @@ def build(module: GoModule, progress: Progress = print) -> Path:
         for binary, pkg in module.binaries.items():
             _go(
                 ["build", "-v", "-trimpath", "-ldflags", module.ldflags, "-o", str(staging / binary), pkg],
-                cwd=work, env=env, log=log, ticker=ticker,
+                cwd=work,
+                env=env,
+                log=log,
+                ticker=ticker,
             )
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.rmtree(target, ignore_errors=True)
@@ -329,7 +345,8 @@ def ensure_all(progress: Progress = print, *, with_kubectl: bool = False) -> dic
     missing_debian = sorted({pkg for b, (_, pkg) in DEBIAN_BINARIES.items() if find(b) is None})
     if missing_debian:
         raise SandboxError(
-            "sandbox: Debian packages missing: " + ", ".join(missing_debian)
+            "sandbox: Debian packages missing: "
+            + ", ".join(missing_debian)
             + f". Fix: apt-get install -y {' '.join(missing_debian)}"
         )
     modules = [*GO_MODULES, KUBECTL] if with_kubectl else list(GO_MODULES)

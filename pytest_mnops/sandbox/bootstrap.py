@@ -50,15 +50,23 @@ def install_crds(k: Kube, progress: Progress) -> None:
 
 def fake_node(name: str) -> Obj:
     return {
-        "apiVersion": "v1", "kind": "Node",
+        "apiVersion": "v1",
+        "kind": "Node",
         "metadata": {
             "name": name,
             "annotations": {FAKE_NODE_ANNOTATION: "fake", "node.alpha.kubernetes.io/ttl": "0"},
-            "labels": {"kubernetes.io/hostname": name, "kubernetes.io/os": "linux", "kubernetes.io/arch": "amd64",
-                       "type": "kwok", "node-role.kubernetes.io/agent": ""},
+            "labels": {
+                "kubernetes.io/hostname": name,
+                "kubernetes.io/os": "linux",
+                "kubernetes.io/arch": "amd64",
+                "type": "kwok",
+                "node-role.kubernetes.io/agent": "",
+            },
         },
-        "status": {"allocatable": {"cpu": "32", "memory": "256Gi", "pods": "110"},
-                   "capacity": {"cpu": "32", "memory": "256Gi", "pods": "110"}},
+        "status": {
+            "allocatable": {"cpu": "32", "memory": "256Gi", "pods": "110"},
+            "capacity": {"cpu": "32", "memory": "256Gi", "pods": "110"},
+        },
     }
 
 
@@ -84,13 +92,24 @@ def ensure_base_objects(k: Kube) -> None:
         return bool(accounts)
 
     # The serviceaccount controller creates it; pods cannot be admitted before it exists.
-    k.wait(resources.SERVICE_ACCOUNT, default_sa, name="default", namespace=APP_NAMESPACE,
-           timeout_s=READY_TIMEOUT_S, what="ServiceAccount 'default'")
+    k.wait(
+        resources.SERVICE_ACCOUNT,
+        default_sa,
+        name="default",
+        namespace=APP_NAMESPACE,
+        timeout_s=READY_TIMEOUT_S,
+        what="ServiceAccount 'default'",
+    )
 
 
 def deploy_reference_app(k: Kube, settings: SandboxSettings, progress: Progress) -> None:
-    app.deploy(k, APP_NAMESPACE, prometheus_address=settings.prometheus_url, time_scale=settings.time_scale,
-               replicas=settings.app_replicas)
+    app.deploy(
+        k,
+        APP_NAMESPACE,
+        prometheus_address=settings.prometheus_url,
+        time_scale=settings.time_scale,
+        replicas=settings.app_replicas,
+    )
     progress(f"[sandbox] reference app {app.APP_NAME!r} applied in namespace {APP_NAMESPACE!r}")
 
 
@@ -113,8 +132,9 @@ def _wait_targets_up(settings: SandboxSettings) -> None:
             targets = None
         if targets is not None:
             active = targets["activeTargets"]
-            down = [f"{t['labels'].get('job')} ({t.get('lastError') or t['health']})" for t in active
-                    if t["health"] != "up"]
+            down = [
+                f"{t['labels'].get('job')} ({t.get('lastError') or t['health']})" for t in active if t["health"] != "up"
+            ]
             if active and not down:
                 return
         time.sleep(0.25)

@@ -38,8 +38,10 @@ def _down(args: argparse.Namespace) -> int:
         print(f"no sandbox in {args.state_dir}: nothing to stop")
         return 0
     stopped = Sandbox(settings, _progress).down(keep=args.keep)
-    print(f"stopped: {', '.join(stopped) if stopped else 'nothing was running'}"
-          + ("" if args.keep else f"; removed {args.state_dir}"))
+    print(
+        f"stopped: {', '.join(stopped) if stopped else 'nothing was running'}"
+        + ("" if args.keep else f"; removed {args.state_dir}")
+    )
     return 0
 
 
@@ -73,8 +75,11 @@ def _build(args: argparse.Namespace) -> int:
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     sandbox = subparsers.add_parser("sandbox", help="a local Kubernetes + Argo Rollouts + Prometheus sandbox")
-    sandbox.add_argument("--state-dir", default=str(default_state_dir()),
-                         help="where logs, certificates and data live (default: %(default)s, or $MNOPS_SANDBOX_DIR)")
+    sandbox.add_argument(
+        "--state-dir",
+        default=str(default_state_dir()),
+        help="where logs, certificates and data live (default: %(default)s, or $MNOPS_SANDBOX_DIR)",
+    )
     verbs = sandbox.add_subparsers(dest="verb", required=True)
     up = verbs.add_parser("up", help="build what is missing, start everything, return when all is ready")
     up.add_argument("--port-base", type=int, default=None, help=f"first of 17 loopback ports ({DEFAULT_PORT_BASE})")

@@ -131,11 +131,17 @@ def _etcd_argv(s: SandboxSettings, bins: dict[str, Path]) -> list[str]:
     peer = f"http://{HOST}:{p.etcd_peer}"
     client = f"http://{HOST}:{p.etcd_client}"
     return [
-        str(bins["etcd"]), "--name=mnops", f"--data-dir={s.layout.data / 'etcd'}",
-        f"--listen-client-urls={client}", f"--advertise-client-urls={client}",
-        f"--listen-peer-urls={peer}", f"--initial-advertise-peer-urls={peer}",
-        f"--initial-cluster=mnops={peer}", "--initial-cluster-state=new",
-        "--quota-backend-bytes=4294967296", "--snapshot-count=10000",
+        str(bins["etcd"]),
+        "--name=mnops",
+        f"--data-dir={s.layout.data / 'etcd'}",
+        f"--listen-client-urls={client}",
+        f"--advertise-client-urls={client}",
+        f"--listen-peer-urls={peer}",
+        f"--initial-advertise-peer-urls={peer}",
+        f"--initial-cluster=mnops={peer}",
+        "--initial-cluster-state=new",
+        "--quota-backend-bytes=4294967296",
+        "--snapshot-count=10000",
         # A sandbox's data is disposable: skipping fsync keeps a 2-core CI machine's disk out of the way.
         "--unsafe-no-fsync",
     ]
@@ -146,58 +152,82 @@ def _apiserver_argv(s: SandboxSettings, bins: dict[str, Path]) -> list[str]:
     return [
         str(bins["kube-apiserver"]),
         f"--etcd-servers=http://{HOST}:{s.ports.etcd_client}",
-        f"--bind-address={HOST}", f"--secure-port={s.ports.apiserver}",
+        f"--bind-address={HOST}",
+        f"--secure-port={s.ports.apiserver}",
         # The apiserver refuses a loopback advertise address; this one only names the `kubernetes`
         # Service's endpoint, which nothing in the sandbox dials, and the reconciler is off.
-        "--advertise-address=192.0.2.1", "--endpoint-reconciler-type=none",
-        f"--tls-cert-file={pki.admin_cert}", f"--tls-private-key-file={pki.admin_key}",
+        "--advertise-address=192.0.2.1",
+        "--endpoint-reconciler-type=none",
+        f"--tls-cert-file={pki.admin_cert}",
+        f"--tls-private-key-file={pki.admin_key}",
         f"--client-ca-file={pki.ca_cert}",
         f"--service-account-key-file={pki.admin_key}",
         f"--service-account-signing-key-file={pki.admin_key}",
         "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
-        "--authorization-mode=Node,RBAC", "--service-cluster-ip-range=10.96.0.0/16",
-        "--allow-privileged=true", "--enable-priority-and-fairness=false",
-        "--event-ttl=30m", "--profiling=false",
+        "--authorization-mode=Node,RBAC",
+        "--service-cluster-ip-range=10.96.0.0/16",
+        "--allow-privileged=true",
+        "--enable-priority-and-fairness=false",
+        "--event-ttl=30m",
+        "--profiling=false",
     ]
 
 
 def _controller_manager_argv(s: SandboxSettings, bins: dict[str, Path]) -> list[str]:
     pki = Pki(s.layout.pki)
     return [
-        str(bins["kube-controller-manager"]), f"--kubeconfig={s.layout.kubeconfig}",
-        f"--authentication-kubeconfig={s.layout.kubeconfig}", f"--authorization-kubeconfig={s.layout.kubeconfig}",
-        f"--bind-address={HOST}", f"--secure-port={s.ports.controller_manager}", "--leader-elect=false",
-        f"--root-ca-file={pki.ca_cert}", f"--service-account-private-key-file={pki.admin_key}",
-        "--use-service-account-credentials=false", "--profiling=false",
-        f"--tls-cert-file={pki.admin_cert}", f"--tls-private-key-file={pki.admin_key}",
+        str(bins["kube-controller-manager"]),
+        f"--kubeconfig={s.layout.kubeconfig}",
+        f"--authentication-kubeconfig={s.layout.kubeconfig}",
+        f"--authorization-kubeconfig={s.layout.kubeconfig}",
+        f"--bind-address={HOST}",
+        f"--secure-port={s.ports.controller_manager}",
+        "--leader-elect=false",
+        f"--root-ca-file={pki.ca_cert}",
+        f"--service-account-private-key-file={pki.admin_key}",
+        "--use-service-account-credentials=false",
+        "--profiling=false",
+        f"--tls-cert-file={pki.admin_cert}",
+        f"--tls-private-key-file={pki.admin_key}",
     ]
 
 
 def _scheduler_argv(s: SandboxSettings, bins: dict[str, Path]) -> list[str]:
     pki = Pki(s.layout.pki)
     return [
-        str(bins["kube-scheduler"]), f"--kubeconfig={s.layout.kubeconfig}",
-        f"--authentication-kubeconfig={s.layout.kubeconfig}", f"--authorization-kubeconfig={s.layout.kubeconfig}",
-        f"--bind-address={HOST}", f"--secure-port={s.ports.scheduler}", "--leader-elect=false",
-        "--profiling=false", f"--tls-cert-file={pki.admin_cert}", f"--tls-private-key-file={pki.admin_key}",
+        str(bins["kube-scheduler"]),
+        f"--kubeconfig={s.layout.kubeconfig}",
+        f"--authentication-kubeconfig={s.layout.kubeconfig}",
+        f"--authorization-kubeconfig={s.layout.kubeconfig}",
+        f"--bind-address={HOST}",
+        f"--secure-port={s.ports.scheduler}",
+        "--leader-elect=false",
+        "--profiling=false",
+        f"--tls-cert-file={pki.admin_cert}",
+        f"--tls-private-key-file={pki.admin_key}",
     ]
 
 
 def _kwok_stage_files() -> list[Path]:
     """KWOK v0.8 has no built-in stages: its fast node and pod lifecycles ship in the module."""
     root = binaries.source_dir(binaries.KWOK) / "kustomize" / "stage"
-    files = [*sorted((root / "node" / "fast").glob("*.yaml")),
-             *sorted((root / "node" / "heartbeat-with-lease").glob("*.yaml")),
-             *sorted((root / "pod" / "fast").glob("*.yaml"))]
+    files = [
+        *sorted((root / "node" / "fast").glob("*.yaml")),
+        *sorted((root / "node" / "heartbeat-with-lease").glob("*.yaml")),
+        *sorted((root / "pod" / "fast").glob("*.yaml")),
+    ]
     return [f for f in files if f.name != "kustomization.yaml"]
 
 
 def _kwok_argv(s: SandboxSettings, bins: dict[str, Path]) -> list[str]:
     stages = ",".join(str(p) for p in _kwok_stage_files())
     return [
-        str(bins["kwok"]), f"--kubeconfig={s.layout.kubeconfig}", "--manage-all-nodes=false",
+        str(bins["kwok"]),
+        f"--kubeconfig={s.layout.kubeconfig}",
+        "--manage-all-nodes=false",
         f"--manage-nodes-with-annotation-selector={FAKE_NODE_ANNOTATION}=fake",
-        f"--server-address={HOST}:{s.ports.kwok}", f"--config={stages}",
+        f"--server-address={HOST}:{s.ports.kwok}",
+        f"--config={stages}",
         # Node liveness through Leases, as kubelets do; without them the node lifecycle controller marks
         # nodes NotReady between KWOK's (10-minute) status heartbeats and flips every pod to not Ready.
         "--node-lease-duration-seconds=40",
@@ -206,25 +236,33 @@ def _kwok_argv(s: SandboxSettings, bins: dict[str, Path]) -> list[str]:
 
 def _rollouts_argv(s: SandboxSettings, bins: dict[str, Path]) -> list[str]:
     return [
-        str(bins["rollouts-controller"]), f"--kubeconfig={s.layout.kubeconfig}", "--leader-elect=false",
-        f"--metricsPort={s.ports.rollouts_metrics}", f"--healthzPort={s.ports.rollouts_healthz}",
+        str(bins["rollouts-controller"]),
+        f"--kubeconfig={s.layout.kubeconfig}",
+        "--leader-elect=false",
+        f"--metricsPort={s.ports.rollouts_metrics}",
+        f"--healthzPort={s.ports.rollouts_healthz}",
         "--loglevel=info",
     ]
 
 
 def _alertmanager_argv(s: SandboxSettings, bins: dict[str, Path]) -> list[str]:
     return [
-        str(bins["alertmanager"]), f"--config.file={s.layout.config / 'alertmanager.yml'}",
+        str(bins["alertmanager"]),
+        f"--config.file={s.layout.config / 'alertmanager.yml'}",
         f"--storage.path={s.layout.data / 'alertmanager'}",
-        f"--web.listen-address={HOST}:{s.ports.alertmanager}", "--cluster.listen-address=",
+        f"--web.listen-address={HOST}:{s.ports.alertmanager}",
+        "--cluster.listen-address=",
     ]
 
 
 def _prometheus_argv(s: SandboxSettings, bins: dict[str, Path]) -> list[str]:
     return [
-        str(bins["prometheus"]), f"--config.file={s.layout.config / 'prometheus.yml'}",
-        f"--storage.tsdb.path={s.layout.data / 'prometheus'}", "--storage.tsdb.retention.time=1d",
-        f"--web.listen-address={HOST}:{s.ports.prometheus}", "--web.enable-lifecycle",
+        str(bins["prometheus"]),
+        f"--config.file={s.layout.config / 'prometheus.yml'}",
+        f"--storage.tsdb.path={s.layout.data / 'prometheus'}",
+        "--storage.tsdb.retention.time=1d",
+        f"--web.listen-address={HOST}:{s.ports.prometheus}",
+        "--web.enable-lifecycle",
         "--web.enable-admin-api",
     ]
 
@@ -236,34 +274,61 @@ def _python_argv(module: str, *args: str) -> Callable[[SandboxSettings, dict[str
     return argv
 
 
-ETCD = Component("etcd", _etcd_argv,
-                 lambda s: _http_ok(f"http://{HOST}:{s.ports.etcd_client}/health", expect="true"),
-                 lambda p: (p.etcd_client, p.etcd_peer))
-APISERVER = Component("kube-apiserver", _apiserver_argv,
-                      lambda s: _http_ok(f"https://{HOST}:{s.ports.apiserver}/readyz", cert=s.layout),
-                      lambda p: (p.apiserver,))
+ETCD = Component(
+    "etcd",
+    _etcd_argv,
+    lambda s: _http_ok(f"http://{HOST}:{s.ports.etcd_client}/health", expect="true"),
+    lambda p: (p.etcd_client, p.etcd_peer),
+)
+APISERVER = Component(
+    "kube-apiserver",
+    _apiserver_argv,
+    lambda s: _http_ok(f"https://{HOST}:{s.ports.apiserver}/readyz", cert=s.layout),
+    lambda p: (p.apiserver,),
+)
 CONTROLLER_MANAGER = Component(
-    "kube-controller-manager", _controller_manager_argv,
+    "kube-controller-manager",
+    _controller_manager_argv,
     lambda s: _http_ok(f"https://{HOST}:{s.ports.controller_manager}/healthz", cert=s.layout),
-    lambda p: (p.controller_manager,))
-SCHEDULER = Component("kube-scheduler", _scheduler_argv,
-                      lambda s: _http_ok(f"https://{HOST}:{s.ports.scheduler}/healthz", cert=s.layout),
-                      lambda p: (p.scheduler,))
-KWOK = Component("kwok", _kwok_argv, lambda s: _http_ok(f"http://{HOST}:{s.ports.kwok}/healthz"),
-                 lambda p: (p.kwok,))
-ROLLOUTS = Component("argo-rollouts", _rollouts_argv,
-                     lambda s: _http_ok(f"http://{HOST}:{s.ports.rollouts_healthz}/healthz"),
-                     lambda p: (p.rollouts_metrics, p.rollouts_healthz))
-ALERTMANAGER = Component("alertmanager", _alertmanager_argv,
-                         lambda s: _http_ok(f"{s.alertmanager_url}/-/ready"), lambda p: (p.alertmanager,))
-PROMETHEUS = Component("prometheus", _prometheus_argv, lambda s: _http_ok(f"{s.prometheus_url}/-/ready"),
-                       lambda p: (p.prometheus,))
-RECEIVERS = Component("receivers", _python_argv("pytest_mnops.standins.receivers"),
-                      lambda s: _http_ok(f"{s.receivers_url}/healthz"), lambda p: (p.receivers, p.smtp))
-GITHUB = Component("github", _python_argv("pytest_mnops.standins.github"),
-                   lambda s: _http_ok(f"{s.github_url}/healthz"), lambda p: (p.github,))
-TRAFFIC = Component("traffic", _python_argv("pytest_mnops.standins.traffic"),
-                    lambda s: _http_ok(f"{s.traffic_url}/healthz"), lambda p: (p.traffic,))
+    lambda p: (p.controller_manager,),
+)
+SCHEDULER = Component(
+    "kube-scheduler",
+    _scheduler_argv,
+    lambda s: _http_ok(f"https://{HOST}:{s.ports.scheduler}/healthz", cert=s.layout),
+    lambda p: (p.scheduler,),
+)
+KWOK = Component("kwok", _kwok_argv, lambda s: _http_ok(f"http://{HOST}:{s.ports.kwok}/healthz"), lambda p: (p.kwok,))
+ROLLOUTS = Component(
+    "argo-rollouts",
+    _rollouts_argv,
+    lambda s: _http_ok(f"http://{HOST}:{s.ports.rollouts_healthz}/healthz"),
+    lambda p: (p.rollouts_metrics, p.rollouts_healthz),
+)
+ALERTMANAGER = Component(
+    "alertmanager", _alertmanager_argv, lambda s: _http_ok(f"{s.alertmanager_url}/-/ready"), lambda p: (p.alertmanager,)
+)
+PROMETHEUS = Component(
+    "prometheus", _prometheus_argv, lambda s: _http_ok(f"{s.prometheus_url}/-/ready"), lambda p: (p.prometheus,)
+)
+RECEIVERS = Component(
+    "receivers",
+    _python_argv("pytest_mnops.standins.receivers"),
+    lambda s: _http_ok(f"{s.receivers_url}/healthz"),
+    lambda p: (p.receivers, p.smtp),
+)
+GITHUB = Component(
+    "github",
+    _python_argv("pytest_mnops.standins.github"),
+    lambda s: _http_ok(f"{s.github_url}/healthz"),
+    lambda p: (p.github,),
+)
+TRAFFIC = Component(
+    "traffic",
+    _python_argv("pytest_mnops.standins.traffic"),
+    lambda s: _http_ok(f"{s.traffic_url}/healthz"),
+    lambda p: (p.traffic,),
+)
 
 CONTROL_PLANE = (ETCD, APISERVER)
 AFTER_APISERVER = (CONTROLLER_MANAGER, SCHEDULER, KWOK, ROLLOUTS)
@@ -318,8 +383,9 @@ class Sandbox:
         self.progress(f"[sandbox] ready in {elapsed:.1f}s — `mnops sandbox env` prints the exports")
         return elapsed
 
-    def _launch(self, components: tuple[Component, ...], bins: dict[str, Path], launched: list[str], *,
-                sequential: bool = False) -> None:
+    def _launch(
+        self, components: tuple[Component, ...], bins: dict[str, Path], launched: list[str], *, sequential: bool = False
+    ) -> None:
         running = self.supervisor.load()
         pending: list[tuple[Component, Started, float]] = []
         for comp in components:
@@ -330,8 +396,9 @@ class Sandbox:
             else:
                 self._check_ports_free(comp)
             self.progress(f"[sandbox] starting {comp.name}")
-            entry = self.supervisor.start(comp.name, comp.argv(self.settings, bins), self.layout.log(comp.name),
-                                          env=self._component_env())
+            entry = self.supervisor.start(
+                comp.name, comp.argv(self.settings, bins), self.layout.log(comp.name), env=self._component_env()
+            )
             launched.append(comp.name)
             pending.append((comp, entry, time.monotonic()))
             if sequential:
@@ -384,13 +451,27 @@ class Sandbox:
 
     def _write_kubeconfig(self, pki: Pki) -> None:
         config = {
-            "apiVersion": "v1", "kind": "Config", "current-context": CONTEXT,
-            "clusters": [{"name": CONTEXT, "cluster": {
-                "server": f"https://{HOST}:{self.settings.ports.apiserver}",
-                "certificate-authority": str(pki.ca_cert.resolve())}}],
-            "users": [{"name": "mnops-admin", "user": {
-                "client-certificate": str(pki.admin_cert.resolve()),
-                "client-key": str(pki.admin_key.resolve())}}],
+            "apiVersion": "v1",
+            "kind": "Config",
+            "current-context": CONTEXT,
+            "clusters": [
+                {
+                    "name": CONTEXT,
+                    "cluster": {
+                        "server": f"https://{HOST}:{self.settings.ports.apiserver}",
+                        "certificate-authority": str(pki.ca_cert.resolve()),
+                    },
+                }
+            ],
+            "users": [
+                {
+                    "name": "mnops-admin",
+                    "user": {
+                        "client-certificate": str(pki.admin_cert.resolve()),
+                        "client-key": str(pki.admin_key.resolve()),
+                    },
+                }
+            ],
             "contexts": [{"name": CONTEXT, "context": {"cluster": CONTEXT, "user": "mnops-admin"}}],
         }
         self.layout.kubeconfig.write_text(yaml.safe_dump(config, sort_keys=False))

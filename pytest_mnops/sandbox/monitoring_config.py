@@ -26,8 +26,11 @@ def prometheus_config(settings: SandboxSettings) -> dict[str, Any]:
         return {"job_name": job, "static_configs": [{"targets": [f"{HOST}:{port}"]}], **extra}
 
     return {
-        "global": {"scrape_interval": SCRAPE_INTERVAL, "evaluation_interval": SCRAPE_INTERVAL,
-                   "external_labels": {"cluster": "mnops-sandbox"}},
+        "global": {
+            "scrape_interval": SCRAPE_INTERVAL,
+            "evaluation_interval": SCRAPE_INTERVAL,
+            "external_labels": {"cluster": "mnops-sandbox"},
+        },
         "alerting": {"alertmanagers": [{"static_configs": [{"targets": [f"{HOST}:{p.alertmanager}"]}]}]},
         "rule_files": [str((settings.layout.config / "rules" / "*.yaml").resolve())],
         "scrape_configs": [
@@ -36,9 +39,17 @@ def prometheus_config(settings: SandboxSettings) -> dict[str, Any]:
             static("argo-rollouts", p.rollouts_metrics),
             # The traffic stand-in labels its series with namespace/pod itself, as relabelling would.
             static("app", p.traffic, honor_labels=True),
-            static("kube-apiserver", p.apiserver, scheme="https", scrape_interval=APISERVER_SCRAPE_INTERVAL,
-                   tls_config={"ca_file": str(pki.ca_cert.resolve()), "cert_file": str(pki.admin_cert.resolve()),
-                               "key_file": str(pki.admin_key.resolve())}),
+            static(
+                "kube-apiserver",
+                p.apiserver,
+                scheme="https",
+                scrape_interval=APISERVER_SCRAPE_INTERVAL,
+                tls_config={
+                    "ca_file": str(pki.ca_cert.resolve()),
+                    "cert_file": str(pki.admin_cert.resolve()),
+                    "key_file": str(pki.admin_key.resolve()),
+                },
+            ),
         ],
     }
 

@@ -8,6 +8,7 @@ never hit (the start time, unlike the command line, is already final between for
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -69,9 +70,15 @@ class Supervisor:
             # registry), so no Popen object should pretend to own it. setsid keeps Ctrl-C in a terminal away.
             try:
                 pid = os.posix_spawn(
-                    argv[0], argv, dict(os.environ if env is None else env), setsid=True,
-                    file_actions=[(os.POSIX_SPAWN_DUP2, null.fileno(), 0), (os.POSIX_SPAWN_DUP2, out.fileno(), 1),
-                                  (os.POSIX_SPAWN_DUP2, out.fileno(), 2)],
+                    argv[0],
+                    argv,
+                    dict(os.environ if env is None else env),
+                    setsid=True,
+                    file_actions=[
+                        (os.POSIX_SPAWN_DUP2, null.fileno(), 0),
+                        (os.POSIX_SPAWN_DUP2, out.fileno(), 1),
+                        (os.POSIX_SPAWN_DUP2, out.fileno(), 2),
+                    ],
                 )
             except OSError as exc:
                 raise SandboxError(f"sandbox component {name!r}: cannot execute {argv[0]}: {exc}") from exc
@@ -131,7 +138,5 @@ def _terminate(entry: Started) -> None:
 
 def _reap(pid: int) -> None:
     """Collect our own child so it does not linger as a zombie; another process's child is not ours."""
-    try:
+    with contextlib.suppress(ChildProcessError):
         os.waitpid(pid, os.WNOHANG)
-    except ChildProcessError:
-        pass

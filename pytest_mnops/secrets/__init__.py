@@ -10,10 +10,17 @@ import importlib
 from typing import Any
 
 _EXPORTS = {
-    "AuditLog": "audit", "AuditRecord": "audit", "short_hash": "audit",
-    "GENERATORS": "rotation", "RetryPolicy": "rotation", "RotationFailed": "rotation",
-    "RotationResult": "rotation", "SecretAge": "rotation", "SecretRotator": "rotation",
-    "SecretValue": "rotation", "sync_to_kubernetes": "rotation",
+    "AuditLog": "audit",
+    "AuditRecord": "audit",
+    "short_hash": "audit",
+    "GENERATORS": "rotation",
+    "RetryPolicy": "rotation",
+    "RotationFailed": "rotation",
+    "RotationResult": "rotation",
+    "SecretAge": "rotation",
+    "SecretRotator": "rotation",
+    "SecretValue": "rotation",
+    "sync_to_kubernetes": "rotation",
 }
 __all__ = sorted(_EXPORTS)
 

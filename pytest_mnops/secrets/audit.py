@@ -54,15 +54,32 @@ class AuditLog:
         self.actor = actor or current_actor()
         self._lock = threading.Lock()
 
-    def record(self, *, repo: str, environment: str | None, secret: str, action: str, attempt: int,
-               outcome: str, http_status: int | None = None, value_sha256: str | None = None,
-               detail: str = "") -> AuditRecord:
+    def record(
+        self,
+        *,
+        repo: str,
+        environment: str | None,
+        secret: str,
+        action: str,
+        attempt: int,
+        outcome: str,
+        http_status: int | None = None,
+        value_sha256: str | None = None,
+        detail: str = "",
+    ) -> AuditRecord:
         if action not in ACTIONS:
             raise ConfigError(f"audit action {action!r} is not one of {ACTIONS}. Fix: use one of them.")
         entry = AuditRecord(
             ts=datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
-            actor=self.actor, repo=repo, environment=environment, secret=secret, action=action,
-            attempt=attempt, outcome=outcome, http_status=http_status, value_sha256=value_sha256,
+            actor=self.actor,
+            repo=repo,
+            environment=environment,
+            secret=secret,
+            action=action,
+            attempt=attempt,
+            outcome=outcome,
+            http_status=http_status,
+            value_sha256=value_sha256,
             detail=detail,
         )
         line = json.dumps(asdict(entry)) + "\n"

@@ -37,67 +37,91 @@ class _K8sTarget:
     def sync(self, kube: Kube, value: SecretValue, *, dry_run: bool = False) -> None:
         from pytest_mnops.secrets.rotation import sync_to_kubernetes
 
-        sync_to_kubernetes(kube, namespace=self.namespace, secret_name=self.secret_name, key=self.key,
-                           value=value, dry_run=dry_run)
+        sync_to_kubernetes(
+            kube, namespace=self.namespace, secret_name=self.secret_name, key=self.key, value=value, dry_run=dry_run
+        )
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
-        "secrets", help="rotate, age-check and audit GitHub Actions secrets",
+        "secrets",
+        help="rotate, age-check and audit GitHub Actions secrets",
         description="Rotate GitHub Actions secrets (repository or one environment), check them against "
-                    "the rotation policy, and read the audit log. Token: GITHUB_TOKEN or MNOPS_GITHUB_TOKEN; "
-                    "API: MNOPS_GITHUB_URL (default https://api.github.com).",
+        "the rotation policy, and read the audit log. Token: GITHUB_TOKEN or MNOPS_GITHUB_TOKEN; "
+        "API: MNOPS_GITHUB_URL (default https://api.github.com).",
     )
     commands = parser.add_subparsers(dest="secrets_command", metavar="COMMAND", required=True)
 
     rotate = commands.add_parser(
-        "rotate", help="generate, write and verify new secret values",
+        "rotate",
+        help="generate, write and verify new secret values",
         description="For each --secret: generate a new value, write it sealed to the repository's or "
-                    "environment's public key, and verify updated_at advanced. Values are never printed.",
+        "environment's public key, and verify updated_at advanced. Values are never printed.",
     )
     _scope_options(rotate)
-    rotate.add_argument("--secret", dest="secrets", action="append", required=True, metavar="NAME",
-                        help="secret to rotate (repeatable)")
-    rotate.add_argument("--generator", default="token_urlsafe",
-                        help="value generator: token_urlsafe (default), hex or alnum")
+    rotate.add_argument(
+        "--secret", dest="secrets", action="append", required=True, metavar="NAME", help="secret to rotate (repeatable)"
+    )
+    rotate.add_argument(
+        "--generator", default="token_urlsafe", help="value generator: token_urlsafe (default), hex or alnum"
+    )
     rotate.add_argument("--length", type=int, default=32, help="value length in characters (default 32)")
-    rotate.add_argument("--dry-run", action="store_true",
-                        help="read and report what would change; write nothing to GitHub or Kubernetes")
+    rotate.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="read and report what would change; write nothing to GitHub or Kubernetes",
+    )
     _audit_option(rotate)
-    k8s = rotate.add_argument_group("Kubernetes sync", "also apply each new value to a Kubernetes Secret "
-                                                       "(kubeconfig from $KUBECONFIG, current context)")
+    k8s = rotate.add_argument_group(
+        "Kubernetes sync",
+        "also apply each new value to a Kubernetes Secret (kubeconfig from $KUBECONFIG, current context)",
+    )
     k8s.add_argument("--k8s-namespace", metavar="NS", help="namespace of the Kubernetes Secret")
     k8s.add_argument("--k8s-secret", metavar="NAME", help="name of the Kubernetes Secret")
-    k8s.add_argument("--k8s-key", metavar="KEY",
-                     help="data key to set (default: the GitHub secret's name; only with a single --secret)")
+    k8s.add_argument(
+        "--k8s-key",
+        metavar="KEY",
+        help="data key to set (default: the GitHub secret's name; only with a single --secret)",
+    )
     rotate.set_defaults(func=_rotate)
 
-    audit = commands.add_parser("audit", help="print the rotation audit log as a table",
-                                description="Print the audit log's records, oldest first.")
+    audit = commands.add_parser(
+        "audit",
+        help="print the rotation audit log as a table",
+        description="Print the audit log's records, oldest first.",
+    )
     _audit_option(audit)
     audit.add_argument("--secret", metavar="NAME", help="only this secret's records")
     audit.set_defaults(func=_audit)
 
     check = commands.add_parser(
-        "check-age", help="list secrets and flag those older than the policy (exit 1 if any)",
+        "check-age",
+        help="list secrets and flag those older than the policy (exit 1 if any)",
         description="List the secrets in scope with their age; exit 1 when any is older than --max-age-days.",
     )
     _scope_options(check)
-    check.add_argument("--max-age-days", type=_positive_days, default=30.0, metavar="DAYS",
-                       help="rotation policy in days (default 30)")
+    check.add_argument(
+        "--max-age-days", type=_positive_days, default=30.0, metavar="DAYS", help="rotation policy in days (default 30)"
+    )
     _audit_option(check)
     check.set_defaults(func=_check_age)
 
 
 def _scope_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--repo", required=True, metavar="OWNER/NAME", help="the GitHub repository")
-    parser.add_argument("--environment", metavar="ENV",
-                        help="a GitHub environment (e.g. staging); omit for repository-level secrets")
+    parser.add_argument(
+        "--environment", metavar="ENV", help="a GitHub environment (e.g. staging); omit for repository-level secrets"
+    )
 
 
 def _audit_option(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--audit-log", type=Path, default=DEFAULT_AUDIT_LOG, metavar="PATH",
-                        help=f"JSONL audit log (default {DEFAULT_AUDIT_LOG})")
+    parser.add_argument(
+        "--audit-log",
+        type=Path,
+        default=DEFAULT_AUDIT_LOG,
+        metavar="PATH",
+        help=f"JSONL audit log (default {DEFAULT_AUDIT_LOG})",
+    )
 
 
 def _positive_days(text: str) -> float:
@@ -139,8 +163,9 @@ def _rotate(args: argparse.Namespace) -> int:
 
     targets = _k8s_targets(args)
     kube = _kube() if targets else None
-    with SecretRotator(repo=args.repo, environment=args.environment, audit_log=args.audit_log,
-                       dry_run=args.dry_run) as rotator:
+    with SecretRotator(
+        repo=args.repo, environment=args.environment, audit_log=args.audit_log, dry_run=args.dry_run
+    ) as rotator:
         for name in args.secrets:
             target = targets.get(name)
             if kube is not None and target is not None:
@@ -171,25 +196,33 @@ def _k8s_targets(args: argparse.Namespace) -> dict[str, _K8sTarget]:
     if not (args.k8s_namespace or args.k8s_secret or args.k8s_key):
         return {}
     if not (args.k8s_namespace and args.k8s_secret):
-        raise ConfigError("the Kubernetes sync needs both --k8s-namespace and --k8s-secret. "
-                          "Fix: pass both, or neither to rotate on GitHub only.")
+        raise ConfigError(
+            "the Kubernetes sync needs both --k8s-namespace and --k8s-secret. "
+            "Fix: pass both, or neither to rotate on GitHub only."
+        )
     if args.k8s_key and len(args.secrets) > 1:
-        raise ConfigError(f"--k8s-key {args.k8s_key} is ambiguous with {len(args.secrets)} --secret options. "
-                          "Fix: drop --k8s-key (each secret then goes to the key of its own name).")
-    return {name: _K8sTarget(args.k8s_namespace, args.k8s_secret, args.k8s_key or name)
-            for name in args.secrets}
+        raise ConfigError(
+            f"--k8s-key {args.k8s_key} is ambiguous with {len(args.secrets)} --secret options. "
+            "Fix: drop --k8s-key (each secret then goes to the key of its own name)."
+        )
+    return {name: _K8sTarget(args.k8s_namespace, args.k8s_secret, args.k8s_key or name) for name in args.secrets}
 
 
 def _describe(result: RotationResult, where: str) -> str:
     if result.value is None:
         verb = "would create" if result.created else "would update"
-        last = f"last updated {result.previous_updated_at:%Y-%m-%d %H:%M:%S}Z" if result.previous_updated_at \
+        last = (
+            f"last updated {result.previous_updated_at:%Y-%m-%d %H:%M:%S}Z"
+            if result.previous_updated_at
             else "does not exist yet"
+        )
         return f"{result.name}: {verb} in {where} ({last}); dry run, nothing written"
     verb = "created" if result.created else "rotated"
     attempts = f"{result.attempts} attempt{'s' if result.attempts > 1 else ''}"
-    return (f"{result.name}: {verb} in {where}, verified at {result.updated_at:%Y-%m-%d %H:%M:%S}Z "
-            f"(sha256 {result.value.short_hash}, {attempts})")
+    return (
+        f"{result.name}: {verb} in {where}, verified at {result.updated_at:%Y-%m-%d %H:%M:%S}Z "
+        f"(sha256 {result.value.short_hash}, {attempts})"
+    )
 
 
 @_exit_code
@@ -198,8 +231,21 @@ def _audit(args: argparse.Namespace) -> int:
     if not records:
         print(f"no records in {args.audit_log}" + (f" for secret {args.secret}" if args.secret else ""))
         return 0
-    rows = [(r.ts, r.actor, r.repo, r.environment or "-", r.secret, r.action, str(r.attempt), r.outcome,
-             str(r.http_status or "-"), r.value_sha256 or "-") for r in records]
+    rows = [
+        (
+            r.ts,
+            r.actor,
+            r.repo,
+            r.environment or "-",
+            r.secret,
+            r.action,
+            str(r.attempt),
+            r.outcome,
+            str(r.http_status or "-"),
+            r.value_sha256 or "-",
+        )
+        for r in records
+    ]
     header = ("TIME", "ACTOR", "REPO", "ENVIRONMENT", "SECRET", "ACTION", "TRY", "OUTCOME", "HTTP", "SHA256")
     _table(header, rows)
     return 0
@@ -215,16 +261,22 @@ def _check_age(args: argparse.Namespace) -> int:
     if not ages:
         print(f"no secrets in {where}")
         return 0
-    _table(("SECRET", "UPDATED", "AGE (DAYS)", "STATUS"),
-           [(a.name, f"{a.updated_at:%Y-%m-%d %H:%M:%S}Z", f"{a.age_days:.1f}", "OVERDUE" if a.due else "ok")
-            for a in ages])
+    _table(
+        ("SECRET", "UPDATED", "AGE (DAYS)", "STATUS"),
+        [
+            (a.name, f"{a.updated_at:%Y-%m-%d %H:%M:%S}Z", f"{a.age_days:.1f}", "OVERDUE" if a.due else "ok")
+            for a in ages
+        ],
+    )
     due = [a.name for a in ages if a.due]
     if not due:
         print(f"all {len(ages)} secrets in {where} are within the {args.max_age_days:g}-day policy")
         return 0
     env = f" --environment {args.environment}" if args.environment else ""
-    print(f"{len(due)} of {len(ages)} secrets in {where} are older than {args.max_age_days:g} days. Rotate: "
-          f"mnops secrets rotate --repo {args.repo}{env} " + " ".join(f"--secret {n}" for n in due))
+    print(
+        f"{len(due)} of {len(ages)} secrets in {where} are older than {args.max_age_days:g} days. Rotate: "
+        f"mnops secrets rotate --repo {args.repo}{env} " + " ".join(f"--secret {n}" for n in due)
+    )
     return 1
 
 

@@ -37,8 +37,10 @@ LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1"}
 REPO_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9-]*/[A-Za-z0-9._-]+")
 # GitHub's rules: letters, digits and underscores, not starting with a digit or the reserved GITHUB_ prefix.
 SECRET_NAME = re.compile(r"(?!github_)[a-z_][a-z0-9_]*", re.IGNORECASE)
-TOKEN_FIX = ("a classic token with the `repo` scope, or a fine-grained token with repository permissions "
-             "'Secrets: Read and write' and 'Environments: Read'")
+TOKEN_FIX = (
+    "a classic token with the `repo` scope, or a fine-grained token with repository permissions "
+    "'Secrets: Read and write' and 'Environments: Read'"
+)
 
 
 def token_from_env() -> str:
@@ -58,8 +60,10 @@ def base_url_from_env() -> str:
 
 def check_repo_name(repo: str) -> None:
     if not REPO_NAME.fullmatch(repo):
-        raise ConfigError(f"repository {repo!r} is not 'owner/name'. Fix: pass --repo owner/name, "
-                          "e.g. machinenativeops/machine-native-ops.")
+        raise ConfigError(
+            f"repository {repo!r} is not 'owner/name'. Fix: pass --repo owner/name, "
+            "e.g. machinenativeops/machine-native-ops."
+        )
 
 
 def check_secret_name(name: str) -> None:
@@ -88,8 +92,7 @@ class Reply(Generic[T]):
 class GitHubCallFailed(SecretsError):
     """One API call failed; ``retryable`` and ``wait_s`` (GitHub's Retry-After or reset) steer the retries."""
 
-    def __init__(self, message: str, *, status: int | None, retryable: bool,
-                 wait_s: float | None = None) -> None:
+    def __init__(self, message: str, *, status: int | None, retryable: bool, wait_s: float | None = None) -> None:
         super().__init__(message)
         self.status, self.retryable, self.wait_s = status, retryable, wait_s
 
@@ -97,20 +100,17 @@ class GitHubCallFailed(SecretsError):
 class SecretsApi:
     """Actions secrets of ``repo`` (``environment=None``) or of one of its environments, through PyGithub."""
 
-    def __init__(self, *, repo: str, environment: str | None, token: str, base_url: str,
-                 timeout_s: int = 15) -> None:
+    def __init__(self, *, repo: str, environment: str | None, token: str, base_url: str, timeout_s: int = 15) -> None:
         check_repo_name(repo)
         if not token:
-            raise ConfigError(f"empty GitHub token for repository {repo}. "
-                              f"Fix: export GITHUB_TOKEN with {TOKEN_FIX}.")
+            raise ConfigError(f"empty GitHub token for repository {repo}. Fix: export GITHUB_TOKEN with {TOKEN_FIX}.")
         self.repo, self.environment, self.base_url = repo, environment, base_url.rstrip("/")
         # PyGithub spaces requests (0.25 s, writes 1 s) to stay clear of github.com's secondary rate limits;
         # a loopback server (the sandbox's stand-in) has none, so tests and drills need not wait.
         pacing: dict[str, Any] = {}
         if urlsplit(self.base_url).hostname in LOOPBACK_HOSTS:
             pacing = {"seconds_between_requests": None, "seconds_between_writes": None}
-        self._gh = Github(base_url=self.base_url, auth=Auth.Token(token), retry=None, timeout=timeout_s,
-                          **pacing)
+        self._gh = Github(base_url=self.base_url, auth=Auth.Token(token), retry=None, timeout=timeout_s, **pacing)
         self._target: Repository | Environment | None = None
 
     @property
@@ -155,7 +155,8 @@ class SecretsApi:
         with self._translated(what):
             key = target.get_public_key()
             status, headers, output = target.requester.requestJson(
-                "PUT", f"{base}/{quote(name, safe='')}",
+                "PUT",
+                f"{base}/{quote(name, safe='')}",
                 input={"encrypted_value": key.encrypt(value.reveal()), "key_id": key.key_id},
             )
         if status >= 300:
@@ -166,15 +167,19 @@ class SecretsApi:
     def _scope(self) -> Repository | Environment:
         """The repository (then environment) object; PyGithub is not lazy, so each is a GET, done once."""
         if self._target is None:
-            missing = (f"repository {self.repo} does not exist or the token cannot see it. Fix: check --repo "
-                       f"(owner/name) and give the token access to it ({TOKEN_FIX}).")
+            missing = (
+                f"repository {self.repo} does not exist or the token cannot see it. Fix: check --repo "
+                f"(owner/name) and give the token access to it ({TOKEN_FIX})."
+            )
             with self._translated(f"GET repository {self.repo}", missing=missing):
                 repo = self._gh.get_repo(self.repo)
             if self.environment is None:
                 self._target = repo
             else:
-                missing = (f"environment {self.environment!r} does not exist in repository {self.repo}. "
-                           "Fix: create it under Settings > Environments, or correct --environment.")
+                missing = (
+                    f"environment {self.environment!r} does not exist in repository {self.repo}. "
+                    "Fix: create it under Settings > Environments, or correct --environment."
+                )
                 what = f"GET environment {self.environment!r} of {self.repo}"
                 with self._translated(what, missing=missing):
                     self._target = repo.get_environment(self.environment)
@@ -190,7 +195,8 @@ class SecretsApi:
             raise GitHubCallFailed(
                 f"{what}: no answer from {self.base_url} ({type(exc).__name__}: {exc}). Fix: check "
                 f"{URL_ENV}, the network or proxy; for the sandbox, that `mnops sandbox status` shows it up.",
-                status=None, retryable=True,
+                status=None,
+                retryable=True,
             ) from None
 
 
@@ -205,13 +211,15 @@ def _message(data: Any) -> str:
     return ""
 
 
-def _failure(what: str, status: int, headers: dict[str, Any], message: str, *,
-             missing: str | None = None) -> GitHubCallFailed:
+def _failure(
+    what: str, status: int, headers: dict[str, Any], message: str, *, missing: str | None = None
+) -> GitHubCallFailed:
     headers = {str(k).lower(): str(v) for k, v in headers.items()}
     said = f"GitHub answered {status} {message!r}".rstrip()
     wait = _advised_wait(headers)
-    rate_limited = status == 429 or (status == 403 and (headers.get("x-ratelimit-remaining") == "0"
-                                                        or "retry-after" in headers))
+    rate_limited = status == 429 or (
+        status == 403 and (headers.get("x-ratelimit-remaining") == "0" or "retry-after" in headers)
+    )
     if rate_limited:
         text = f"{what}: rate limited ({said}). Fix: wait for the reset, or spread rotations over time."
     elif status >= 500:
@@ -223,8 +231,10 @@ def _failure(what: str, status: int, headers: dict[str, Any], message: str, *,
     elif status == 404:
         text = f"{what}: {said}; " + (missing or "not found. Fix: check repository, environment and name.")
     elif status == 422:
-        text = (f"{what}: {said}, GitHub rejected the request. Fix: check the secret name; a key_id mismatch "
-                "means the public key changed mid-call, so run the rotation again.")
+        text = (
+            f"{what}: {said}, GitHub rejected the request. Fix: check the secret name; a key_id mismatch "
+            "means the public key changed mid-call, so run the rotation again."
+        )
     else:
         text = f"{what}: {said}."
     return GitHubCallFailed(text, status=status, retryable=rate_limited or status >= 500, wait_s=wait)

@@ -86,7 +86,8 @@ class Generator:
 
 
 GENERATORS = {
-    g.name: g for g in (
+    g.name: g
+    for g in (
         Generator("token_urlsafe", string.ascii_letters + string.digits + "-_"),  # token_urlsafe's alphabet
         Generator("hex", string.digits + "abcdef"),
         Generator("alnum", string.ascii_letters + string.digits),
@@ -98,8 +99,9 @@ def generator_named(name: str) -> Generator:
     try:
         return GENERATORS[name]
     except KeyError:
-        raise ConfigError(f"value generator {name!r} is unknown. Fix: pass --generator one of "
-                          f"{', '.join(GENERATORS)}.") from None
+        raise ConfigError(
+            f"value generator {name!r} is unknown. Fix: pass --generator one of {', '.join(GENERATORS)}."
+        ) from None
 
 
 @dataclass(frozen=True)
@@ -120,8 +122,10 @@ class RetryPolicy:
         if failure.wait_s is not None:  # retrying before GitHub's Retry-After/reset only burns attempts
             if failure.wait_s > self.max_wait_s:
                 until = datetime.now(UTC) + timedelta(seconds=failure.wait_s)
-                return None, (f"GitHub asks to wait {failure.wait_s:.0f}s, more than the "
-                              f"{self.max_wait_s:.0f}s cap; run again after {until:%H:%M:%S} UTC")
+                return None, (
+                    f"GitHub asks to wait {failure.wait_s:.0f}s, more than the "
+                    f"{self.max_wait_s:.0f}s cap; run again after {until:%H:%M:%S} UTC"
+                )
             return failure.wait_s, f"retrying in {failure.wait_s:.2f}s as GitHub asked"
         delay = min(self.backoff_s * 2 ** (attempt - 1), self.max_backoff_s)
         return delay, f"retrying in {delay:.2f}s"
@@ -164,15 +168,28 @@ class RotationFailed(SecretsError):
 class SecretRotator:
     """Rotates secrets of one repository, or of exactly one of its environments, and of nothing else."""
 
-    def __init__(self, *, repo: str, environment: str | None = None, token: str | None = None,
-                 base_url: str | None = None, audit_log: AuditLog | Path | str = DEFAULT_AUDIT_LOG,
-                 dry_run: bool = False, retry: RetryPolicy | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        repo: str,
+        environment: str | None = None,
+        token: str | None = None,
+        base_url: str | None = None,
+        audit_log: AuditLog | Path | str = DEFAULT_AUDIT_LOG,
+        dry_run: bool = False,
+        retry: RetryPolicy | None = None,
+    ) -> None:
         if environment is not None and not environment.strip():
-            raise ConfigError(f"empty environment name for repository {repo}. Fix: pass --environment NAME, "
-                              "or leave it out for repository-level secrets.")
-        self._api = SecretsApi(repo=repo, environment=environment,
-                               token=token if token is not None else token_from_env(),
-                               base_url=base_url or base_url_from_env())
+            raise ConfigError(
+                f"empty environment name for repository {repo}. Fix: pass --environment NAME, "
+                "or leave it out for repository-level secrets."
+            )
+        self._api = SecretsApi(
+            repo=repo,
+            environment=environment,
+            token=token if token is not None else token_from_env(),
+            base_url=base_url or base_url_from_env(),
+        )
         self.repo, self.environment, self.dry_run = repo, environment, dry_run
         self.retry = retry or RetryPolicy()
         self.audit = audit_log if isinstance(audit_log, AuditLog) else AuditLog(audit_log)
@@ -194,51 +211,80 @@ class SecretRotator:
         self.close()
 
     # -- policy -----------------------------------------------------------------------------------------
-    def check_age(self, max_age_days: float = DEFAULT_MAX_AGE_DAYS, *,
-                  now: datetime | None = None) -> list[SecretAge]:
+    def check_age(self, max_age_days: float = DEFAULT_MAX_AGE_DAYS, *, now: datetime | None = None) -> list[SecretAge]:
         """Every secret in scope, with ``due`` set when its ``updated_at`` is older than ``max_age_days``."""
         if max_age_days <= 0:
-            raise ConfigError(f"max age {max_age_days} days for {self.where} is not positive. "
-                              "Fix: pass --max-age-days 30 (the policy) or another positive number.")
-        reply, attempt = self._call("check", "*", self._api.list,
-                                    outcome=lambda r: f"listed {len(r.data)} secrets")
+            raise ConfigError(
+                f"max age {max_age_days} days for {self.where} is not positive. "
+                "Fix: pass --max-age-days 30 (the policy) or another positive number."
+            )
+        reply, attempt = self._call("check", "*", self._api.list, outcome=lambda r: f"listed {len(r.data)} secrets")
         now = now or datetime.now(UTC)
         ages = []
         for info in reply.data:
             age = now - info.updated_at
             due = age > timedelta(days=max_age_days)
             ages.append(SecretAge(info.name, info.updated_at, age, due))
-            self._record("check", info.name, attempt, "due" if due else "current", reply.status,
-                         detail=f"updated {age.days} days ago; policy {max_age_days:g} days")
+            self._record(
+                "check",
+                info.name,
+                attempt,
+                "due" if due else "current",
+                reply.status,
+                detail=f"updated {age.days} days ago; policy {max_age_days:g} days",
+            )
         return ages
 
     # -- rotation ---------------------------------------------------------------------------------------
-    def rotate(self, name: str, *, generator: str = "token_urlsafe", length: int = 32,
-               environment: str | None = None) -> RotationResult:
+    def rotate(
+        self, name: str, *, generator: str = "token_urlsafe", length: int = 32, environment: str | None = None
+    ) -> RotationResult:
         """Rotate ``name`` in this rotator's scope; ``environment``, when given, must be that scope."""
         self._guard(name, environment)
         check_secret_name(name)
         make = generator_named(generator)
         make.check(length)
-        before = self._call("check", name, lambda: self._api.get(name),
-                            outcome=lambda r: "absent" if r.data is None else "found")[0].data
+        before = self._call(
+            "check", name, lambda: self._api.get(name), outcome=lambda r: "absent" if r.data is None else "found"
+        )[0].data
         previous = before.updated_at if before else None
         if self.dry_run:
             # Reading the public key proves the token could write, without writing.
-            self._call("dry-run", name, self._api.public_key_id,
-                       outcome=lambda _: "would-create" if before is None else "would-update")
-            return RotationResult(self.repo, self.environment, name, created=before is None, dry_run=True,
-                                  value=None, previous_updated_at=previous, updated_at=None, attempts=0)
+            self._call(
+                "dry-run",
+                name,
+                self._api.public_key_id,
+                outcome=lambda _: "would-create" if before is None else "would-update",
+            )
+            return RotationResult(
+                self.repo,
+                self.environment,
+                name,
+                created=before is None,
+                dry_run=True,
+                value=None,
+                previous_updated_at=previous,
+                updated_at=None,
+                attempts=0,
+            )
         value = make(length)
         _wait_for_next_second(before)
         try:
-            put, attempts = self._call("rotate", name, lambda: self._api.put(name, value), value=value,
-                                       outcome=lambda r: "created" if r.status == 201 else "updated")
+            put, attempts = self._call(
+                "rotate",
+                name,
+                lambda: self._api.put(name, value),
+                value=value,
+                outcome=lambda r: "created" if r.status == 201 else "updated",
+            )
         except GitHubCallFailed as exc:
             raise self._write_failed(name, value, before, exc) from None
         try:
             after = self._call(
-                "verify", name, lambda: self._api.get(name), value=value,
+                "verify",
+                name,
+                lambda: self._api.get(name),
+                value=value,
                 outcome=lambda r: "verified" if _advanced(before, r.data) else "not-advanced",
             )[0].data
         except GitHubCallFailed as exc:
@@ -246,7 +292,8 @@ class SecretRotator:
                 f"secret {name} in {self.where}: GitHub accepted the new value (HTTP {put.status}), so it "
                 f"is in effect, but re-reading it failed: {exc} The new value is attached to this error "
                 "(.value); apply it to consumers, then check with `mnops secrets check-age`.",
-                value=value, applied=True,
+                value=value,
+                applied=True,
             ) from None
         if after is None or not _advanced(before, after):
             seen = after.updated_at if after else "no secret"
@@ -255,11 +302,20 @@ class SecretRotator:
                 f"updated_at did not advance ({previous} -> {seen}): another writer or a clock problem. The "
                 "new value is attached to this error (.value). Fix: check who else writes the secret, then "
                 "rotate again.",
-                value=value, applied=None,
+                value=value,
+                applied=None,
             )
-        return RotationResult(self.repo, self.environment, name, created=put.status == 201, dry_run=False,
-                              value=value, previous_updated_at=previous, updated_at=after.updated_at,
-                              attempts=attempts)
+        return RotationResult(
+            self.repo,
+            self.environment,
+            name,
+            created=put.status == 201,
+            dry_run=False,
+            value=value,
+            previous_updated_at=previous,
+            updated_at=after.updated_at,
+            attempts=attempts,
+        )
 
     def _guard(self, name: str, environment: str | None) -> None:
         if environment is None:
@@ -272,34 +328,64 @@ class SecretRotator:
                 "are kept apart on purpose."
             )
 
-    def _write_failed(self, name: str, value: SecretValue, before: SecretInfo | None,
-                      exc: GitHubCallFailed) -> RotationFailed:
+    def _write_failed(
+        self, name: str, value: SecretValue, before: SecretInfo | None, exc: GitHubCallFailed
+    ) -> RotationFailed:
         """Say what GitHub holds after a failed PUT, confirmed by one re-read where GitHub answers."""
         try:
             now = self._call(
-                "verify", name, lambda: self._api.get(name), value=value, retry=RetryPolicy(attempts=1),
+                "verify",
+                name,
+                lambda: self._api.get(name),
+                value=value,
+                retry=RetryPolicy(attempts=1),
                 outcome=lambda r: "changed" if _advanced(before, r.data) else "unchanged",
             )[0].data
         except GitHubCallFailed:
-            state, applied = ("The previous value remains in effect unless the last attempt reached GitHub "
-                              "(a re-read to confirm failed too)"), None
+            state, applied = (
+                (
+                    "The previous value remains in effect unless the last attempt reached GitHub "
+                    "(a re-read to confirm failed too)"
+                ),
+                None,
+            )
         else:
             if _advanced(before, now):
-                state, applied = ("GitHub's updated_at moved nevertheless, so the new value may be in "
-                                  "effect; it is attached to this error (.value)"), None
+                state, applied = (
+                    (
+                        "GitHub's updated_at moved nevertheless, so the new value may be in "
+                        "effect; it is attached to this error (.value)"
+                    ),
+                    None,
+                )
             elif before is None:
                 state, applied = "The secret still does not exist on GitHub (confirmed by a re-read)", False
             else:
-                state, applied = ("The previous value remains in effect (confirmed: updated_at unchanged at "
-                                  f"{before.updated_at:%Y-%m-%dT%H:%M:%SZ})"), False
-        return RotationFailed(f"secret {name} in {self.where} was not rotated: {exc} {state}. Fix: address "
-                              "the cause above and run the rotation again; nothing needs undoing.",
-                              value=value, applied=applied)
+                state, applied = (
+                    (
+                        "The previous value remains in effect (confirmed: updated_at unchanged at "
+                        f"{before.updated_at:%Y-%m-%dT%H:%M:%SZ})"
+                    ),
+                    False,
+                )
+        return RotationFailed(
+            f"secret {name} in {self.where} was not rotated: {exc} {state}. Fix: address "
+            "the cause above and run the rotation again; nothing needs undoing.",
+            value=value,
+            applied=applied,
+        )
 
     # -- retries and audit -------------------------------------------------------------------------------
-    def _call(self, action: str, secret: str, call: Callable[[], Reply[T]], *,
-              outcome: Callable[[Reply[T]], str], value: SecretValue | None = None,
-              retry: RetryPolicy | None = None) -> tuple[Reply[T], int]:
+    def _call(
+        self,
+        action: str,
+        secret: str,
+        call: Callable[[], Reply[T]],
+        *,
+        outcome: Callable[[Reply[T]], str],
+        value: SecretValue | None = None,
+        retry: RetryPolicy | None = None,
+    ) -> tuple[Reply[T], int]:
         """``call()`` with bounded retries, one audit record per attempt; returns reply and attempt count."""
         policy = retry or self.retry
         attempt = 0
@@ -309,8 +395,15 @@ class SecretRotator:
                 reply = call()
             except GitHubCallFailed as exc:
                 wait, why = policy.wait(attempt, exc)
-                self._record(action, secret, attempt, "failed" if wait is None else "retrying", exc.status,
-                             value, detail=f"{exc} ({why})")
+                self._record(
+                    action,
+                    secret,
+                    attempt,
+                    "failed" if wait is None else "retrying",
+                    exc.status,
+                    value,
+                    detail=f"{exc} ({why})",
+                )
                 if wait is None:
                     raise GitHubCallFailed(f"{exc} ({why}).", status=exc.status, retryable=False) from None
                 time.sleep(wait)
@@ -318,11 +411,28 @@ class SecretRotator:
             self._record(action, secret, attempt, outcome(reply), reply.status, value)
             return reply, attempt
 
-    def _record(self, action: str, secret: str, attempt: int, outcome: str, status: int | None,
-                value: SecretValue | None = None, *, detail: str = "") -> None:
-        self.audit.record(repo=self.repo, environment=self.environment, secret=secret, action=action,
-                          attempt=attempt, outcome=outcome, http_status=status,
-                          value_sha256=value.short_hash if value else None, detail=detail[:500])
+    def _record(
+        self,
+        action: str,
+        secret: str,
+        attempt: int,
+        outcome: str,
+        status: int | None,
+        value: SecretValue | None = None,
+        *,
+        detail: str = "",
+    ) -> None:
+        self.audit.record(
+            repo=self.repo,
+            environment=self.environment,
+            secret=secret,
+            action=action,
+            attempt=attempt,
+            outcome=outcome,
+            http_status=status,
+            value_sha256=value.short_hash if value else None,
+            detail=detail[:500],
+        )
 
 
 def _advanced(before: SecretInfo | None, after: SecretInfo | None) -> bool:
@@ -341,8 +451,9 @@ def _wait_for_next_second(before: SecretInfo | None) -> None:
         time.sleep(gap)
 
 
-def sync_to_kubernetes(kube: Kube, *, namespace: str, secret_name: str, key: str, value: SecretValue,
-                       dry_run: bool = False) -> None:
+def sync_to_kubernetes(
+    kube: Kube, *, namespace: str, secret_name: str, key: str, value: SecretValue, dry_run: bool = False
+) -> None:
     """Server-side apply ``key`` of Secret ``namespace/secret_name``; its other keys keep their values.
 
     ``dry_run`` asks the API server to admit the change without storing it (RBAC, namespace, quotas), so a
@@ -350,9 +461,17 @@ def sync_to_kubernetes(kube: Kube, *, namespace: str, secret_name: str, key: str
     carries the Secret's data, which must not travel further.
     """
     if not K8S_KEY.fullmatch(key):
-        raise ConfigError(f"Kubernetes Secret key {key!r} (Secret {namespace}/{secret_name}) is not valid. "
-                          "Fix: use letters, digits, '-', '_' and '.' only.")
-    kube.apply({
-        "apiVersion": "v1", "kind": "Secret", "metadata": {"name": secret_name, "namespace": namespace},
-        "data": {key: base64.b64encode(value.reveal().encode()).decode()},
-    }, namespace=namespace, dry_run=dry_run)
+        raise ConfigError(
+            f"Kubernetes Secret key {key!r} (Secret {namespace}/{secret_name}) is not valid. "
+            "Fix: use letters, digits, '-', '_' and '.' only."
+        )
+    kube.apply(
+        {
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "metadata": {"name": secret_name, "namespace": namespace},
+            "data": {key: base64.b64encode(value.reveal().encode()).decode()},
+        },
+        namespace=namespace,
+        dry_run=dry_run,
+    )

@@ -139,15 +139,13 @@ class Faults:
     def fail_next(self, n: int = 1, *, status: int = 502, method: str | None = None) -> None:
         """Answer the next ``n`` (matching) requests with ``status`` and GitHub's error JSON."""
         if not 400 <= status <= 599:
-            raise ConfigError(f"stand-in fault status {status} is not an HTTP error. "
-                              "Fix: pass 400..599 (e.g. 502).")
+            raise ConfigError(f"stand-in fault status {status} is not an HTTP error. Fix: pass 400..599 (e.g. 502).")
         self._push(_Fault(_positive(n), status, _verb(method), None))
 
     def rate_limit_next(self, n: int = 1, *, reset_in_s: float = 1.0, method: str | None = None) -> None:
         """Answer the next ``n`` (matching) requests with GitHub's primary rate-limit 403."""
         if reset_in_s < 0:
-            raise ConfigError(f"stand-in rate limit reset_in_s={reset_in_s} is negative. "
-                              "Fix: pass seconds >= 0.")
+            raise ConfigError(f"stand-in rate limit reset_in_s={reset_in_s} is negative. Fix: pass seconds >= 0.")
         self._push(_Fault(_positive(n), 403, _verb(method), reset_in_s))
 
     def clear(self) -> None:
@@ -163,8 +161,9 @@ class Faults:
         elif "fail_next" in spec:
             self.fail_next(int(spec["fail_next"]), status=int(spec.get("status", 502)), method=method)
         elif "rate_limit_next" in spec:
-            self.rate_limit_next(int(spec["rate_limit_next"]), reset_in_s=float(spec.get("reset_in_s", 1.0)),
-                                 method=method)
+            self.rate_limit_next(
+                int(spec["rate_limit_next"]), reset_in_s=float(spec.get("reset_in_s", 1.0)), method=method
+            )
         else:
             raise ConfigError(
                 f"stand-in faults body {sorted(spec)} names no fault. "
@@ -203,9 +202,15 @@ def _verb(method: str | None) -> str | None:
 class GitHubStandIn:
     """GitHub's Actions-secrets REST API on loopback, for the repositories and environments given."""
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 0, *, token: str = DEFAULT_TOKEN,
-                 repos: Iterable[str] = (DEFAULT_REPO,),
-                 environments: Iterable[str] = DEFAULT_ENVIRONMENTS) -> None:
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        *,
+        token: str = DEFAULT_TOKEN,
+        repos: Iterable[str] = (DEFAULT_REPO,),
+        environments: Iterable[str] = DEFAULT_ENVIRONMENTS,
+    ) -> None:
         if not token:
             raise ConfigError("GitHub stand-in: empty token. Fix: pass token=... or set MNOPS_GITHUB_TOKEN.")
         self.host, self.port, self._token = host, port, token
@@ -218,10 +223,13 @@ class GitHubStandIn:
         env_names = list(environments)
         for full_name in repos:
             if full_name.count("/") != 1:
-                raise ConfigError(f"GitHub stand-in: repository {full_name!r} is not 'owner/name'. "
-                                  "Fix: pass owner/name.")
+                raise ConfigError(
+                    f"GitHub stand-in: repository {full_name!r} is not 'owner/name'. Fix: pass owner/name."
+                )
             self._repos[full_name.casefold()] = _Repo(
-                id=next(ids), full_name=full_name, created_at=_now(),
+                id=next(ids),
+                full_name=full_name,
+                created_at=_now(),
                 actions=_Scope(PrivateKey.generate()),
                 environments={e.casefold(): _Scope(PrivateKey.generate()) for e in env_names},
                 environment_names={e.casefold(): e for e in env_names},
@@ -245,8 +253,9 @@ class GitHubStandIn:
         server.standin = self  # type: ignore[attr-defined]  # the handler's way back to the state
         self._server = server
         # A short poll interval keeps stop() (and so every test's teardown) near-instant.
-        self._thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
-                                        name="github-standin", daemon=True)
+        self._thread = threading.Thread(
+            target=server.serve_forever, kwargs={"poll_interval": 0.05}, name="github-standin", daemon=True
+        )
         self._thread.start()
         return self
 
@@ -278,8 +287,9 @@ class GitHubStandIn:
             secret = self._scope(repo, environment).secrets.get(name.upper())
             return secret.plaintext if secret else None
 
-    def seed_secret(self, repo: str, name: str, value: str, *, environment: str | None = None,
-                    updated_at: datetime | None = None) -> None:
+    def seed_secret(
+        self, repo: str, name: str, value: str, *, environment: str | None = None, updated_at: datetime | None = None
+    ) -> None:
         """Store a secret as if it had been written at ``updated_at`` (default now), e.g. an overdue one."""
         ts = (updated_at or _now()).astimezone(UTC).replace(microsecond=0)
         with self._lock:
@@ -300,8 +310,9 @@ class GitHubStandIn:
         return scope
 
     # -- request handling (called from the handler threads) --
-    def _serve(self, method: str, path: str, query: dict[str, list[str]], headers: Any, body: bytes,
-               base: str) -> _Reply:
+    def _serve(
+        self, method: str, path: str, query: dict[str, list[str]], headers: Any, body: bytes, base: str
+    ) -> _Reply:
         fault = self.faults._take(method)
         if fault is not None:
             reply = self._fault_reply(fault)
@@ -311,8 +322,9 @@ class GitHubStandIn:
                 with self._lock:
                     reply = self._route(method, path, query, body, base)
             except _HttpError as exc:
-                reply = _Reply(exc.status, {"message": exc.message, "documentation_url": DOCS_URL,
-                                            "status": str(exc.status)})
+                reply = _Reply(
+                    exc.status, {"message": exc.message, "documentation_url": DOCS_URL, "status": str(exc.status)}
+                )
         with self._lock:
             self._calls += 1
             self._log.append((method, path, reply.status))
@@ -323,13 +335,20 @@ class GitHubStandIn:
     def _fault_reply(self, fault: _Fault) -> _Reply:
         if fault.reset_in_s is None:
             message = "Server Error" if fault.status >= 500 else "Injected fault"
-            return _Reply(fault.status, {"message": message, "documentation_url": DOCS_URL,
-                                         "status": str(fault.status)})
+            return _Reply(
+                fault.status, {"message": message, "documentation_url": DOCS_URL, "status": str(fault.status)}
+            )
         headers = _rate_headers(0, reset_in_s=fault.reset_in_s)
         headers["Retry-After"] = str(math.ceil(fault.reset_in_s))
-        return _Reply(403, {"message": "API rate limit exceeded for user ID 1.",
-                            "documentation_url": f"{DOCS_URL}/overview/rate-limits-for-the-rest-api",
-                            "status": "403"}, headers)
+        return _Reply(
+            403,
+            {
+                "message": "API rate limit exceeded for user ID 1.",
+                "documentation_url": f"{DOCS_URL}/overview/rate-limits-for-the-rest-api",
+                "status": "403",
+            },
+            headers,
+        )
 
     def _authenticate(self, header: str | None) -> None:
         if not header:
@@ -387,8 +406,11 @@ def _existing(scope: _Scope, name: str) -> _Secret:
 
 def _put_secret(scope: _Scope, name: str, body: bytes) -> _Reply:
     if not SECRET_NAME.fullmatch(name):
-        raise _HttpError(422, "Secret names can only contain alphanumeric characters ([a-z], [A-Z], [0-9]) "
-                              "or underscores (_), must not start with a number or the GITHUB_ prefix.")
+        raise _HttpError(
+            422,
+            "Secret names can only contain alphanumeric characters ([a-z], [A-Z], [0-9]) "
+            "or underscores (_), must not start with a number or the GITHUB_ prefix.",
+        )
     try:
         payload = json.loads(body or b"null")
     except ValueError:
@@ -420,12 +442,14 @@ def _list_secrets(scope: _Scope, query: dict[str, list[str]], url: str) -> _Repl
     if per_page < 1 or page < 1:
         raise _HttpError(422, "per_page and page must be at least 1.")
     names = sorted(scope.secrets)
-    chunk = names[(page - 1) * per_page: page * per_page]
+    chunk = names[(page - 1) * per_page : page * per_page]
     last = max(1, math.ceil(len(names) / per_page))
     headers = {}
     if page < last:  # PyGithub's PaginatedList follows the Link header, as it does on github.com
-        headers["Link"] = (f'<{url}?per_page={per_page}&page={page + 1}>; rel="next", '
-                           f'<{url}?per_page={per_page}&page={last}>; rel="last"')
+        headers["Link"] = (
+            f'<{url}?per_page={per_page}&page={page + 1}>; rel="next", '
+            f'<{url}?per_page={per_page}&page={last}>; rel="last"'
+        )
     body = {"total_count": len(names), "secrets": [_secret_json(n, scope.secrets[n]) for n in chunk]}
     return _Reply(200, body, headers)
 
@@ -438,13 +462,29 @@ def _repo_json(repo: _Repo, base: str) -> dict[str, Any]:
     owner, name = repo.full_name.split("/")
     ts = _iso(repo.created_at)
     return {
-        "id": repo.id, "node_id": f"R_{repo.id}", "name": name, "full_name": repo.full_name,
-        "private": True, "visibility": "private", "fork": False, "archived": False, "disabled": False,
-        "owner": {"login": owner, "id": repo.id - 1, "type": "Organization", "url": f"{base}/users/{owner}",
-                  "html_url": f"https://github.com/{owner}"},
-        "html_url": f"https://github.com/{repo.full_name}", "url": f"{base}/repos/{repo.full_name}",
-        "description": "GitHub stand-in repository (pytest-mnops sandbox)", "default_branch": "main",
-        "created_at": ts, "updated_at": ts, "pushed_at": ts,
+        "id": repo.id,
+        "node_id": f"R_{repo.id}",
+        "name": name,
+        "full_name": repo.full_name,
+        "private": True,
+        "visibility": "private",
+        "fork": False,
+        "archived": False,
+        "disabled": False,
+        "owner": {
+            "login": owner,
+            "id": repo.id - 1,
+            "type": "Organization",
+            "url": f"{base}/users/{owner}",
+            "html_url": f"https://github.com/{owner}",
+        },
+        "html_url": f"https://github.com/{repo.full_name}",
+        "url": f"{base}/repos/{repo.full_name}",
+        "description": "GitHub stand-in repository (pytest-mnops sandbox)",
+        "default_branch": "main",
+        "created_at": ts,
+        "updated_at": ts,
+        "pushed_at": ts,
         "permissions": {"admin": True, "maintain": True, "push": True, "triage": True, "pull": True},
     }
 
@@ -453,17 +493,24 @@ def _environment_json(repo: _Repo, key: str, base: str) -> dict[str, Any]:
     name = repo.environment_names[key]
     ts = _iso(repo.created_at)
     return {
-        "id": repo.environment_ids[key], "node_id": f"EN_{repo.environment_ids[key]}", "name": name,
+        "id": repo.environment_ids[key],
+        "node_id": f"EN_{repo.environment_ids[key]}",
+        "name": name,
         "url": f"{base}/repos/{repo.full_name}/environments/{quote(name, safe='')}",
         "html_url": f"https://github.com/{repo.full_name}/deployments/activity_log?environments_filter={name}",
-        "created_at": ts, "updated_at": ts, "protection_rules": [], "deployment_branch_policy": None,
+        "created_at": ts,
+        "updated_at": ts,
+        "protection_rules": [],
+        "deployment_branch_policy": None,
     }
 
 
 def _rate_headers(remaining: int, *, reset_in_s: float = 3600.0) -> dict[str, str]:
     return {
-        "X-RateLimit-Limit": str(RATE_LIMIT), "X-RateLimit-Remaining": str(remaining),
-        "X-RateLimit-Used": str(RATE_LIMIT - remaining), "X-RateLimit-Resource": "core",
+        "X-RateLimit-Limit": str(RATE_LIMIT),
+        "X-RateLimit-Remaining": str(remaining),
+        "X-RateLimit-Used": str(RATE_LIMIT - remaining),
+        "X-RateLimit-Resource": "core",
         "X-RateLimit-Reset": str(math.ceil(time.time() + reset_in_s)),
     }
 
@@ -528,24 +575,32 @@ class _Handler(BaseHTTPRequestHandler):
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m pytest_mnops.standins.github",
-                                     description="Serve the GitHub secrets API stand-in for the sandbox.")
+    parser = argparse.ArgumentParser(
+        prog="python -m pytest_mnops.standins.github",
+        description="Serve the GitHub secrets API stand-in for the sandbox.",
+    )
     parser.add_argument("--state-dir", type=Path, required=True, help="the sandbox state directory")
     args = parser.parse_args(argv)
     from pytest_mnops.sandbox.cluster import SandboxSettings  # heavy; only the process needs it
 
     settings = SandboxSettings.load(args.state_dir)
     if settings is None:
-        print(f"github stand-in: no sandbox settings in {args.state_dir}/sandbox.json. "
-              "Fix: start it through `mnops sandbox up`, or pass the right --state-dir.", file=sys.stderr)
+        print(
+            f"github stand-in: no sandbox settings in {args.state_dir}/sandbox.json. "
+            "Fix: start it through `mnops sandbox up`, or pass the right --state-dir.",
+            file=sys.stderr,
+        )
         return 2
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     standin = GitHubStandIn(port=settings.ports.github, token=os.environ.get(TOKEN_ENV) or DEFAULT_TOKEN)
     try:
         standin.start()
     except OSError as exc:
-        print(f"github stand-in: cannot listen on {standin.host}:{standin.port}: {exc}. "
-              "Fix: stop what holds the port, or choose another sandbox port base.", file=sys.stderr)
+        print(
+            f"github stand-in: cannot listen on {standin.host}:{standin.port}: {exc}. "
+            "Fix: stop what holds the port, or choose another sandbox port base.",
+            file=sys.stderr,
+        )
         return 1
     stopped = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):

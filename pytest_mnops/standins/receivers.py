@@ -51,10 +51,15 @@ class _SmtpHandler:
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         message = email.message_from_bytes(envelope.content, policy=email.policy.default)
         body = message.get_body(preferencelist=("plain", "html"))
-        self.inbox.add(EMAIL_CHANNEL, {
-            "from": envelope.mail_from, "to": list(envelope.rcpt_tos), "subject": str(message["subject"] or ""),
-            "body": body.get_content() if body is not None else "",
-        })
+        self.inbox.add(
+            EMAIL_CHANNEL,
+            {
+                "from": envelope.mail_from,
+                "to": list(envelope.rcpt_tos),
+                "subject": str(message["subject"] or ""),
+                "body": body.get_content() if body is not None else "",
+            },
+        )
         return "250 Message accepted for delivery"
 
 

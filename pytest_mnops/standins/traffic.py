@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import base64
+import contextlib
 import hmac
 import http.client
 import random
@@ -46,8 +47,20 @@ BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 10.0)
 # `_created` series would double the scrape for nothing a real app's dashboards use.
 disable_created_metrics()
 _QUANTITY = re.compile(r"^(\d+(?:\.\d+)?)([a-zA-Z]*)$")
-_SUFFIX = {"": 1, "m": 1e-3, "k": 1e3, "K": 1e3, "M": 1e6, "G": 1e9, "Ki": 2**10, "Mi": 2**20, "Gi": 2**30,
-           "KB": 1e3, "MB": 1e6, "GB": 1e9}
+_SUFFIX = {
+    "": 1,
+    "m": 1e-3,
+    "k": 1e3,
+    "K": 1e3,
+    "M": 1e6,
+    "G": 1e9,
+    "Ki": 2**10,
+    "Mi": 2**20,
+    "Gi": 2**30,
+    "KB": 1e3,
+    "MB": 1e6,
+    "GB": 1e9,
+}
 
 
 def quantity(text: str | int | float) -> float:
@@ -107,12 +120,18 @@ def pod_from_api(obj: dict[str, Any]) -> Pod | None:
     refs = [((e.get("valueFrom") or {}).get("secretKeyRef") or {}) for e in container.get("env") or []]
     ref = next(((r["name"], r["key"]) for r in refs if r.get("name") and r.get("key")), None)
     return Pod(
-        namespace=meta["namespace"], name=meta["name"], app=labels.get("app", meta["name"]),
-        template_hash=labels.get(HASH_LABEL, ""), ready=pod_ready(obj),
+        namespace=meta["namespace"],
+        name=meta["name"],
+        app=labels.get("app", meta["name"]),
+        template_hash=labels.get(HASH_LABEL, ""),
+        ready=pod_ready(obj),
         error_ratio=float(annotations.get(ERROR_RATIO, 0)),
         latency_s=float(annotations.get(LATENCY_MS, 20)) / 1000,
-        container=container["name"], cpu_limit=quantity(limits.get("cpu", "1")),
-        memory_limit=quantity(limits.get("memory", "1Gi")), labels=labels, credential_ref=ref,
+        container=container["name"],
+        cpu_limit=quantity(limits.get("cpu", "1")),
+        memory_limit=quantity(limits.get("memory", "1Gi")),
+        labels=labels,
+        credential_ref=ref,
     )
 
 
@@ -147,8 +166,9 @@ class World:
             if deleted:
                 self.secrets.pop(key, None)
             else:
-                self.secrets[key] = {k: base64.b64decode(v).decode(errors="replace")
-                                     for k, v in (obj.get("data") or {}).items()}
+                self.secrets[key] = {
+                    k: base64.b64decode(v).decode(errors="replace") for k, v in (obj.get("data") or {}).items()
+                }
 
     def set_chaos(self, kind: str, obj: dict[str, Any], deleted: bool) -> None:
         meta = obj["metadata"]
@@ -188,8 +208,9 @@ class World:
                 cpu += int(stressors["cpu"].get("workers", 1)) * int(stressors["cpu"].get("load", 100)) / 100
             if "memory" in stressors:
                 size = stressors["memory"].get("size", "256MB")
-                memory += (pod.memory_limit * float(size[:-1]) / 100 if str(size).endswith("%")
-                           else quantity(size)) * int(stressors["memory"].get("workers", 1))
+                memory += (
+                    pod.memory_limit * float(size[:-1]) / 100 if str(size).endswith("%") else quantity(size)
+                ) * int(stressors["memory"].get("workers", 1))
         # A container cannot use more than its limit: CPU is throttled, memory is capped (OOM is not emulated).
         return delay, min(cpu, pod.cpu_limit), min(memory, pod.memory_limit)
 
@@ -211,14 +232,22 @@ class ClusterStateCollector:
 
     def collect(self) -> Iterator[Any]:
         now = time.time()
-        ready = GaugeMetricFamily("kube_pod_status_ready", "Pod ready condition (kube-state-metrics).",
-                                  labels=["namespace", "pod", "condition"])
-        limits = GaugeMetricFamily("kube_pod_container_resource_limits", "Container limits (kube-state-metrics).",
-                                   labels=["namespace", "pod", "container", "resource", "unit"])
-        cpu = CounterMetricFamily("container_cpu_usage_seconds", "CPU time used (cAdvisor).",
-                                  labels=["namespace", "pod", "container"])
-        memory = GaugeMetricFamily("container_memory_working_set_bytes", "Working set (cAdvisor).",
-                                   labels=["namespace", "pod", "container"])
+        ready = GaugeMetricFamily(
+            "kube_pod_status_ready",
+            "Pod ready condition (kube-state-metrics).",
+            labels=["namespace", "pod", "condition"],
+        )
+        limits = GaugeMetricFamily(
+            "kube_pod_container_resource_limits",
+            "Container limits (kube-state-metrics).",
+            labels=["namespace", "pod", "container", "resource", "unit"],
+        )
+        cpu = CounterMetricFamily(
+            "container_cpu_usage_seconds", "CPU time used (cAdvisor).", labels=["namespace", "pod", "container"]
+        )
+        memory = GaugeMetricFamily(
+            "container_memory_working_set_bytes", "Working set (cAdvisor).", labels=["namespace", "pod", "container"]
+        )
         with self.world.lock:
             elapsed, self.last = now - self.last, now
             for pod in self.world.pods.values():
@@ -239,10 +268,12 @@ class TrafficStandIn:
         self.world = World()
         self.registry = CollectorRegistry()
         labels = ["namespace", "app", "pod", "rollouts_pod_template_hash"]
-        self.requests = Counter("http_requests", "HTTP requests served.", [*labels, "method", "code"],
-                                registry=self.registry)
-        self.latency = Histogram("http_request_duration_seconds", "HTTP request latency.", labels,
-                                 buckets=BUCKETS, registry=self.registry)
+        self.requests = Counter(
+            "http_requests", "HTTP requests served.", [*labels, "method", "code"], registry=self.registry
+        )
+        self.latency = Histogram(
+            "http_request_duration_seconds", "HTTP request latency.", labels, buckets=BUCKETS, registry=self.registry
+        )
         self.registry.register(ClusterStateCollector(self.world))
         self._stop = threading.Event()
         self._server = ThreadingHTTPServer((host, port), self._handler())
@@ -288,14 +319,10 @@ class TrafficStandIn:
         for pod in removed:
             values = (pod.namespace, pod.app, pod.name, pod.template_hash)
             for code in ("200", "401", "500"):
-                try:
+                with contextlib.suppress(KeyError):
                     self.requests.remove(*values, "GET", code)
-                except KeyError:
-                    pass
-            try:
+            with contextlib.suppress(KeyError):
                 self.latency.remove(*values)
-            except KeyError:
-                pass
 
     def _handler(self) -> type[BaseHTTPRequestHandler]:
         standin = self
@@ -360,8 +387,9 @@ class TrafficStandIn:
                 for obj in items:
                     on_event(obj, False)
                 self._drop_missing(resource, seen)
-                for kind, obj in self.kube.watch(resource, resource_version=rv, label_selector=label_selector,
-                                                 timeout_s=300):
+                for kind, obj in self.kube.watch(
+                    resource, resource_version=rv, label_selector=label_selector, timeout_s=300
+                ):
                     if kind in ("ADDED", "MODIFIED", "DELETED"):
                         on_event(obj, kind == "DELETED")
                     if self._stop.is_set():
@@ -410,8 +438,9 @@ def main(argv: list[str] | None = None) -> None:
     settings = SandboxSettings.load(args.state_dir)
     if settings is None:
         raise SystemExit(f"no sandbox settings in {args.state_dir}")
-    standin = TrafficStandIn(Kube(kubeconfig=str(settings.layout.kubeconfig)), port=settings.ports.traffic,
-                             rps=args.rps).start()
+    standin = TrafficStandIn(
+        Kube(kubeconfig=str(settings.layout.kubeconfig)), port=settings.ports.traffic, rps=args.rps
+    ).start()
     print(f"traffic stand-in: {args.rps} req/s per app, metrics on http://{HOST}:{standin.port}/metrics", flush=True)
     threading.Event().wait()
 

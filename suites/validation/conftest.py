@@ -41,9 +41,12 @@ def not_applicable(reason: str) -> NoReturn:
 
 def pytest_configure(config: pytest.Config) -> None:
     for category in CATEGORIES:
-        config.addinivalue_line("markers", f"{category}: validation checks of category {category!r}, added "
-                                           f"from @pytest.mark.validation({category!r}); select them with "
-                                           f"-m \"validation and {category}\"")
+        config.addinivalue_line(
+            "markers",
+            f"{category}: validation checks of category {category!r}, added "
+            f"from @pytest.mark.validation({category!r}); select them with "
+            f'-m "validation and {category}"',
+        )
 
 
 def _category(item: pytest.Item) -> str | None:
@@ -87,8 +90,10 @@ def argo_rollouts(k8s: Kube) -> None:
 
     missing = [name for name in ARGO_ROLLOUTS_CRDS if k8s.find(resources.CRD, name) is None]
     if missing:
-        not_applicable(f"the cluster at {k8s.host} has no Argo Rollouts (CRD {', '.join(missing)} not "
-                       "installed); the infrastructure check of the CRDs reports it as the failure")
+        not_applicable(
+            f"the cluster at {k8s.host} has no Argo Rollouts (CRD {', '.join(missing)} not "
+            "installed); the infrastructure check of the CRDs reports it as the failure"
+        )
 
 
 @pytest.fixture
@@ -109,9 +114,11 @@ def pod_template(k8s: Kube, rollout_obj: Obj) -> Obj:
     namespace = rollout_obj["metadata"]["namespace"]
     if ref.get("kind") == "Deployment" and ref.get("name"):
         return k8s.get(resources.DEPLOYMENT, ref["name"], namespace=namespace)["spec"]["template"]
-    pytest.fail(f"Rollout {namespace}/{rollout_obj['metadata']['name']} has neither spec.template nor a "
-                "workloadRef to a Deployment. Fix: deploy charts/argo-rollout.yaml, which carries the "
-                "template.")
+    pytest.fail(
+        f"Rollout {namespace}/{rollout_obj['metadata']['name']} has neither spec.template nor a "
+        "workloadRef to a Deployment. Fix: deploy charts/argo-rollout.yaml, which carries the "
+        "template."
+    )
 
 
 @pytest.fixture
@@ -121,7 +128,5 @@ def app_pods(k8s: Kube, rollout_obj: Obj) -> list[Obj]:
 
     selector = rollout_obj["spec"]["selector"].get("matchLabels") or {}
     label_selector = ",".join(f"{k}={v}" for k, v in selector.items())
-    pods, _ = k8s.list(resources.POD, namespace=rollout_obj["metadata"]["namespace"],
-                       label_selector=label_selector)
+    pods, _ = k8s.list(resources.POD, namespace=rollout_obj["metadata"]["namespace"], label_selector=label_selector)
     return pods
-

@@ -38,21 +38,24 @@ def test_rollout_exists_and_healthy(rollout: Rollout, argo_rollouts: None) -> No
     plugin = f"kubectl argo rollouts get rollout {name} -n {namespace}"
     if not status.trusted:
         observed = (rollout_obj.get("status") or {}).get("observedGeneration", "none")
-        pytest.fail(f"Rollout {namespace}/{name}: status.observedGeneration {observed} != "
-                    f"metadata.generation {status.generation}: the Argo Rollouts controller has not "
-                    "processed the current spec, so its phase cannot be trusted. Fix: check the controller "
-                    "runs and read its log (`kubectl -n argo-rollouts logs deploy/argo-rollouts`).",
-                    pytrace=False)
+        pytest.fail(
+            f"Rollout {namespace}/{name}: status.observedGeneration {observed} != "
+            f"metadata.generation {status.generation}: the Argo Rollouts controller has not "
+            "processed the current spec, so its phase cannot be trusted. Fix: check the controller "
+            "runs and read its log (`kubectl -n argo-rollouts logs deploy/argo-rollouts`).",
+            pytrace=False,
+        )
     fixes = {
         "Degraded": f"find the cause with `{plugin}`, then `kubectl argo rollouts retry rollout {name} -n "
-                    f"{namespace}` or roll back with `mnops rollback`",
+        f"{namespace}` or roll back with `mnops rollback`",
         "Paused": f"promote (`kubectl argo rollouts promote {name} -n {namespace}`) or abort the canary",
         "Progressing": f"let the update finish or abort it; watch it with `{plugin} --watch`",
     }
     assert status.phase == "Healthy" and not status.aborted, (
         f"Rollout {namespace}/{name} is {status.phase or 'without phase'}"
         f"{' and aborted' if status.aborted else ''}: {status.message or 'no message'}. "
-        f"Fix: {fixes.get(status.phase, f'inspect it with `{plugin}`')}.")
+        f"Fix: {fixes.get(status.phase, f'inspect it with `{plugin}`')}."
+    )
 
 
 @pytest.mark.validation("deployment", reads="cluster")
@@ -65,25 +68,34 @@ def test_replicas_available(rollout_obj: Obj, app_pods: list[Obj]) -> None:
     for pod in app_pods:
         if pod_ready(pod):
             continue
-        waiting = [s.get("state", {}).get("waiting", {}).get("reason") for s in
-                   (pod.get("status") or {}).get("containerStatuses") or []]
+        waiting = [
+            s.get("state", {}).get("waiting", {}).get("reason")
+            for s in (pod.get("status") or {}).get("containerStatuses") or []
+        ]
         why = ", ".join(w for w in waiting if w) or (pod.get("status") or {}).get("phase", "unknown")
         unready.append(f"{pod['metadata']['name']} ({why})")
-    pytest.fail(f"Rollout {namespace}/{status.name}: {status.available} of {status.replicas} desired "
-                f"replicas available. Pods not Ready: {', '.join(unready) or 'none (not created yet)'}. "
-                f"Fix: `kubectl describe pod POD -n {namespace}` names the cause (image, probe, resources, "
-                "scheduling, node).",
-                pytrace=False)
+    pytest.fail(
+        f"Rollout {namespace}/{status.name}: {status.available} of {status.replicas} desired "
+        f"replicas available. Pods not Ready: {', '.join(unready) or 'none (not created yet)'}. "
+        f"Fix: `kubectl describe pod POD -n {namespace}` names the cause (image, probe, resources, "
+        "scheduling, node).",
+        pytrace=False,
+    )
 
 
 @pytest.mark.validation("deployment", reads="cluster")
 def test_containers_have_probes(rollout_obj: Obj, pod_template: Obj) -> None:
-    problems = [f"container {c['name']!r} has no {probe}" for c in _containers(pod_template)
-                for probe in ("readinessProbe", "livenessProbe") if not c.get(probe)]
+    problems = [
+        f"container {c['name']!r} has no {probe}"
+        for c in _containers(pod_template)
+        for probe in ("readinessProbe", "livenessProbe")
+        if not c.get(probe)
+    ]
     assert not problems, (
         f"{_name(rollout_obj)}: {'; '.join(problems)}. Without a readiness probe a starting pod gets "
         "traffic; without a liveness probe a hung one is never restarted. Fix: add them to the container "
-        f"in {CHART} (spec.template.spec.containers[]) and re-apply charts/.")
+        f"in {CHART} (spec.template.spec.containers[]) and re-apply charts/."
+    )
 
 
 @pytest.mark.validation("deployment", reads="cluster")
@@ -95,14 +107,16 @@ def test_containers_run_as_non_root(rollout_obj: Obj, pod_template: Obj) -> None
         non_root = ctx.get("runAsNonRoot", pod_ctx.get("runAsNonRoot"))
         user = ctx.get("runAsUser", pod_ctx.get("runAsUser"))
         if non_root is not True:
-            problems.append(f"container {container['name']!r} does not set runAsNonRoot: true "
-                            f"({'set false' if non_root is False else 'unset'} at pod and container level)")
+            problems.append(
+                f"container {container['name']!r} does not set runAsNonRoot: true "
+                f"({'set false' if non_root is False else 'unset'} at pod and container level)"
+            )
         elif user == 0:
-            problems.append(f"container {container['name']!r} sets runAsNonRoot but runAsUser: 0, so it "
-                            "cannot start")
+            problems.append(f"container {container['name']!r} sets runAsNonRoot but runAsUser: 0, so it cannot start")
     assert not problems, (
         f"{_name(rollout_obj)}: {'; '.join(problems)}. Fix: set spec.template.spec.securityContext "
-        f"{{runAsNonRoot: true, runAsUser: 10001}} in {CHART} (or per container) and re-apply charts/.")
+        f"{{runAsNonRoot: true, runAsUser: 10001}} in {CHART} (or per container) and re-apply charts/."
+    )
 
 
 @pytest.mark.validation("deployment", reads="cluster")
@@ -115,7 +129,8 @@ def test_containers_have_resource_limits(rollout_obj: Obj, pod_template: Obj) ->
             problems.append(f"container {container['name']!r} has no {' and no '.join(missing)} limit")
     assert not problems, (
         f"{_name(rollout_obj)}: {'; '.join(problems)}. An unbounded container can starve its node, and the "
-        f"resource alerts divide usage by the limit. Fix: set resources.limits.cpu and .memory in {CHART}.")
+        f"resource alerts divide usage by the limit. Fix: set resources.limits.cpu and .memory in {CHART}."
+    )
 
 
 def image_problem(image: str) -> str | None:
@@ -134,12 +149,16 @@ def image_problem(image: str) -> str | None:
 @pytest.mark.validation("deployment", reads="cluster")
 def test_images_pinned(rollout_obj: Obj, pod_template: Obj) -> None:
     containers = _containers(pod_template) + list(pod_template["spec"].get("initContainers") or [])
-    problems = [f"container {c['name']!r} image {c.get('image')!r} {why}" for c in containers
-                if (why := image_problem(c.get("image") or ""))]
+    problems = [
+        f"container {c['name']!r} image {c.get('image')!r} {why}"
+        for c in containers
+        if (why := image_problem(c.get("image") or ""))
+    ]
     assert not problems, (
         f"{_name(rollout_obj)}: {'; '.join(problems)}: a restart can pull different code than was tested, "
         "and a rollback cannot name what to go back to. Fix: pin a version tag or a digest "
-        f"(image@sha256:...) in {CHART}.")
+        f"(image@sha256:...) in {CHART}."
+    )
 
 
 def _selects(selector: dict[str, str], labels: dict[str, str]) -> bool:
@@ -161,10 +180,12 @@ def _app_services(k8s: Kube, rollout_obj: Obj, template: Obj) -> list[Obj]:
             chosen.append(svc)
     missing = named - {s["metadata"]["name"] for s in chosen}
     if missing:
-        pytest.fail(f"{_name(rollout_obj)} names Service(s) {', '.join(sorted(missing))} in its canary "
-                    f"strategy, but they do not exist in namespace {namespace}. Fix: apply "
-                    "charts/services.yaml.",
-                    pytrace=False)
+        pytest.fail(
+            f"{_name(rollout_obj)} names Service(s) {', '.join(sorted(missing))} in its canary "
+            f"strategy, but they do not exist in namespace {namespace}. Fix: apply "
+            "charts/services.yaml.",
+            pytrace=False,
+        )
     return chosen
 
 
@@ -172,9 +193,13 @@ def _endpoint_ips(k8s: Kube, svc: Obj) -> set[str]:
     namespace, name = svc["metadata"]["namespace"], svc["metadata"]["name"]
     slices, _ = k8s.list(ENDPOINT_SLICE, namespace=namespace, label_selector=f"{SERVICE_NAME_LABEL}={name}")
     if slices:
-        return {address for s in slices for ep in s.get("endpoints") or []
-                if (ep.get("conditions") or {}).get("ready") is not False
-                for address in ep.get("addresses") or []}
+        return {
+            address
+            for s in slices
+            for ep in s.get("endpoints") or []
+            if (ep.get("conditions") or {}).get("ready") is not False
+            for address in ep.get("addresses") or []
+        }
     endpoints = k8s.find(resources.ENDPOINTS, name, namespace=namespace) or {}
     return {a["ip"] for subset in endpoints.get("subsets") or [] for a in subset.get("addresses") or []}
 
@@ -184,17 +209,23 @@ def _endpoint_mismatches(k8s: Kube, services: list[Obj]) -> list[str]:
     for svc in services:
         namespace, name = svc["metadata"]["namespace"], svc["metadata"]["name"]
         selector = svc["spec"].get("selector") or {}
-        pods, _ = k8s.list(resources.POD, namespace=namespace,
-                           label_selector=",".join(f"{k}={v}" for k, v in selector.items()))
-        ready = {p["status"]["podIP"]: p["metadata"]["name"] for p in pods
-                 if pod_ready(p) and (p.get("status") or {}).get("podIP")}
+        pods, _ = k8s.list(
+            resources.POD, namespace=namespace, label_selector=",".join(f"{k}={v}" for k, v in selector.items())
+        )
+        ready = {
+            p["status"]["podIP"]: p["metadata"]["name"]
+            for p in pods
+            if pod_ready(p) and (p.get("status") or {}).get("podIP")
+        }
         actual = _endpoint_ips(k8s, svc)
         stale, absent = actual - set(ready), set(ready) - actual
         if stale or absent:
             parts = []
             if absent:
-                parts.append("Ready pods missing from its endpoints: "
-                             + ", ".join(f"{ready[ip]} ({ip})" for ip in sorted(absent)))
+                parts.append(
+                    "Ready pods missing from its endpoints: "
+                    + ", ".join(f"{ready[ip]} ({ip})" for ip in sorted(absent))
+                )
             if stale:
                 parts.append(f"endpoints that are no Ready pod: {', '.join(sorted(stale))}")
             problems.append(f"Service {namespace}/{name}: {'; '.join(parts)}")
@@ -204,13 +235,15 @@ def _endpoint_mismatches(k8s: Kube, services: list[Obj]) -> list[str]:
 @pytest.mark.validation("deployment", reads="cluster")
 def test_service_endpoints_match_ready_pods(k8s: Kube, rollout_obj: Obj, pod_template: Obj) -> None:
     services = _app_services(k8s, rollout_obj, pod_template)
-    assert services, (f"no Service in namespace {rollout_obj['metadata']['namespace']} selects the pods of "
-                      f"{_name(rollout_obj)}, so nothing can reach them. Fix: apply charts/services.yaml.")
+    assert services, (
+        f"no Service in namespace {rollout_obj['metadata']['namespace']} selects the pods of "
+        f"{_name(rollout_obj)}, so nothing can reach them. Fix: apply charts/services.yaml."
+    )
     deadline = time.monotonic() + ENDPOINTS_SETTLE_S
     while (problems := _endpoint_mismatches(k8s, services)) and time.monotonic() < deadline:
         time.sleep(0.25)
     assert not problems, (
         f"{'; '.join(problems)} (still after {ENDPOINTS_SETTLE_S:.0f}s). Traffic goes to pods that cannot "
         "serve, or Ready pods get none. Fix: check each Service's selector matches the pod labels, and that "
-        "the endpoint-slice controller of kube-controller-manager runs (its log names the Service).")
-
+        "the endpoint-slice controller of kube-controller-manager runs (its log names the Service)."
+    )

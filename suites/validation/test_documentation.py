@@ -87,8 +87,9 @@ def test_guides_exist(repo_root: Path) -> None:
         if not file.is_file():
             problems.append(f"{guide} is missing (it should cover {content})")
         elif len(file.read_text().strip()) < MIN_GUIDE_CHARS or not _headings(file):
-            problems.append(f"{guide} is a stub (fewer than {MIN_GUIDE_CHARS} characters or no heading; it "
-                            f"should cover {content})")
+            problems.append(
+                f"{guide} is a stub (fewer than {MIN_GUIDE_CHARS} characters or no heading; it should cover {content})"
+            )
     assert not problems, f"{'; '.join(problems)}. Fix: write the named guide(s) in {repo_root / 'docs'}."
 
 
@@ -126,11 +127,15 @@ def test_runbook_urls_resolve(repo_root: Path) -> None:
         if not file.is_file():
             problems.append(f"alert {name}: runbook_url {url!r} names {shown}, which does not exist")
         elif anchor not in anchors(file):
-            problems.append(f"alert {name}: runbook_url {url!r}: {shown} has no heading with anchor "
-                            f"#{anchor} (add the section `## {name}`)")
-    assert not problems, (f"monitoring/{RULES_FILE}: {'; '.join(problems)}. Fix: keep one section per alert "
-                          "in docs/runbooks.md headed with the alert's name, and runbook_url "
-                          "docs/runbooks.md#<alert name in lower case>.")
+            problems.append(
+                f"alert {name}: runbook_url {url!r}: {shown} has no heading with anchor "
+                f"#{anchor} (add the section `## {name}`)"
+            )
+    assert not problems, (
+        f"monitoring/{RULES_FILE}: {'; '.join(problems)}. Fix: keep one section per alert "
+        "in docs/runbooks.md headed with the alert's name, and runbook_url "
+        "docs/runbooks.md#<alert name in lower case>."
+    )
 
 
 def _commands(text: str) -> list[str]:
@@ -168,20 +173,26 @@ def _normalised_script(text: str) -> str:
 def test_readme_commands_are_what_ci_runs(repo_root: Path) -> None:
     readme, script = repo_root / README, repo_root / CI_SCRIPT
     missing = [str(p.relative_to(repo_root)) for p in (readme, script) if not p.is_file()]
-    assert not missing, (f"{' and '.join(missing)} missing: the README must document the commands "
-                         f"{CI_SCRIPT} runs. Fix: add {' and '.join(missing)}.")
+    assert not missing, (
+        f"{' and '.join(missing)} missing: the README must document the commands "
+        f"{CI_SCRIPT} runs. Fix: add {' and '.join(missing)}."
+    )
     text = readme.read_text()
     start, end = text.find(BLOCK_START), text.find(BLOCK_END)
-    assert 0 <= start < end, (f"{README} has no {BLOCK_START} ... {BLOCK_END} block. Fix: wrap the commands "
-                              f"users run (the same ones {CI_SCRIPT} runs) in those two comments.")
-    commands = _commands(text[start + len(BLOCK_START):end])
+    assert 0 <= start < end, (
+        f"{README} has no {BLOCK_START} ... {BLOCK_END} block. Fix: wrap the commands "
+        f"users run (the same ones {CI_SCRIPT} runs) in those two comments."
+    )
+    commands = _commands(text[start + len(BLOCK_START) : end])
     assert commands, f"{README}: the {BLOCK_START} block holds no command. Fix: put them in a code block."
     ci = _normalised_script(script.read_text())
     absent = [c for c in commands if c not in ci]
     shown = "; ".join(f"`{c}`" for c in absent)
-    assert not absent, (f"{README}: command(s) {shown} of the {BLOCK_START} block do not appear in "
-                        f"{CI_SCRIPT}, so what users are told to run is not what CI checks. Fix: make them "
-                        f"identical (change {README} or {CI_SCRIPT}).")
+    assert not absent, (
+        f"{README}: command(s) {shown} of the {BLOCK_START} block do not appear in "
+        f"{CI_SCRIPT}, so what users are told to run is not what CI checks. Fix: make them "
+        f"identical (change {README} or {CI_SCRIPT})."
+    )
 
 
 def _markdown_files(root: Path) -> list[Path]:
@@ -201,8 +212,6 @@ def test_docs_relative_links_resolve(repo_root: Path) -> None:
                 where = f"{file.relative_to(repo_root)}:{number}"
                 if not linked.exists():
                     problems.append(f"{where}: link {target!r} names a file that does not exist")
-                elif (parts.fragment and linked.suffix == ".md"
-                      and unquote(parts.fragment) not in anchors(linked)):
-                    problems.append(f"{where}: link {target!r}: {linked.name} has no anchor "
-                                    f"#{parts.fragment}")
+                elif parts.fragment and linked.suffix == ".md" and unquote(parts.fragment) not in anchors(linked):
+                    problems.append(f"{where}: link {target!r}: {linked.name} has no anchor #{parts.fragment}")
     assert not problems, f"broken links: {'; '.join(problems)}. Fix: point each at an existing file/heading."

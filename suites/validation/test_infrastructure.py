@@ -15,8 +15,9 @@ from pytest_mnops.target import Target
 MIN_VERSION = (1, 24)
 ARGO_ROLLOUTS_CRDS = ("rollouts.argoproj.io", "analysistemplates.argoproj.io", "analysisruns.argoproj.io")
 CHAOS_MESH_CRDS = ("networkchaos.chaos-mesh.org", "stresschaos.chaos-mesh.org")
-SELF_SUBJECT_REVIEW = Resource("authentication.k8s.io", "v1", "selfsubjectreviews", "SelfSubjectReview",
-                               namespaced=False)
+SELF_SUBJECT_REVIEW = Resource(
+    "authentication.k8s.io", "v1", "selfsubjectreviews", "SelfSubjectReview", namespaced=False
+)
 
 
 @dataclass(frozen=True)
@@ -73,19 +74,24 @@ def test_api_server_reachable_and_supported(k8s: Kube) -> None:
     try:
         version = _version(info)
     except (AttributeError, ValueError):
-        pytest.fail(f"kube-apiserver {k8s.host}: /version answered {info!r}, which names no major/minor "
-                    "version. Fix: check the server really is a Kubernetes API server.")
+        pytest.fail(
+            f"kube-apiserver {k8s.host}: /version answered {info!r}, which names no major/minor "
+            "version. Fix: check the server really is a Kubernetes API server."
+        )
     assert version >= MIN_VERSION, (
         f"kube-apiserver {k8s.host} runs Kubernetes {info.get('gitVersion', '.'.join(map(str, version)))}, "
         f"older than the {'.'.join(map(str, MIN_VERSION))} the drills and Argo Rollouts v1.9 need. "
-        "Fix: upgrade the cluster's control plane.")
+        "Fix: upgrade the cluster's control plane."
+    )
 
 
 @pytest.mark.validation("infrastructure", reads="cluster")
 def test_nodes_ready(k8s: Kube) -> None:
     nodes, _ = k8s.list(resources.NODE)
-    assert nodes, (f"cluster {k8s.host} has no Node objects, so no pod can run. "
-                   "Fix: join worker nodes (the sandbox creates KWOK nodes: `mnops sandbox up`).")
+    assert nodes, (
+        f"cluster {k8s.host} has no Node objects, so no pod can run. "
+        "Fix: join worker nodes (the sandbox creates KWOK nodes: `mnops sandbox up`)."
+    )
     not_ready = []
     for node in nodes:
         if condition_true(node, "Ready"):
@@ -96,7 +102,8 @@ def test_nodes_ready(k8s: Kube) -> None:
         not_ready.append(f"Node {node['metadata']['name']} ({detail}: {ready.get('message', '')})")
     assert not not_ready, (
         f"{len(not_ready)} of {len(nodes)} nodes are not Ready: {'; '.join(not_ready)}. "
-        "Fix: `kubectl describe node NAME` and repair its kubelet (or cordon and remove the node).")
+        "Fix: `kubectl describe node NAME` and repair its kubelet (or cordon and remove the node)."
+    )
 
 
 @pytest.mark.validation("infrastructure", reads="cluster")
@@ -106,11 +113,15 @@ def test_required_namespaces_active(k8s: Kube, mnops_target: Target) -> None:
     for name in required:
         namespace = k8s.find(resources.NAMESPACE, name)
         if namespace is None:
-            problems.append(f"Namespace {name} does not exist (fix: `kubectl create namespace {name}` and "
-                            "deploy charts/ into it, or pass --mnops-namespace)")
+            problems.append(
+                f"Namespace {name} does not exist (fix: `kubectl create namespace {name}` and "
+                "deploy charts/ into it, or pass --mnops-namespace)"
+            )
         elif (namespace.get("status") or {}).get("phase") != "Active":
-            problems.append(f"Namespace {name} is {namespace['status'].get('phase')} (fix: wait for its "
-                            "deletion to finish and recreate it, or remove the finalizer that blocks it)")
+            problems.append(
+                f"Namespace {name} is {namespace['status'].get('phase')} (fix: wait for its "
+                "deletion to finish and recreate it, or remove the finalizer that blocks it)"
+            )
     assert not problems, "; ".join(problems)
 
 
@@ -132,7 +143,8 @@ def test_argo_rollouts_crds_established(k8s: Kube) -> None:
         f"{'; '.join(problems)} on {k8s.host}: Argo Rollouts is missing, so the Rollout, its analyses and "
         "every canary drill cannot work. Fix: `kubectl create namespace argo-rollouts && kubectl apply -n "
         "argo-rollouts -f https://github.com/argoproj/argo-rollouts/releases/download/v1.9.2/install.yaml` "
-        "(the sandbox installs them in `mnops sandbox up`).")
+        "(the sandbox installs them in `mnops sandbox up`)."
+    )
 
 
 @pytest.mark.validation("infrastructure", reads="cluster")
@@ -141,13 +153,15 @@ def test_chaos_mesh_crds_established(k8s: Kube) -> None:
     assert not problems, (
         f"{'; '.join(problems)} on {k8s.host}: drills high-latency and resource-exhaustion inject their "
         "faults as Chaos Mesh NetworkChaos/StressChaos objects. Fix: install Chaos Mesh (`helm install "
-        "chaos-mesh chaos-mesh/chaos-mesh -n chaos-mesh --create-namespace`), or deselect those drills.")
+        "chaos-mesh chaos-mesh/chaos-mesh -n chaos-mesh --create-namespace`), or deselect those drills."
+    )
 
 
 def _identity(k8s: Kube) -> str:
     try:
-        review = k8s.create(SELF_SUBJECT_REVIEW, {"apiVersion": "authentication.k8s.io/v1",
-                                                  "kind": "SelfSubjectReview"})
+        review = k8s.create(
+            SELF_SUBJECT_REVIEW, {"apiVersion": "authentication.k8s.io/v1", "kind": "SelfSubjectReview"}
+        )
         return review["status"]["userInfo"]["username"]
     except Exception:  # the name only decorates the message; servers before 1.28 lack the API
         return "the identity in your kubeconfig"
@@ -160,17 +174,20 @@ def _role_rules(missing: list[Permission]) -> str:
         rules.setdefault((perm.group, perm.resource), []).append(perm.verb)
     lines = []
     for (group, resource), verbs in rules.items():
-        lines.append(f"- apiGroups: {json.dumps([group])}\n  resources: {json.dumps([resource])}\n"
-                     f"  verbs: {json.dumps(verbs)}")
+        lines.append(
+            f"- apiGroups: {json.dumps([group])}\n  resources: {json.dumps([resource])}\n  verbs: {json.dumps(verbs)}"
+        )
     return "\n".join(lines)
 
 
 @pytest.mark.validation("infrastructure", reads="cluster")
 def test_rbac_allows_drill_verbs(k8s: Kube, mnops_target: Target) -> None:
     namespace = mnops_target.namespace
-    missing = [perm for perm in PERMISSIONS
-               if not k8s.can_i(perm.verb, perm.plural, group=perm.group, namespace=namespace,
-                                subresource=perm.subresource)]
+    missing = [
+        perm
+        for perm in PERMISSIONS
+        if not k8s.can_i(perm.verb, perm.plural, group=perm.group, namespace=namespace, subresource=perm.subresource)
+    ]
     if missing:
         who = _identity(k8s)
         listing = "; ".join(f"{p.describe()} (needed by {p.needed_by})" for p in missing)
@@ -178,4 +195,5 @@ def test_rbac_allows_drill_verbs(k8s: Kube, mnops_target: Target) -> None:
             f"{who} may not, in namespace {namespace}: {listing}. Fix: add these rules to a Role in "
             f"namespace {namespace} bound to {who} (RoleBinding), then run the suite again:\n"
             f"{_role_rules(missing)}",
-            pytrace=False)
+            pytrace=False,
+        )

@@ -30,8 +30,10 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 def sandbox() -> SandboxSettings:
     settings = SandboxSettings.load(STATE_DIR)
     if settings is None:
-        raise RuntimeError(f"no sandbox in {STATE_DIR}. Fix: start it with `mnops sandbox up` "
-                           "(these tests never skip: CI always runs one).")
+        raise RuntimeError(
+            f"no sandbox in {STATE_DIR}. Fix: start it with `mnops sandbox up` "
+            "(these tests never skip: CI always runs one)."
+        )
     return settings
 
 

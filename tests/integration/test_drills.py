@@ -36,16 +36,39 @@ PROPERTIES = ("drill", "scenario", "mttr_s", "verdict", "score")
 
 def run_drills(sandbox: SandboxSettings, tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "pytest", "suites/drills", "-p", "no:cacheprovider", "--mnops-sandbox",
-         "--mnops-sandbox-dir", sandbox.state_dir, "--mnops-ledger", str(tmp_path / "ledger.jsonl"), *args],
-        cwd=ROOT, capture_output=True, text=True, timeout=1800)
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "suites/drills",
+            "-p",
+            "no:cacheprovider",
+            "--mnops-sandbox",
+            "--mnops-sandbox-dir",
+            sandbox.state_dir,
+            "--mnops-ledger",
+            str(tmp_path / "ledger.jsonl"),
+            *args,
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=1800,
+    )
 
 
-def test_all_seven_drills_prove_detection_and_recovery_with_reports(sandbox: SandboxSettings,
-                                                                    tmp_path: Path) -> None:
+def test_all_seven_drills_prove_detection_and_recovery_with_reports(sandbox: SandboxSettings, tmp_path: Path) -> None:
     junit, html, summary = tmp_path / "junit.xml", tmp_path / "report.html", tmp_path / "drills.json"
-    result = run_drills(sandbox, tmp_path, "-m", "drill", f"--junitxml={junit}", f"--html={html}",
-                        "--self-contained-html", f"--mnops-report-json={summary}")
+    result = run_drills(
+        sandbox,
+        tmp_path,
+        "-m",
+        "drill",
+        f"--junitxml={junit}",
+        f"--html={html}",
+        "--self-contained-html",
+        f"--mnops-report-json={summary}",
+    )
     assert result.returncode == 0, result.stdout[-4000:]
     assert "resilience score: 100/100 over 7 drills" in result.stdout
 
@@ -71,8 +94,10 @@ def test_all_seven_drills_prove_detection_and_recovery_with_reports(sandbox: San
 @contextlib.contextmanager
 def without_alert_rule(sandbox: SandboxSettings, alert: str) -> Iterator[None]:
     directory = sandbox.layout.config / "rules"
-    groups = [{**g, "rules": [r for r in g["rules"] if r.get("alert") != alert]}
-              for g in rules.rule_groups(sandbox.time_scale)]
+    groups = [
+        {**g, "rules": [r for r in g["rules"] if r.get("alert") != alert]}
+        for g in rules.rule_groups(sandbox.time_scale)
+    ]
     (directory / rules.RULES_FILE).write_text(yaml.safe_dump({"groups": groups}, sort_keys=False))
     rules.reload_prometheus(sandbox.prometheus_url)
     try:
@@ -108,8 +133,13 @@ def without_component(sandbox: SandboxSettings, name: str) -> Iterator[None]:
 
 @contextlib.contextmanager
 def without_canary_analysis(kube: Kube, sandbox: SandboxSettings, namespace: str) -> Iterator[None]:
-    kube.patch(resources.ROLLOUT, app.APP_NAME, [{"op": "remove", "path": "/spec/strategy/canary/analysis"}],
-               namespace=namespace, patch_type="json")
+    kube.patch(
+        resources.ROLLOUT,
+        app.APP_NAME,
+        [{"op": "remove", "path": "/spec/strategy/canary/analysis"}],
+        namespace=namespace,
+        patch_type="json",
+    )
     try:
         yield
     finally:
@@ -121,25 +151,47 @@ def with_secret_frozen(kube: Kube, namespace: str) -> Iterator[None]:
     """A ValidatingAdmissionPolicy (CEL, evaluated by the real apiserver) refuses any write to the app's Secret."""
     name = f"mnops-freeze-{namespace}"
     policy = {
-        "apiVersion": "admissionregistration.k8s.io/v1", "kind": "ValidatingAdmissionPolicy",
+        "apiVersion": "admissionregistration.k8s.io/v1",
+        "kind": "ValidatingAdmissionPolicy",
         "metadata": {"name": name},
-        "spec": {"failurePolicy": "Fail",
-                 "matchConstraints": {"resourceRules": [{"apiGroups": [""], "apiVersions": ["v1"],
-                                                         "operations": ["CREATE", "UPDATE"],
-                                                         "resources": ["secrets"]}]},
-                 "validations": [{"expression": "object.metadata.name != 'machine-native-ops-credentials'",
-                                  "message": "negative control: the app's credentials are frozen"}]},
+        "spec": {
+            "failurePolicy": "Fail",
+            "matchConstraints": {
+                "resourceRules": [
+                    {
+                        "apiGroups": [""],
+                        "apiVersions": ["v1"],
+                        "operations": ["CREATE", "UPDATE"],
+                        "resources": ["secrets"],
+                    }
+                ]
+            },
+            "validations": [
+                {
+                    "expression": "object.metadata.name != 'machine-native-ops-credentials'",
+                    "message": "negative control: the app's credentials are frozen",
+                }
+            ],
+        },
     }
     binding = {
-        "apiVersion": "admissionregistration.k8s.io/v1", "kind": "ValidatingAdmissionPolicyBinding",
+        "apiVersion": "admissionregistration.k8s.io/v1",
+        "kind": "ValidatingAdmissionPolicyBinding",
         "metadata": {"name": name},
-        "spec": {"policyName": name, "validationActions": ["Deny"],
-                 "matchResources": {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": namespace}}}},
+        "spec": {
+            "policyName": name,
+            "validationActions": ["Deny"],
+            "matchResources": {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": namespace}}},
+        },
     }
     kube.apply(policy)
     kube.apply(binding)
-    probe = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "machine-native-ops-credentials",
-                                                                "namespace": namespace}, "data": {}}
+    probe = {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {"name": "machine-native-ops-credentials", "namespace": namespace},
+        "data": {},
+    }
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:  # the policy is compiled asynchronously: wait until it bites
         try:
@@ -157,11 +209,15 @@ def with_secret_frozen(kube: Kube, namespace: str) -> Iterator[None]:
 
 Disable = Callable[[Kube, SandboxSettings, str], contextlib.AbstractContextManager[None]]
 NEGATIVE_CONTROLS: dict[str, tuple[Disable, str]] = {
-    "pod-failure": (lambda k, s, ns: without_component(s, CONTROLLER_MANAGER.name),
-                    "NOT RECOVERED: watch-replacements"),
+    "pod-failure": (
+        lambda k, s, ns: without_component(s, CONTROLLER_MANAGER.name),
+        "NOT RECOVERED: watch-replacements",
+    ),
     "high-latency": (lambda k, s, ns: without_alert_rule(s, "HighLatencyP95"), "NOT DETECTED: p95-alert-firing"),
-    "resource-exhaustion": (lambda k, s, ns: without_alert_rule(s, "HighMemoryUsage"),
-                            "NOT DETECTED: memory-alert-firing"),
+    "resource-exhaustion": (
+        lambda k, s, ns: without_alert_rule(s, "HighMemoryUsage"),
+        "NOT DETECTED: memory-alert-firing",
+    ),
     "canary-failure": (without_canary_analysis, "NOT DETECTED: analysis-failed"),
     "secret-rotation": (lambda k, s, ns: with_secret_frozen(k, ns), "NOT RECOVERED: consumers-use-new-value"),
     "emergency-rollback": (lambda k, s, ns: without_component(s, RECEIVERS.name), "FAILED: slack-notified"),
@@ -170,14 +226,17 @@ NEGATIVE_CONTROLS: dict[str, tuple[Disable, str]] = {
 
 
 @pytest.mark.parametrize("drill", sorted(NEGATIVE_CONTROLS))
-def test_drill_fails_when_detection_is_disabled(drill: str, kube: Kube, sandbox: SandboxSettings, namespace: str,
-                                                tmp_path: Path) -> None:
+def test_drill_fails_when_detection_is_disabled(
+    drill: str, kube: Kube, sandbox: SandboxSettings, namespace: str, tmp_path: Path
+) -> None:
     disable, expected = NEGATIVE_CONTROLS[drill]
-    Rollout(kube, namespace=namespace, name=app.APP_NAME).wait_for(phase="Healthy", stable_is_current=True,
-                                                                 timeout_s=180)
+    Rollout(kube, namespace=namespace, name=app.APP_NAME).wait_for(
+        phase="Healthy", stable_is_current=True, timeout_s=180
+    )
     with disable(kube, sandbox, namespace):
-        result = run_drills(sandbox, tmp_path, "--drill", drill, "--mnops-namespace", namespace,
-                            "--mnops-allow-namespace", namespace)
+        result = run_drills(
+            sandbox, tmp_path, "--drill", drill, "--mnops-namespace", namespace, "--mnops-allow-namespace", namespace
+        )
     verdict = "\n".join(line for line in result.stdout.splitlines() if line.startswith(("E  ", "FAILED", "ERROR")))
     assert result.returncode == 1, verdict or result.stdout[-3000:]
     assert "did not prove detection and recovery" in result.stdout, verdict

@@ -79,8 +79,9 @@ def test_a_faulty_canary_fails_its_analysis_and_is_aborted(rollout: Rollout) -> 
     assert run["status"]["phase"] == "Failed"
     status = rollout.wait_for(aborted=True, timeout_s=60)
     assert status.phase == "Degraded"
-    stable = next(r for r, rs in rollout.revisions().items() if rs["metadata"]["labels"][HASH_LABEL]
-                  == status.stable_hash)
+    stable = next(
+        r for r, rs in rollout.revisions().items() if rs["metadata"]["labels"][HASH_LABEL] == status.stable_hash
+    )
     rollout.undo(stable)
     rollout.wait_for(phase="Healthy", stable_is_current=True, timeout_s=120)
 
@@ -93,8 +94,9 @@ def test_prometheus_wait_until_and_range(prometheus: Prometheus, namespace: str)
     assert series and len(series[0]["values"]) >= 5
 
 
-def test_alert_goes_pending_firing_then_resolved(kube: Kube, namespace: str, sandbox: SandboxSettings,
-                                                 prometheus: Prometheus) -> None:
+def test_alert_goes_pending_firing_then_resolved(
+    kube: Kube, namespace: str, sandbox: SandboxSettings, prometheus: Prometheus
+) -> None:
     """HighErrorRate for this namespace alone: real rule, real evaluation, real Alertmanager delivery."""
     alerts = Alerts(prometheus, alertmanager_url=sandbox.alertmanager_url, receivers_url=sandbox.receivers_url)
     labels = {"namespace": namespace}
@@ -112,7 +114,6 @@ def test_alert_goes_pending_firing_then_resolved(kube: Kube, namespace: str, san
         assert namespace in str(delivered["payload"])
     finally:
         for pod in pods:
-            kube.patch(resources.POD, pod["metadata"]["name"], {"metadata": {"annotations": GOOD}},
-                       namespace=namespace)
+            kube.patch(resources.POD, pod["metadata"]["name"], {"metadata": {"annotations": GOOD}}, namespace=namespace)
     alerts.wait_for("HighErrorRate", "resolved", within=90, labels=labels)
     rollout.wait_for(phase="Healthy", timeout_s=30)

@@ -24,10 +24,30 @@ LATENCY_FAULT = "mnops-high-latency"
 
 def start_drill(drill: str, namespace: str, sandbox: SandboxSettings, ledger: Path) -> subprocess.Popen[str]:
     return subprocess.Popen(
-        [sys.executable, "-m", "pytest", "suites/drills", "--drill", drill, "-p", "no:cacheprovider",
-         "--mnops-sandbox", "--mnops-sandbox-dir", sandbox.state_dir, "--mnops-namespace", namespace,
-         "--mnops-allow-namespace", namespace, "--mnops-ledger", str(ledger)],
-        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "suites/drills",
+            "--drill",
+            drill,
+            "-p",
+            "no:cacheprovider",
+            "--mnops-sandbox",
+            "--mnops-sandbox-dir",
+            sandbox.state_dir,
+            "--mnops-namespace",
+            namespace,
+            "--mnops-allow-namespace",
+            namespace,
+            "--mnops-ledger",
+            str(ledger),
+        ],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
 
 
 def wait_until(condition: Any, *, timeout_s: float, what: str) -> None:
@@ -43,8 +63,9 @@ def latency_fault(kube: Kube, namespace: str) -> dict[str, Any] | None:
 
 
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
-def test_interrupt_mid_fault_reverts(signum: int, kube: Kube, namespace: str, sandbox: SandboxSettings,
-                                     tmp_path: Path) -> None:
+def test_interrupt_mid_fault_reverts(
+    signum: int, kube: Kube, namespace: str, sandbox: SandboxSettings, tmp_path: Path
+) -> None:
     ledger = tmp_path / "ledger.jsonl"
     assert latency_fault(kube, namespace) is None
     drill = start_drill("high-latency", namespace, sandbox, ledger)
@@ -61,8 +82,9 @@ def test_interrupt_mid_fault_reverts(signum: int, kube: Kube, namespace: str, sa
     assert Ledger(ledger).pending() == []
 
 
-def test_sigkill_mid_fault_is_reverted_by_mnops_recover(kube: Kube, namespace: str, sandbox: SandboxSettings,
-                                                        tmp_path: Path) -> None:
+def test_sigkill_mid_fault_is_reverted_by_mnops_recover(
+    kube: Kube, namespace: str, sandbox: SandboxSettings, tmp_path: Path
+) -> None:
     ledger = tmp_path / "ledger.jsonl"
     rollout = Rollout(kube, namespace=namespace, name=app.APP_NAME)
     rollout.wait_for(phase="Healthy", stable_is_current=True, timeout_s=120)
@@ -80,8 +102,13 @@ def test_sigkill_mid_fault_is_reverted_by_mnops_recover(kube: Kube, namespace: s
     assert len(Ledger(ledger).pending()) == 1
     assert injected(), "the fault must still be there after SIGKILL, or this test proves nothing"
 
-    recover = subprocess.run([sys.executable, "-m", "pytest_mnops.cli", "recover", "--ledger", str(ledger)],
-                             cwd=ROOT, capture_output=True, text=True, timeout=300)
+    recover = subprocess.run(
+        [sys.executable, "-m", "pytest_mnops.cli", "recover", "--ledger", str(ledger)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert recover.returncode == 0, recover.stdout + recover.stderr
     assert "reverted canary-failure" in recover.stdout
     after = rollout.wait_for(phase="Healthy", stable_is_current=True, timeout_s=120)

@@ -39,9 +39,15 @@ def rollout(kube: Kube, namespace: str) -> Rollout:
 
 @pytest.fixture
 def helper(kube: Kube, namespace: str, sandbox: SandboxSettings, tmp_path: Path) -> RollbackHelper:
-    return RollbackHelper(kube, namespace=namespace, name=app.APP_NAME,
-                          prometheus=Prometheus(sandbox.prometheus_url), snapshot_dir=tmp_path,
-                          notifier=Notifier.for_sandbox(sandbox), time_scale=sandbox.time_scale)
+    return RollbackHelper(
+        kube,
+        namespace=namespace,
+        name=app.APP_NAME,
+        prometheus=Prometheus(sandbox.prometheus_url),
+        snapshot_dir=tmp_path,
+        notifier=Notifier.for_sandbox(sandbox),
+        time_scale=sandbox.time_scale,
+    )
 
 
 def start_canary(rollout: Rollout, annotations: dict[str, str]) -> RolloutStatus:
@@ -51,11 +57,18 @@ def start_canary(rollout: Rollout, annotations: dict[str, str]) -> RolloutStatus
 
     def mid_canary(objs: list[dict[str, Any]]) -> RolloutStatus | None:
         status = read_status(objs[0]) if objs else None
-        return status if status and status.trusted and status.paused and status.current_hash not in (
-            "", stable) else None
+        return (
+            status if status and status.trusted and status.paused and status.current_hash not in ("", stable) else None
+        )
 
-    return rollout.kube.wait(resources.ROLLOUT, mid_canary, name=rollout.name, namespace=rollout.namespace,
-                             timeout_s=60, what="the canary to pause part-way")
+    return rollout.kube.wait(
+        resources.ROLLOUT,
+        mid_canary,
+        name=rollout.name,
+        namespace=rollout.namespace,
+        timeout_s=60,
+        what="the canary to pause part-way",
+    )
 
 
 def resource_versions(rollout: Rollout) -> dict[str, str]:
@@ -64,8 +77,7 @@ def resource_versions(rollout: Rollout) -> dict[str, str]:
     return {"rollout": rollout.get()["metadata"]["resourceVersion"], **versions}
 
 
-def received(sandbox: SandboxSettings, channel: str, match: Callable[[Any], bool], *,
-             since: float) -> list[Any]:
+def received(sandbox: SandboxSettings, channel: str, match: Callable[[Any], bool], *, since: float) -> list[Any]:
     resp = requests.get(f"{sandbox.receivers_url}/received", params={"channel": channel}, timeout=10)
     resp.raise_for_status()
     return [i["payload"] for i in resp.json() if i["received_at"] >= since and match(i["payload"])]
@@ -78,15 +90,18 @@ def assert_stable_serves_everything(rollout: Rollout, result: RollbackResult, st
     assert status.trusted and status.phase == "Healthy"
     assert status.stable_hash == status.current_hash == stable_hash
     assert not rollout.get()["status"].get("abort")
-    pods, _ = rollout.kube.list(resources.POD, namespace=rollout.namespace,
-                                label_selector=f"app={app.APP_NAME}")
+    pods, _ = rollout.kube.list(resources.POD, namespace=rollout.namespace, label_selector=f"app={app.APP_NAME}")
     ready = [p for p in pods if pod_ready(p)]
     assert ready and {p["metadata"]["labels"][HASH_LABEL] for p in ready} == {stable_hash}
 
 
 def test_rollback_mid_canary_restores_stable_and_notifies(
-        rollout: Rollout, helper: RollbackHelper, sandbox: SandboxSettings, namespace: str,
-        record_property: Callable[[str, object], None]) -> None:
+    rollout: Rollout,
+    helper: RollbackHelper,
+    sandbox: SandboxSettings,
+    namespace: str,
+    record_property: Callable[[str, object], None],
+) -> None:
     canary = start_canary(rollout, GOOD)
     started = time.time()
     result = helper.rollback("integration test: emergency rollback mid-canary")
@@ -102,14 +117,11 @@ def test_rollback_mid_canary_restores_stable_and_notifies(
 
     assert [(d.channel, d.ok) for d in result.notifications] == [("slack", True), ("email", True)]
     target = f"{namespace}/{app.APP_NAME}"
-    assert received(sandbox, "slack", lambda p: target in p.get("text", "") and "verified" in p["text"],
-                    since=started)
-    assert received(sandbox, "email", lambda p: target in p["subject"] and "Duration:" in p["body"],
-                    since=started)
+    assert received(sandbox, "slack", lambda p: target in p.get("text", "") and "verified" in p["text"], since=started)
+    assert received(sandbox, "email", lambda p: target in p["subject"] and "Duration:" in p["body"], since=started)
 
 
-def test_dry_run_changes_nothing_then_a_paused_canary_is_rolled_back(rollout: Rollout,
-                                                                     helper: RollbackHelper) -> None:
+def test_dry_run_changes_nothing_then_a_paused_canary_is_rolled_back(rollout: Rollout, helper: RollbackHelper) -> None:
     canary = start_canary(rollout, GOOD)
     # Freeze the canary (spec.paused) so the controller stops moving the object while we compare versions.
     rollout.pause()
@@ -127,10 +139,19 @@ def test_dry_run_changes_nothing_then_a_paused_canary_is_rolled_back(rollout: Ro
     assert not rollout.get()["spec"].get("paused")
 
 
-def test_cli_dry_run_then_rollback(rollout: Rollout, namespace: str, sandbox: SandboxSettings, tmp_path: Path,
-                                   capsys: pytest.CaptureFixture[str]) -> None:
-    argv = ["rollback", "--sandbox", "--sandbox-dir", str(sandbox.state_dir), "--namespace", namespace,
-            "--snapshot-dir", str(tmp_path)]
+def test_cli_dry_run_then_rollback(
+    rollout: Rollout, namespace: str, sandbox: SandboxSettings, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = [
+        "rollback",
+        "--sandbox",
+        "--sandbox-dir",
+        str(sandbox.state_dir),
+        "--namespace",
+        namespace,
+        "--snapshot-dir",
+        str(tmp_path),
+    ]
     rollout.wait_for(phase="Healthy")
     before = resource_versions(rollout)
     assert cli.main([*argv, "--dry-run"]) == 0
@@ -150,8 +171,9 @@ def test_watch_rolls_back_a_failing_canary(rollout: Rollout, helper: RollbackHel
     rollout.set_image(IMAGE.format(next(VERSIONS)), annotations=BAD)
     reports: list[str] = []
 
-    result = helper.watch(interval_s=1, unhealthy_for_s=3, max_duration_s=120,
-                          on_check=lambda report: reports.append(report.describe()))
+    result = helper.watch(
+        interval_s=1, unhealthy_for_s=3, max_duration_s=120, on_check=lambda report: reports.append(report.describe())
+    )
 
     assert result is not None, f"no rollback; last health: {reports[-3:]}"
     assert result.reason.startswith("automatic: ")

@@ -65,8 +65,7 @@ def sandbox() -> Iterator[SandboxSettings]:
     STATE_DIR.parent.mkdir(parents=True, exist_ok=True)
     with (STATE_DIR.parent / "sandbox-validation.lock").open("w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # pytest-xdist workers: one starts it, the others wait and reuse it
-        settings = SandboxSettings.load(STATE_DIR) or SandboxSettings(state_dir=str(STATE_DIR),
-                                                                      port_base=PORT_BASE)
+        settings = SandboxSettings.load(STATE_DIR) or SandboxSettings(state_dir=str(STATE_DIR), port_base=PORT_BASE)
         settings.state_dir = str(STATE_DIR)  # `mnops sandbox up` may have saved it relative to its cwd
         box = Sandbox(settings, _say)
         states = [state for _, state, _ in box.status()]
@@ -107,8 +106,9 @@ KEEP_ENV = ("MNOPS_ASSETS_DIR", "MNOPS_CACHE_DIR", "MNOPS_SANDBOX_BIN", "MNOPS_G
 
 
 @pytest.fixture
-def run_check(pytester: pytest.Pytester, sandbox: SandboxSettings,
-              monkeypatch: pytest.MonkeyPatch) -> Callable[..., pytest.RunResult]:
+def run_check(
+    pytester: pytest.Pytester, sandbox: SandboxSettings, monkeypatch: pytest.MonkeyPatch
+) -> Callable[..., pytest.RunResult]:
     """Run checks of a fresh copy of suites/validation in-process against the validation sandbox."""
     shutil.copytree(SUITE, pytester.path / "validation", ignore=shutil.ignore_patterns("__pycache__"))
     # Only the options below choose the target: e.g. an exported MNOPS_SANDBOX=1 must not make the inner run
@@ -119,16 +119,21 @@ def run_check(pytester: pytest.Pytester, sandbox: SandboxSettings,
 
     def run(*node_ids: str, **options: str) -> pytest.RunResult:
         settings = {
-            "kubeconfig": str(sandbox.layout.kubeconfig), "context": CONTEXT, "namespace": NAMESPACE,
-            "app": APP, "prometheus-url": sandbox.prometheus_url,
+            "kubeconfig": str(sandbox.layout.kubeconfig),
+            "context": CONTEXT,
+            "namespace": NAMESPACE,
+            "app": APP,
+            "prometheus-url": sandbox.prometheus_url,
             "alertmanager-url": sandbox.alertmanager_url,
-            "receivers-url": sandbox.receivers_url, "github-url": sandbox.github_url,
-            "github-repo": GITHUB_REPO, "time-scale": str(sandbox.time_scale), "ledger": str(ledger),
+            "receivers-url": sandbox.receivers_url,
+            "github-url": sandbox.github_url,
+            "github-repo": GITHUB_REPO,
+            "time-scale": str(sandbox.time_scale),
+            "ledger": str(ledger),
             **options,
         }
         # The outer session imported pytest_mnops already: the inner one cannot assert-rewrite it, fine.
-        args = ["-p", "no:cacheprovider", "--strict-markers", "-rA",
-                "-W", "ignore::pytest.PytestAssertRewriteWarning"]
+        args = ["-p", "no:cacheprovider", "--strict-markers", "-rA", "-W", "ignore::pytest.PytestAssertRewriteWarning"]
         args += [f"--mnops-{name}={value}" for name, value in settings.items()]
         return pytester.runpytest(*args, *(f"validation/{node}" for node in node_ids))
 
@@ -156,8 +161,7 @@ ROLE_RULES_WITHOUT = [  # everything the drills need except `delete pods` and `p
     {"apiGroups": ["argoproj.io"], "resources": ["analysisruns"], "verbs": ["list", "watch"]},
     {"apiGroups": ["apps"], "resources": ["replicasets"], "verbs": ["list"]},
     {"apiGroups": [""], "resources": ["secrets"], "verbs": ["get", "patch", "create"]},
-    {"apiGroups": ["chaos-mesh.org"], "resources": ["networkchaos", "stresschaos"],
-     "verbs": ["create", "delete"]},
+    {"apiGroups": ["chaos-mesh.org"], "resources": ["networkchaos", "stresschaos"], "verbs": ["create", "delete"]},
     {"apiGroups": [""], "resources": ["events"], "verbs": ["list"]},
 ]
 
@@ -165,35 +169,54 @@ ROLE_RULES_WITHOUT = [  # everything the drills need except `delete pods` and `p
 def _token(kube: Kube, account: str) -> str:
     # TokenRequest is the serviceaccounts/token subresource: a Resource addressing it builds its URL.
     token_request = Resource("", "v1", f"serviceaccounts/{account}/token", "TokenRequest")
-    review = kube.create(token_request, {"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest",
-                                         "spec": {"expirationSeconds": 600}}, namespace=NAMESPACE)
+    review = kube.create(
+        token_request,
+        {"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest", "spec": {"expirationSeconds": 600}},
+        namespace=NAMESPACE,
+    )
     return review["status"]["token"]
 
 
 def _token_kubeconfig(path: Path, sandbox: SandboxSettings, token: str) -> Path:
-    path.write_text(yaml.safe_dump({
-        "apiVersion": "v1", "kind": "Config", "current-context": RESTRICTED,
-        "clusters": [{"name": "sandbox", "cluster": {
-            "server": f"https://127.0.0.1:{sandbox.ports.apiserver}",
-            "certificate-authority": str(Pki(sandbox.layout.pki).ca_cert.resolve())}}],
-        "users": [{"name": RESTRICTED, "user": {"token": token}}],
-        "contexts": [{"name": RESTRICTED, "context": {"cluster": "sandbox", "user": RESTRICTED,
-                                                      "namespace": NAMESPACE}}],
-    }))
+    path.write_text(
+        yaml.safe_dump(
+            {
+                "apiVersion": "v1",
+                "kind": "Config",
+                "current-context": RESTRICTED,
+                "clusters": [
+                    {
+                        "name": "sandbox",
+                        "cluster": {
+                            "server": f"https://127.0.0.1:{sandbox.ports.apiserver}",
+                            "certificate-authority": str(Pki(sandbox.layout.pki).ca_cert.resolve()),
+                        },
+                    }
+                ],
+                "users": [{"name": RESTRICTED, "user": {"token": token}}],
+                "contexts": [
+                    {"name": RESTRICTED, "context": {"cluster": "sandbox", "user": RESTRICTED, "namespace": NAMESPACE}}
+                ],
+            }
+        )
+    )
     return path
 
 
 def test_infrastructure_rbac_names_missing_verbs_and_role_rule(
-        run_check: Callable[..., pytest.RunResult], kube: Kube, sandbox: SandboxSettings,
-        tmp_path: Path) -> None:
+    run_check: Callable[..., pytest.RunResult], kube: Kube, sandbox: SandboxSettings, tmp_path: Path
+) -> None:
     meta = {"name": RESTRICTED, "namespace": NAMESPACE}
     objects = [
         {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": meta},
-        {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role", "metadata": meta,
-         "rules": ROLE_RULES_WITHOUT},
-        {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding", "metadata": meta,
-         "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": RESTRICTED},
-         "subjects": [{"kind": "ServiceAccount", "name": RESTRICTED, "namespace": NAMESPACE}]},
+        {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role", "metadata": meta, "rules": ROLE_RULES_WITHOUT},
+        {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "RoleBinding",
+            "metadata": meta,
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": RESTRICTED},
+            "subjects": [{"kind": "ServiceAccount", "name": RESTRICTED, "namespace": NAMESPACE}],
+        },
     ]
     try:
         for obj in objects:
@@ -203,19 +226,23 @@ def test_infrastructure_rbac_names_missing_verbs_and_role_rule(
         check = "test_infrastructure.py::test_rbac_allows_drill_verbs"
 
         result = run_check(check, **as_restricted)
-        _assert_failed_with(result, f"system:serviceaccount:{NAMESPACE}:{RESTRICTED} may not",
-                            "delete pods", "patch rollouts/status.argoproj.io",
-                            f"Fix: add these rules to a Role in namespace {NAMESPACE}",
-                            '- apiGroups: [""]\n  resources: ["pods"]\n  verbs: ["delete"]',
-                            '- apiGroups: ["argoproj.io"]\n  resources: ["rollouts/status"]\n'
-                            '  verbs: ["patch"]')
+        _assert_failed_with(
+            result,
+            f"system:serviceaccount:{NAMESPACE}:{RESTRICTED} may not",
+            "delete pods",
+            "patch rollouts/status.argoproj.io",
+            f"Fix: add these rules to a Role in namespace {NAMESPACE}",
+            '- apiGroups: [""]\n  resources: ["pods"]\n  verbs: ["delete"]',
+            '- apiGroups: ["argoproj.io"]\n  resources: ["rollouts/status"]\n  verbs: ["patch"]',
+        )
         assert "may not, in namespace default: list pods" not in _output(result), "granted verbs reported"
 
         # The fix the message gives, applied as given, makes the check pass.
-        objects[1]["rules"] = [*ROLE_RULES_WITHOUT,
-                               {"apiGroups": [""], "resources": ["pods"], "verbs": ["delete"]},
-                               {"apiGroups": ["argoproj.io"], "resources": ["rollouts/status"],
-                                "verbs": ["patch"]}]
+        objects[1]["rules"] = [
+            *ROLE_RULES_WITHOUT,
+            {"apiGroups": [""], "resources": ["pods"], "verbs": ["delete"]},
+            {"apiGroups": ["argoproj.io"], "resources": ["rollouts/status"], "verbs": ["patch"]},
+        ]
         kube.apply(objects[1])
         run_check(check, **as_restricted).assert_outcomes(passed=1)
     finally:
@@ -226,8 +253,9 @@ def test_infrastructure_rbac_names_missing_verbs_and_role_rule(
 # -- deployment ----------------------------------------------------------------------------------------------
 
 
-def test_deployment_missing_readiness_probe_is_named(run_check: Callable[..., pytest.RunResult],
-                                                     kube: Kube, healthy: Rollout) -> None:
+def test_deployment_missing_readiness_probe_is_named(
+    run_check: Callable[..., pytest.RunResult], kube: Kube, healthy: Rollout
+) -> None:
     container = healthy.get()["spec"]["template"]["spec"]["containers"][0]
     path = "/spec/template/spec/containers/0/readinessProbe"
     check = "test_deployment.py::test_containers_have_probes"
@@ -237,9 +265,12 @@ def test_deployment_missing_readiness_probe_is_named(run_check: Callable[..., py
 
     patch({"op": "remove", "path": path})
     try:
-        _assert_failed_with(run_check(check), f"Rollout {NAMESPACE}/{APP}",
-                            f"container {container['name']!r} has no readinessProbe",
-                            "Fix: add them to the container in charts/argo-rollout.yaml")
+        _assert_failed_with(
+            run_check(check),
+            f"Rollout {NAMESPACE}/{APP}",
+            f"container {container['name']!r} has no readinessProbe",
+            "Fix: add them to the container in charts/argo-rollout.yaml",
+        )
     finally:
         # The template is the stable one again: Argo Rollouts drops the canary it started, no analysis.
         patch({"op": "add", "path": path, "value": container["readinessProbe"]})
@@ -250,29 +281,38 @@ def test_deployment_missing_readiness_probe_is_named(run_check: Callable[..., py
 # -- rollouts ------------------------------------------------------------------------------------------------
 
 
-def test_rollouts_loosened_analysis_threshold_is_named(run_check: Callable[..., pytest.RunResult],
-                                                       kube: Kube, healthy: Rollout) -> None:
+def test_rollouts_loosened_analysis_threshold_is_named(
+    run_check: Callable[..., pytest.RunResult], kube: Kube, healthy: Rollout
+) -> None:
     template = kube.get(resources.ANALYSIS_TEMPLATE, "success-rate", namespace=NAMESPACE)
     metrics = template["spec"]["metrics"]
-    loosened = [dict(m, successCondition=m["successCondition"].replace(">= 0.95", ">= 0.90"),
-                     failureCondition=m["failureCondition"].replace("< 0.95", "< 0.90")) for m in metrics]
+    loosened = [
+        dict(
+            m,
+            successCondition=m["successCondition"].replace(">= 0.95", ">= 0.90"),
+            failureCondition=m["failureCondition"].replace("< 0.95", "< 0.90"),
+        )
+        for m in metrics
+    ]
     assert loosened != metrics, "the sandbox's success-rate template no longer compares with 0.95"
     check = "test_rollouts.py::test_cluster_analysis_templates_and_thresholds"
-    kube.patch(resources.ANALYSIS_TEMPLATE, "success-rate", {"spec": {"metrics": loosened}},
-               namespace=NAMESPACE)
+    kube.patch(resources.ANALYSIS_TEMPLATE, "success-rate", {"spec": {"metrics": loosened}}, namespace=NAMESPACE)
     try:
-        _assert_failed_with(run_check(check), f"AnalysisTemplate {NAMESPACE}/success-rate",
-                            "successCondition is result[0] >= 0.9, expected result[0] >= 0.95",
-                            "failureCondition is result[0] < 0.90, expected result[0] < 0.95",
-                            "Fix: re-apply charts/")
+        _assert_failed_with(
+            run_check(check),
+            f"AnalysisTemplate {NAMESPACE}/success-rate",
+            "successCondition is result[0] >= 0.9, expected result[0] >= 0.95",
+            "failureCondition is result[0] < 0.90, expected result[0] < 0.95",
+            "Fix: re-apply charts/",
+        )
     finally:
-        kube.patch(resources.ANALYSIS_TEMPLATE, "success-rate", {"spec": {"metrics": metrics}},
-                   namespace=NAMESPACE)
+        kube.patch(resources.ANALYSIS_TEMPLATE, "success-rate", {"spec": {"metrics": metrics}}, namespace=NAMESPACE)
     run_check(check).assert_outcomes(passed=1)
 
 
-def test_rollouts_stable_revision_judged_failed_is_named(run_check: Callable[..., pytest.RunResult],
-                                                        kube: Kube, healthy: Rollout) -> None:
+def test_rollouts_stable_revision_judged_failed_is_named(
+    run_check: Callable[..., pytest.RunResult], kube: Kube, healthy: Rollout
+) -> None:
     """A stable revision serving although its analysis Failed (someone promoted past it) must fail.
 
     The AnalysisRun is written as the controller leaves a finished one (AnalysisRuns have no status
@@ -284,23 +324,41 @@ def test_rollouts_stable_revision_judged_failed_is_named(run_check: Callable[...
     name = "machine-native-ops-validation-breakage"
     message = 'Metric "success-rate" assessed Failed due to failed (2) > failureLimit (1)'
     labels = {"app": APP, "rollouts-pod-template-hash": stable, "rollout-type": "Background"}
-    owner = {"apiVersion": "argoproj.io/v1alpha1", "kind": "Rollout", "name": APP,
-             "uid": obj["metadata"]["uid"]}
+    owner = {"apiVersion": "argoproj.io/v1alpha1", "kind": "Rollout", "name": APP, "uid": obj["metadata"]["uid"]}
     run = {
-        "apiVersion": "argoproj.io/v1alpha1", "kind": "AnalysisRun",
-        "metadata": {"name": name, "namespace": NAMESPACE, "labels": labels, "ownerReferences": [owner],
-                     "annotations": {"rollout.argoproj.io/revision": "1"}},
-        "spec": {"metrics": [{"name": "success-rate", "successCondition": "result[0] >= 0.95", "provider": {
-            "prometheus": {"address": "http://127.0.0.1:9", "query": "vector(1)"}}}]},
-        "status": {"phase": "Failed", "message": message, "metricResults": [
-            {"name": "success-rate", "phase": "Failed", "count": 2, "failed": 2, "message": message}]},
+        "apiVersion": "argoproj.io/v1alpha1",
+        "kind": "AnalysisRun",
+        "metadata": {
+            "name": name,
+            "namespace": NAMESPACE,
+            "labels": labels,
+            "ownerReferences": [owner],
+            "annotations": {"rollout.argoproj.io/revision": "1"},
+        },
+        "spec": {
+            "metrics": [
+                {
+                    "name": "success-rate",
+                    "successCondition": "result[0] >= 0.95",
+                    "provider": {"prometheus": {"address": "http://127.0.0.1:9", "query": "vector(1)"}},
+                }
+            ]
+        },
+        "status": {
+            "phase": "Failed",
+            "message": message,
+            "metricResults": [{"name": "success-rate", "phase": "Failed", "count": 2, "failed": 2, "message": message}],
+        },
     }
     check = "test_rollouts.py::test_stable_revision_analysis_not_failed"
     kube.create(resources.ANALYSIS_RUN, run, namespace=NAMESPACE)
     try:
-        _assert_failed_with(run_check(check), f"the stable revision ({stable}) of Rollout {NAMESPACE}/{APP}",
-                            f"AnalysisRun {NAMESPACE}/{name} (revision 1) Failed: success-rate: Failed",
-                            "Fix: roll back to the last revision whose analysis succeeded")
+        _assert_failed_with(
+            run_check(check),
+            f"the stable revision ({stable}) of Rollout {NAMESPACE}/{APP}",
+            f"AnalysisRun {NAMESPACE}/{name} (revision 1) Failed: success-rate: Failed",
+            "Fix: roll back to the last revision whose analysis succeeded",
+        )
     finally:
         kube.delete(resources.ANALYSIS_RUN, name, namespace=NAMESPACE)
     # Without it the stable revision went live unjudged: reported as not applicable, with the reason.
@@ -319,15 +377,20 @@ def assets_copy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return root
 
 
-def test_rollouts_chart_rejected_by_server_dry_run_is_named(run_check: Callable[..., pytest.RunResult],
-                                                            assets_copy: Path, healthy: Rollout) -> None:
+def test_rollouts_chart_rejected_by_server_dry_run_is_named(
+    run_check: Callable[..., pytest.RunResult], assets_copy: Path, healthy: Rollout
+) -> None:
     chart = assets_copy / "charts" / "argo-rollout.yaml"
     text = chart.read_text()
     assert "\n  replicas: 10\n" in text
     chart.write_text(text.replace("\n  replicas: 10\n", '\n  replicas: "ten"\n'))
     check = "test_rollouts.py::test_charts_pass_server_side_dry_run"
-    _assert_failed_with(run_check(check), f"charts/argo-rollout.yaml: Rollout {NAMESPACE}/{APP}",
-                        "spec.replicas", "Fix: correct the named manifest")
+    _assert_failed_with(
+        run_check(check),
+        f"charts/argo-rollout.yaml: Rollout {NAMESPACE}/{APP}",
+        "spec.replicas",
+        "Fix: correct the named manifest",
+    )
     chart.write_text(text)
     run_check(check).assert_outcomes(passed=1)
     assert healthy.get()["spec"]["replicas"] != "ten"  # a dry run, so nothing reached the cluster
@@ -356,33 +419,52 @@ def _rules_changed(sandbox: SandboxSettings, file: str, content: str | None) -> 
         reload_prometheus(sandbox.prometheus_url)
 
 
-def test_monitoring_unloaded_alert_rule_is_named(run_check: Callable[..., pytest.RunResult],
-                                                 sandbox: SandboxSettings) -> None:
+def test_monitoring_unloaded_alert_rule_is_named(
+    run_check: Callable[..., pytest.RunResult], sandbox: SandboxSettings
+) -> None:
     loaded = yaml.safe_load((sandbox.layout.config / "rules" / RULES_FILE).read_text())
     for group in loaded["groups"]:
         group["rules"] = [r for r in group["rules"] if r.get("alert") != "HighErrorRate"]
     check = "test_monitoring.py::test_alert_rules_loaded_and_healthy"
     with _rules_changed(sandbox, RULES_FILE, yaml.safe_dump(loaded, sort_keys=False)):
-        _assert_failed_with(run_check(check), f"Prometheus {sandbox.prometheus_url}",
-                            f"alert rule(s) of monitoring/{RULES_FILE} are not loaded: HighErrorRate",
-                            f"fix: add the file to Prometheus' rule_files and reload: `curl -X POST "
-                            f"{sandbox.prometheus_url}/-/reload`")
+        _assert_failed_with(
+            run_check(check),
+            f"Prometheus {sandbox.prometheus_url}",
+            f"alert rule(s) of monitoring/{RULES_FILE} are not loaded: HighErrorRate",
+            f"fix: add the file to Prometheus' rule_files and reload: `curl -X POST {sandbox.prometheus_url}/-/reload`",
+        )
     run_check(check).assert_outcomes(passed=1)
 
 
-def test_monitoring_alert_firing_at_rest_is_named(run_check: Callable[..., pytest.RunResult],
-                                                  sandbox: SandboxSettings) -> None:
-    rule = {"groups": [{"name": "validation-breakage", "rules": [{
-        "alert": BREAKAGE_ALERT, "expr": "vector(1)", "for": "0s",
-        "labels": {"severity": "warning", "namespace": NAMESPACE}}]}]}
+def test_monitoring_alert_firing_at_rest_is_named(
+    run_check: Callable[..., pytest.RunResult], sandbox: SandboxSettings
+) -> None:
+    rule = {
+        "groups": [
+            {
+                "name": "validation-breakage",
+                "rules": [
+                    {
+                        "alert": BREAKAGE_ALERT,
+                        "expr": "vector(1)",
+                        "for": "0s",
+                        "labels": {"severity": "warning", "namespace": NAMESPACE},
+                    }
+                ],
+            }
+        ]
+    }
     alerts = Alerts(Prometheus(sandbox.prometheus_url), alertmanager_url=sandbox.alertmanager_url)
     check = "test_monitoring.py::test_no_alert_firing_at_rest"
     try:
         with _rules_changed(sandbox, "zz-validation-breakage.yaml", yaml.safe_dump(rule)):
             alerts.wait_for(BREAKAGE_ALERT, "firing", within=30)
-            _assert_failed_with(run_check(check), "alerts firing at rest on",
-                                f"{BREAKAGE_ALERT} {{alertname={BREAKAGE_ALERT}, namespace={NAMESPACE}, "
-                                "severity=warning}", "Fix: follow each alert's runbook")
+            _assert_failed_with(
+                run_check(check),
+                "alerts firing at rest on",
+                f"{BREAKAGE_ALERT} {{alertname={BREAKAGE_ALERT}, namespace={NAMESPACE}, severity=warning}}",
+                "Fix: follow each alert's runbook",
+            )
     finally:
         alerts.wait_for(BREAKAGE_ALERT, "resolved", within=30)
     run_check(check).assert_outcomes(passed=1)
@@ -391,17 +473,24 @@ def test_monitoring_alert_firing_at_rest_is_named(run_check: Callable[..., pytes
 # -- automation ----------------------------------------------------------------------------------------------
 
 
-def test_automation_unreverted_fault_in_ledger_is_named(run_check: Callable[..., pytest.RunResult],
-                                                        tmp_path: Path) -> None:
+def test_automation_unreverted_fault_in_ledger_is_named(
+    run_check: Callable[..., pytest.RunResult], tmp_path: Path
+) -> None:
     ledger = Ledger(tmp_path / "ledger.jsonl")
-    entry = ledger.record_injection(scenario="pod-failure", test="test_pod_failure",
-                                    configuration={"namespace": NAMESPACE},
-                                    rollbacks=[{"name": "wait-for-replacements"}])
+    entry = ledger.record_injection(
+        scenario="pod-failure",
+        test="test_pod_failure",
+        configuration={"namespace": NAMESPACE},
+        rollbacks=[{"name": "wait-for-replacements"}],
+    )
     check = "test_automation.py::test_fault_ledger_empty"
-    _assert_failed_with(run_check(check, ledger=str(ledger.path)),
-                        f"fault ledger {ledger.path}: 1 injected fault(s) were never reverted",
-                        f"pod-failure in namespace {NAMESPACE}", "wait-for-replacements",
-                        "Fix: once no drill runs, `mnops recover`")
+    _assert_failed_with(
+        run_check(check, ledger=str(ledger.path)),
+        f"fault ledger {ledger.path}: 1 injected fault(s) were never reverted",
+        f"pod-failure in namespace {NAMESPACE}",
+        "wait-for-replacements",
+        "Fix: once no drill runs, `mnops recover`",
+    )
     ledger.record_reverted(entry.id, how="test")
     run_check(check, ledger=str(ledger.path)).assert_outcomes(passed=1)
 
@@ -409,16 +498,21 @@ def test_automation_unreverted_fault_in_ledger_is_named(run_check: Callable[...,
 # -- documentation -------------------------------------------------------------------------------------------
 
 
-def test_documentation_missing_runbook_anchor_is_named(run_check: Callable[..., pytest.RunResult],
-                                                       assets_copy: Path) -> None:
+def test_documentation_missing_runbook_anchor_is_named(
+    run_check: Callable[..., pytest.RunResult], assets_copy: Path
+) -> None:
     runbooks = assets_copy / "docs" / "runbooks.md"
     text = runbooks.read_text()
     assert "\n## HighErrorRate\n" in text
     runbooks.write_text(text.replace("\n## HighErrorRate\n", "\n## High error rate (5xx)\n"))
     check = "test_documentation.py::test_runbook_urls_resolve"
-    _assert_failed_with(run_check(check), "monitoring/prometheus-alerts.yaml: alert HighErrorRate",
-                        "docs/runbooks.md has no heading with anchor #higherrorrate",
-                        "(add the section `## HighErrorRate`)", "Fix: keep one section per alert")
+    _assert_failed_with(
+        run_check(check),
+        "monitoring/prometheus-alerts.yaml: alert HighErrorRate",
+        "docs/runbooks.md has no heading with anchor #higherrorrate",
+        "(add the section `## HighErrorRate`)",
+        "Fix: keep one section per alert",
+    )
     runbooks.write_text(text)
     run_check(check).assert_outcomes(passed=1)
 
@@ -435,18 +529,24 @@ pytest suites/drills --mnops-sandbox \\
 """
 
 
-def test_documentation_readme_command_not_in_ci_is_named(run_check: Callable[..., pytest.RunResult],
-                                                         assets_copy: Path) -> None:
+def test_documentation_readme_command_not_in_ci_is_named(
+    run_check: Callable[..., pytest.RunResult], assets_copy: Path
+) -> None:
     (assets_copy / "README.md").write_text(README_BLOCK)
     (assets_copy / ".ci").mkdir()
     script = assets_copy / ".ci" / "run"
-    script.write_text("#!/bin/sh\nset -eu\n"
-                      "pytest suites/validation -m validation --mnops-sandbox --junitxml=validation.xml\n"
-                      "pytest suites/drills --mnops-sandbox --junitxml=drill.xml\n")
+    script.write_text(
+        "#!/bin/sh\nset -eu\n"
+        "pytest suites/validation -m validation --mnops-sandbox --junitxml=validation.xml\n"
+        "pytest suites/drills --mnops-sandbox --junitxml=drill.xml\n"
+    )
     check = "test_documentation.py::test_readme_commands_are_what_ci_runs"
-    _assert_failed_with(run_check(check),
-                        "README.md: command(s) `pytest suites/drills --mnops-sandbox --junitxml=drills.xml`",
-                        "do not appear in .ci/run", "Fix: make them identical")
+    _assert_failed_with(
+        run_check(check),
+        "README.md: command(s) `pytest suites/drills --mnops-sandbox --junitxml=drills.xml`",
+        "do not appear in .ci/run",
+        "Fix: make them identical",
+    )
     script.write_text(script.read_text().replace("drill.xml", "drills.xml"))
     run_check(check).assert_outcomes(passed=1)
 
@@ -456,4 +556,3 @@ def test_every_category_has_a_breakage_test() -> None:
 
     names = [name for name in globals() if name.startswith("test_")]
     assert all(any(name.startswith(f"test_{c}_") for name in names) for c in CATEGORIES), json.dumps(names)
-

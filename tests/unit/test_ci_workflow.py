@@ -36,8 +36,22 @@ PINNED = re.compile(r"^[\w.-]+/[\w.-]+(?:/[\w./-]+)?@(?:v\d+(?:\.\d+){0,2}|[0-9a
 MIN_GO = (1, 26)
 REPORT_OPTIONS = ("--junitxml", "--html", "--mnops-report-json")  # options naming a report file
 # pytest options (besides the plugin's) whose value may follow as the next word.
-VALUE_OPTIONS = {"-m", "-k", "-o", "-p", "-c", "--drill", "--junitxml", "--junit-xml", "--html", "--css",
-                 "--rootdir", "--basetemp", "--maxfail", "-n"}
+VALUE_OPTIONS = {
+    "-m",
+    "-k",
+    "-o",
+    "-p",
+    "-c",
+    "--drill",
+    "--junitxml",
+    "--junit-xml",
+    "--html",
+    "--css",
+    "--rootdir",
+    "--basetemp",
+    "--maxfail",
+    "-n",
+}
 # MNOPS_* variables read elsewhere than the options (secrets CLI, sandbox binaries and cache, assets).
 OTHER_MNOPS_ENV = {"MNOPS_GITHUB_TOKEN", "MNOPS_SANDBOX_BIN", "MNOPS_CACHE_DIR", "MNOPS_ASSETS_DIR"}
 SHELL_KEYWORDS = {"if", "then", "else", "elif", "fi", "do", "done", "while", "until", "!", "{", "}"}
@@ -151,9 +165,9 @@ def pytest_args(argv: list[str]) -> list[str] | None:
     """The arguments after ``pytest`` / ``python -m pytest``, or None when argv does not run pytest."""
     for index, word in enumerate(argv):
         if word == "pytest" or word.endswith("/pytest"):
-            return argv[index + 1:]
-        if word == "-m" and argv[index + 1:index + 2] == ["pytest"]:
-            return argv[index + 2:]
+            return argv[index + 1 :]
+        if word == "-m" and argv[index + 1 : index + 2] == ["pytest"]:
+            return argv[index + 2 :]
     return None
 
 
@@ -254,11 +268,13 @@ def test_workflow_has_triggers_jobs_and_least_privilege() -> None:
     assert on, f"{WORKFLOW.name}: no `on:` triggers. Fix: run on push and pull_request at least."
     events = {on} if isinstance(on, str) else set(on)
     assert {"push", "pull_request"} <= events, (
-        f"{WORKFLOW.name}: triggers {sorted(events)} miss push or pull_request, so changes are not gated.")
+        f"{WORKFLOW.name}: triggers {sorted(events)} miss push or pull_request, so changes are not gated."
+    )
     assert jobs(), f"{WORKFLOW.name}: no jobs"
     assert data.get("permissions") == {"contents": "read"}, (
         f"{WORKFLOW.name}: top-level permissions are {data.get('permissions')!r}. Fix: `contents: read`, and "
-        "grant more (checks: write) per job, only where a step needs it.")
+        "grant more (checks: write) per job, only where a step needs it."
+    )
 
 
 @pytest.mark.parametrize("job_id", list(jobs()))
@@ -266,7 +282,8 @@ def test_each_job_has_a_runner_a_timeout_and_steps(job_id: str) -> None:
     job = jobs()[job_id]
     assert isinstance(job.get("runs-on"), str) and job["runs-on"], f"jobs.{job_id}: no runs-on"
     assert isinstance(job.get("timeout-minutes"), int), (
-        f"jobs.{job_id}: no timeout-minutes; a hung cluster would hold the runner for 6 hours. Fix: set one.")
+        f"jobs.{job_id}: no timeout-minutes; a hung cluster would hold the runner for 6 hours. Fix: set one."
+    )
     assert steps(job), f"jobs.{job_id}: no steps"
     for index, step in enumerate(steps(job)):
         where = step_name(job_id, index, step)
@@ -275,29 +292,41 @@ def test_each_job_has_a_runner_a_timeout_and_steps(job_id: str) -> None:
 
 
 def test_every_action_is_pinned_to_a_version() -> None:
-    unpinned = [f"{step_name(job_id, index, step)}: {step['uses']}" for job_id, job in jobs().items()
-                for index, step in enumerate(steps(job))
-                if "uses" in step and not PINNED.match(str(step["uses"]))]
-    assert not unpinned, (f"actions not pinned to a version: {'; '.join(unpinned)}. Fix: owner/repo@vN (or a "
-                          "full commit SHA), never a branch.")
+    unpinned = [
+        f"{step_name(job_id, index, step)}: {step['uses']}"
+        for job_id, job in jobs().items()
+        for index, step in enumerate(steps(job))
+        if "uses" in step and not PINNED.match(str(step["uses"]))
+    ]
+    assert not unpinned, (
+        f"actions not pinned to a version: {'; '.join(unpinned)}. Fix: owner/repo@vN (or a "
+        "full commit SHA), never a branch."
+    )
 
 
 def test_no_secret_or_event_text_is_pasted_into_shell() -> None:
     """``${{ secrets.X }}`` or ``${{ github.event... }}`` in ``run:`` is pasted into the script itself (script
     injection, secrets in the process list); such values belong in ``env:``, read as ``"$VAR"``."""
-    pasted = [f"{step_name(job_id, index, step)}: ${{{{{expression.strip()}}}}}"
-              for job_id, job in jobs().items() for index, step in enumerate(steps(job))
-              for expression in EXPRESSION.findall(str(step.get("run", "")))
-              if re.search(r"\b(secrets|github\.event|inputs)\b", expression)]
-    assert not pasted, f"expressions in run scripts: {'; '.join(pasted)}. Fix: map them to env: and use \"$VAR\"."
+    pasted = [
+        f"{step_name(job_id, index, step)}: ${{{{{expression.strip()}}}}}"
+        for job_id, job in jobs().items()
+        for index, step in enumerate(steps(job))
+        for expression in EXPRESSION.findall(str(step.get("run", "")))
+        if re.search(r"\b(secrets|github\.event|inputs)\b", expression)
+    ]
+    assert not pasted, f'expressions in run scripts: {"; ".join(pasted)}. Fix: map them to env: and use "$VAR".'
 
 
 # -- what the jobs run ------------------------------------------------------------------------------------------
 
 
 def test_make_targets_exist() -> None:
-    missing = [f"{where}: make {target}" for where, _, _, _, argv in workflow_commands()
-               for target in make_targets(argv) if target not in make_recipes()]
+    missing = [
+        f"{where}: make {target}"
+        for where, _, _, _, argv in workflow_commands()
+        for target in make_targets(argv)
+        if target not in make_recipes()
+    ]
     assert not missing, f"the workflow runs make targets the Makefile lacks: {'; '.join(missing)}"
 
 
@@ -315,8 +344,9 @@ def test_pytest_commands_use_existing_options_markers_and_paths() -> None:
         for expression in marks:
             unknown = set(re.findall(r"[A-Za-z_]\w*", expression)) - {"and", "or", "not"} - markers
             problems += [f"{where}: -m {expression!r}: marker {name!r} is not registered" for name in sorted(unknown)]
-        problems += [f"{where}: path {path} does not exist" for path in paths
-                     if "$" not in path and not (ROOT / path).exists()]
+        problems += [
+            f"{where}: path {path} does not exist" for path in paths if "$" not in path and not (ROOT / path).exists()
+        ]
     assert not problems, "; ".join(problems)
 
 
@@ -327,7 +357,8 @@ def test_pytest_commands_parse(mnops_pytester: pytest.Pytester) -> None:
         known = [word for option in options if (word := expand(option, env)) is not None]
         result = mnops_pytester.runpytest(*known, "--collect-only", "-q")
         assert result.ret == pytest.ExitCode.NO_TESTS_COLLECTED, (
-            f"{where}: `pytest {shlex.join(known)}` does not parse:\n{result.stderr.str()}")
+            f"{where}: `pytest {shlex.join(known)}` does not parse:\n{result.stderr.str()}"
+        )
 
 
 def test_mnops_environment_variables_are_options() -> None:
@@ -356,14 +387,14 @@ def test_mnops_environment_variables_are_options() -> None:
 
 
 def test_validation_job_runs_the_suite_against_the_kubeconfig_secret() -> None:
-    job_id = job_running(lambda argv: "suites/validation" in (pytest_args(argv) or []),
-                         "pytest suites/validation")
+    job_id = job_running(lambda argv: "suites/validation" in (pytest_args(argv) or []), "pytest suites/validation")
     args = next(args for _, _, args in pytest_runs(job_id) if "suites/validation" in args)
     assert option_value(args, "-m") == "validation", f"jobs.{job_id}: the suite must run with -m validation"
     assert option_value(args, "--junitxml") == "validation.xml", f"jobs.{job_id}: no --junitxml=validation.xml"
     text = yaml.safe_dump(jobs()[job_id])
     assert "secrets.KUBECONFIG_DATA" in text and "base64" in text, (
-        f"jobs.{job_id}: the cluster must come from the base64 secret KUBECONFIG_DATA (docs/ci-gating.md)")
+        f"jobs.{job_id}: the cluster must come from the base64 secret KUBECONFIG_DATA (docs/ci-gating.md)"
+    )
 
 
 def test_drills_job_runs_make_drills_with_go_packages_and_a_gate() -> None:
@@ -379,10 +410,15 @@ def test_drills_job_runs_make_drills_with_go_packages_and_a_gate() -> None:
     packages = sorted({package for _, package in DEBIAN_BINARIES.values()})
     missing = [package for package in packages if not re.search(rf"(?<![\w-]){re.escape(package)}(?![\w-])", installs)]
     assert not missing, f"jobs.{job_id}: apt-get install lacks {', '.join(missing)} (binaries.DEBIAN_BINARIES)"
-    gated = [where for where, env, args in pytest_runs(job_id)
-             if option_value(args, "--mnops-fail-under") is not None or env.get("MNOPS_FAIL_UNDER")]
-    assert gated, (f"jobs.{job_id}: the drills run without --mnops-fail-under (or MNOPS_FAIL_UNDER), so a weak "
-                   "resilience score would pass. Fix: set the gate.")
+    gated = [
+        where
+        for where, env, args in pytest_runs(job_id)
+        if option_value(args, "--mnops-fail-under") is not None or env.get("MNOPS_FAIL_UNDER")
+    ]
+    assert gated, (
+        f"jobs.{job_id}: the drills run without --mnops-fail-under (or MNOPS_FAIL_UNDER), so a weak "
+        "resilience score would pass. Fix: set the gate."
+    )
 
 
 @pytest.mark.parametrize("job_id", list(jobs()))
@@ -394,13 +430,22 @@ def test_reports_are_uploaded_and_the_junit_published(job_id: str) -> None:
     job = jobs()[job_id]
     uploads = [step for step in steps(job) if action(step) == "actions/upload-artifact"]
     uploaded = {line.strip() for step in uploads for line in str(step["with"]["path"]).splitlines()}
-    assert reports <= uploaded, (f"jobs.{job_id}: {sorted(reports - uploaded)} written but not uploaded. Fix: add "
-                                 "them to an actions/upload-artifact step.")
+    assert reports <= uploaded, (
+        f"jobs.{job_id}: {sorted(reports - uploaded)} written but not uploaded. Fix: add "
+        "them to an actions/upload-artifact step."
+    )
     late = [str(step["with"].get("name")) for step in uploads if "always()" not in str(step.get("if", ""))]
-    assert not late, (f"jobs.{job_id}: uploads {late} run only after success, but reports matter most when the "
-                      "run failed. Fix: `if: always()`.")
+    assert not late, (
+        f"jobs.{job_id}: uploads {late} run only after success, but reports matter most when the "
+        "run failed. Fix: `if: always()`."
+    )
     junit = {option_value(args, "--junitxml") for _, _, args in runs} - {None}
-    published = {str(step["with"]["path"]) for step in steps(job) if action(step) == "dorny/test-reporter"
-                 and "always()" in str(step.get("if", ""))}
-    assert junit <= published, (f"jobs.{job_id}: JUnit {sorted(junit - published)} is not published by a "
-                                "dorny/test-reporter step with `if: always()`")
+    published = {
+        str(step["with"]["path"])
+        for step in steps(job)
+        if action(step) == "dorny/test-reporter" and "always()" in str(step.get("if", ""))
+    }
+    assert junit <= published, (
+        f"jobs.{job_id}: JUnit {sorted(junit - published)} is not published by a "
+        "dorny/test-reporter step with `if: always()`"
+    )

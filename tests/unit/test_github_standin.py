@@ -33,14 +33,26 @@ def standin() -> Iterator[GitHubStandIn]:
 
 @pytest.fixture
 def gh(standin: GitHubStandIn) -> Iterator[Github]:
-    client = Github(base_url=standin.url, auth=Auth.Token(TOKEN), retry=None,
-                    seconds_between_requests=None, seconds_between_writes=None)
+    client = Github(
+        base_url=standin.url,
+        auth=Auth.Token(TOKEN),
+        retry=None,
+        seconds_between_requests=None,
+        seconds_between_writes=None,
+    )
     yield client
     client.close()
 
 
-def _api(standin: GitHubStandIn, method: str, path: str, *, token: str | None = TOKEN,
-         scheme: str = "token", json: Any = None) -> requests.Response:
+def _api(
+    standin: GitHubStandIn,
+    method: str,
+    path: str,
+    *,
+    token: str | None = TOKEN,
+    scheme: str = "token",
+    json: Any = None,
+) -> requests.Response:
     headers = {"Authorization": f"{scheme} {token}"} if token else {}
     return requests.request(method, f"{standin.url}{path}", headers=headers, json=json, timeout=5)
 
@@ -92,8 +104,12 @@ def test_each_scope_has_its_own_real_curve25519_key(standin: GitHubStandIn) -> N
     assert len(base64.b64decode(staging["key"])) == 32
     # A value sealed for staging's key is refused by production: the keys are not interchangeable.
     sealed = base64.b64encode(SealedBox(PublicKey(base64.b64decode(staging["key"]))).encrypt(b"v")).decode()
-    refused = _api(standin, "PUT", f"/repos/{REPO}/environments/production/secrets/X",
-                   json={"encrypted_value": sealed, "key_id": production["key_id"]})
+    refused = _api(
+        standin,
+        "PUT",
+        f"/repos/{REPO}/environments/production/secrets/X",
+        json={"encrypted_value": sealed, "key_id": production["key_id"]},
+    )
     assert refused.status_code == 422
 
 
@@ -107,8 +123,9 @@ def test_put_is_201_then_204_and_rejects_bad_key_id_or_box(standin: GitHubStandI
     wrong_id = _api(standin, "PUT", url, json={"encrypted_value": sealed, "key_id": "123"})
     assert wrong_id.status_code == 422 and "key_id" in wrong_id.json()["message"]
     foreign = SealedBox(PrivateKey.generate().public_key).encrypt(b"two")
-    not_ours = _api(standin, "PUT", url, json={"encrypted_value": base64.b64encode(foreign).decode(),
-                                                "key_id": key["key_id"]})
+    not_ours = _api(
+        standin, "PUT", url, json={"encrypted_value": base64.b64encode(foreign).decode(), "key_id": key["key_id"]}
+    )
     assert not_ours.status_code == 422
     assert _api(standin, "PUT", url, json={"key_id": key["key_id"]}).status_code == 422
     assert _api(standin, "PUT", f"/repos/{REPO}/actions/secrets/GITHUB_X", json=body).status_code == 422
@@ -119,8 +136,14 @@ def test_list_get_delete_through_pygithub(standin: GitHubStandIn) -> None:
     for name in ("A_ONE", "B_TWO", "C_THREE"):
         standin.seed_secret(REPO, name, "x")
     # per_page=1 makes PyGithub follow the Link header across three pages.
-    with Github(base_url=standin.url, auth=Auth.Token(TOKEN), retry=None, per_page=1,
-                seconds_between_requests=None, seconds_between_writes=None) as client:
+    with Github(
+        base_url=standin.url,
+        auth=Auth.Token(TOKEN),
+        retry=None,
+        per_page=1,
+        seconds_between_requests=None,
+        seconds_between_writes=None,
+    ) as client:
         repo = client.get_repo(REPO)
         assert [s.name for s in repo.get_secrets()] == ["A_ONE", "B_TWO", "C_THREE"]
         assert repo.get_secret("B_TWO").updated_at.tzinfo is not None
@@ -137,8 +160,10 @@ def test_token_auth_accepts_token_and_bearer_only(standin: GitHubStandIn) -> Non
     missing = _api(standin, "GET", path, token=None)
     assert missing.status_code == 401 and missing.json()["message"] == "Requires authentication"
     assert _api(standin, "GET", path, token="nope").json()["message"] == "Bad credentials"
-    with (Github(base_url=standin.url, auth=Auth.Token("nope"), retry=None) as client,
-          pytest.raises(BadCredentialsException)):
+    with (
+        Github(base_url=standin.url, auth=Auth.Token("nope"), retry=None) as client,
+        pytest.raises(BadCredentialsException),
+    ):
         client.get_repo(REPO)
 
 
@@ -223,8 +248,7 @@ def test_main_serves_the_sandbox_port(tmp_path: Path) -> None:
         assert proc.wait(timeout=10) == 0  # SIGTERM is a clean stop
 
 
-def test_main_without_sandbox_settings_says_how_to_fix(tmp_path: Path,
-                                                       capsys: pytest.CaptureFixture[str]) -> None:
+def test_main_without_sandbox_settings_says_how_to_fix(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     from pytest_mnops.standins.github import main
 
     assert main(["--state-dir", str(tmp_path)]) == 2

@@ -12,15 +12,27 @@ import pytest
 
 from pytest_mnops.guards.ledger import Entry, Ledger
 
-ROLLBACKS = [{"type": "action", "name": "delete-latency",
-              "provider": {"type": "python", "module": "chaosk8s.chaosmesh.network.actions",
-                           "func": "delete_network_fault", "arguments": {"name": "mnops-latency"}}}]
+ROLLBACKS = [
+    {
+        "type": "action",
+        "name": "delete-latency",
+        "provider": {
+            "type": "python",
+            "module": "chaosk8s.chaosmesh.network.actions",
+            "func": "delete_network_fault",
+            "arguments": {"name": "mnops-latency"},
+        },
+    }
+]
 
 
 def _inject(ledger: Ledger, scenario: str = "high-latency", namespace: str = "drills", **extra: Any) -> Entry:
-    return ledger.record_injection(scenario=scenario, test=f"suites/drills/test_{scenario}.py::test_it",
-                                   configuration={"namespace": namespace, "app": "demo", **extra},
-                                   rollbacks=ROLLBACKS)
+    return ledger.record_injection(
+        scenario=scenario,
+        test=f"suites/drills/test_{scenario}.py::test_it",
+        configuration={"namespace": namespace, "app": "demo", **extra},
+        rollbacks=ROLLBACKS,
+    )
 
 
 def _records(path: Path) -> list[dict[str, Any]]:
@@ -57,8 +69,12 @@ def test_pending_until_reverted(tmp_path: Path) -> None:
     ledger.record_reverted(second.id, how="runner after chaoslib")
     assert ledger.pending() == []
     events = [(r["event"], r.get("how")) for r in _records(ledger.path)]
-    assert events == [("injected", None), ("injected", None), ("reverted", "chaoslib rollbacks"),
-                      ("reverted", "runner after chaoslib")]
+    assert events == [
+        ("injected", None),
+        ("injected", None),
+        ("reverted", "chaoslib rollbacks"),
+        ("reverted", "runner after chaoslib"),
+    ]
 
 
 def test_pending_is_oldest_first_and_a_second_revert_is_harmless(tmp_path: Path) -> None:
@@ -83,8 +99,18 @@ def test_describe_names_scenario_namespace_test_and_rollbacks(tmp_path: Path) ->
 def test_a_torn_last_line_is_ignored(tmp_path: Path) -> None:
     ledger = Ledger(tmp_path / "ledger.jsonl")
     kept = _inject(ledger, "pod-failure")
-    full = json.dumps({"event": "injected", "id": "f" * 32, "scenario": "cut", "test": "", "at": 1.0,
-                       "pid": 1, "configuration": {}, "rollbacks": []})
+    full = json.dumps(
+        {
+            "event": "injected",
+            "id": "f" * 32,
+            "scenario": "cut",
+            "test": "",
+            "at": 1.0,
+            "pid": 1,
+            "configuration": {},
+            "rollbacks": [],
+        }
+    )
     with ledger.path.open("a") as out:
         out.write(full[: len(full) // 2])  # the process died in the middle of this write
     assert [e.id for e in ledger.pending()] == [kept.id]
@@ -126,7 +152,10 @@ def test_recover_reverts_pending_entries_and_keeps_a_failing_one(tmp_path: Path)
     outcome = ledger.recover(revert, how="mnops recover")
     assert seen == ["high-latency", "resource-exhaustion", "canary-failure"]  # one failure stops nothing
     assert [(e.id, err) for e, err in outcome] == [
-        (ok.id, None), (broken.id, "RuntimeError: apiserver unreachable"), (later.id, None)]
+        (ok.id, None),
+        (broken.id, "RuntimeError: apiserver unreachable"),
+        (later.id, None),
+    ]
     assert [e.id for e in ledger.pending()] == [broken.id]
     hows = [r["how"] for r in _records(ledger.path) if r["event"] == "reverted"]
     assert hows == ["chaoslib rollbacks", "mnops recover", "mnops recover"]

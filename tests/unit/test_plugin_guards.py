@@ -15,11 +15,23 @@ from pytest_mnops.guards.policy import BlastPlan, Guards
 from pytest_mnops.k8s import resources
 from pytest_mnops.target import SANDBOX_CONTEXT, Target
 
-TARGET = Target(kubeconfig="/nonexistent", context="staging", namespace="drills", app="demo",
-                prometheus_url="http://127.0.0.1:1", alertmanager_url=None, receivers_url=None, app_url=None,
-                github_url="https://api.github.com", github_repo=None, time_scale=1.0, sandbox=False,
-                sandbox_dir=Path(".mnops/sandbox"), allowed_contexts=("staging",),
-                allowed_namespaces=("drills",))
+TARGET = Target(
+    kubeconfig="/nonexistent",
+    context="staging",
+    namespace="drills",
+    app="demo",
+    prometheus_url="http://127.0.0.1:1",
+    alertmanager_url=None,
+    receivers_url=None,
+    app_url=None,
+    github_url="https://api.github.com",
+    github_repo=None,
+    time_scale=1.0,
+    sandbox=False,
+    sandbox_dir=Path(".mnops/sandbox"),
+    allowed_contexts=("staging",),
+    allowed_namespaces=("drills",),
+)
 
 
 class FakeKube:
@@ -41,20 +53,23 @@ def _pods(count: int, *, terminating: int = 0) -> list[dict[str, Any]]:
     return pods
 
 
-def _guards(target: Target = TARGET, *, max_pods: int = 50, max_percent: float = 50.0,
-            lines: list[str] | None = None) -> Guards:
+def _guards(
+    target: Target = TARGET, *, max_pods: int = 50, max_percent: float = 50.0, lines: list[str] | None = None
+) -> Guards:
     sink = lines if lines is not None else []
     return Guards(target, max_pods=max_pods, max_percent=max_percent, dry_run=False, echo=sink.append)
 
 
 # -- check_target ----------------------------------------------------------------------------------
 
+
 def test_allowed_context_and_namespace_pass() -> None:
     _guards().check_target(namespace="drills", what="scenario pod-failure")
 
 
-@pytest.mark.parametrize(("context", "shown", "fix"), [("production", "'production'", "production"),
-                                                      (None, "'(current)'", "NAME")])
+@pytest.mark.parametrize(
+    ("context", "shown", "fix"), [("production", "'production'", "production"), (None, "'(current)'", "NAME")]
+)
 def test_a_context_not_allowed_is_refused_with_the_fix(context: str | None, shown: str, fix: str) -> None:
     target = dataclasses.replace(TARGET, context=context)
     with pytest.raises(GuardViolation) as info:
@@ -71,13 +86,17 @@ def test_a_namespace_outside_the_allowlist_is_refused_with_the_fix() -> None:
         _guards(target).check_target(namespace="kube-system", what="scenario high-latency")
     assert str(info.value) == (
         "scenario high-latency: namespace 'kube-system' is outside the allowlist (drills, drills-2); "
-        "nothing was changed. Fix: --mnops-allow-namespace=kube-system.")
+        "nothing was changed. Fix: --mnops-allow-namespace=kube-system."
+    )
 
 
-@pytest.mark.parametrize("target", [
-    dataclasses.replace(TARGET, context="anything", sandbox=True),
-    dataclasses.replace(TARGET, context=SANDBOX_CONTEXT, allowed_contexts=()),
-])
+@pytest.mark.parametrize(
+    "target",
+    [
+        dataclasses.replace(TARGET, context="anything", sandbox=True),
+        dataclasses.replace(TARGET, context=SANDBOX_CONTEXT, allowed_contexts=()),
+    ],
+)
 def test_the_sandbox_is_always_allowed(target: Target) -> None:
     _guards(target).check_target(namespace="drills", what="x")
     with pytest.raises(GuardViolation, match="namespace 'default' is outside the allowlist"):
@@ -85,6 +104,7 @@ def test_the_sandbox_is_always_allowed(target: Target) -> None:
 
 
 # -- blast radius ----------------------------------------------------------------------------------
+
 
 def test_blast_plan_by_percent_rounds_up_and_skips_terminating_pods() -> None:
     kube = FakeKube(_pods(11, terminating=1))
@@ -125,7 +145,8 @@ def test_check_blast_pod_cap() -> None:
         _guards(max_pods=5).check_blast(plan, what="scenario pod-failure")
     assert str(info.value) == (
         "scenario pod-failure: would touch 6 pods (app=demo), over the cap of 5; nothing was changed. "
-        "Fix: raise --mnops-max-pods or narrow the scenario's blast radius.")
+        "Fix: raise --mnops-max-pods or narrow the scenario's blast radius."
+    )
 
 
 def test_check_blast_percent_cap() -> None:
@@ -135,10 +156,12 @@ def test_check_blast_percent_cap() -> None:
         _guards(max_percent=50).check_blast(plan, what="scenario high-latency")
     assert str(info.value) == (
         "scenario high-latency: would touch 75% of the 4 pods matching app=demo, over the cap of 50%; "
-        "nothing was changed. Fix: raise --mnops-max-percent or narrow the scenario's blast radius.")
+        "nothing was changed. Fix: raise --mnops-max-percent or narrow the scenario's blast radius."
+    )
 
 
 # -- dry-run plan ----------------------------------------------------------------------------------
+
 
 def test_print_plan_lists_target_pods_activities_and_reverts() -> None:
     lines: list[str] = []
@@ -157,12 +180,17 @@ def test_print_plan_lists_target_pods_activities_and_reverts() -> None:
 
 def test_print_plan_without_pods_or_python_providers() -> None:
     lines: list[str] = []
-    experiment = {"method": [{"type": "probe", "name": "ping", "provider": {"type": "http", "url": "http://x"}}],
-                  "rollbacks": []}
+    experiment = {
+        "method": [{"type": "probe", "name": "ping", "provider": {"type": "http", "url": "http://x"}}],
+        "rollbacks": [],
+    }
     _guards(lines=lines).print_plan("custom", experiment, BlastPlan("app=demo", [], 0), namespace="drills")
-    assert lines == ["[dry-run] custom: target staging: drills/demo (namespace drills)",
-                     "[dry-run]   would touch 0/0 pods matching app=demo: none",
-                     "[dry-run]   probe ping: http.", "[dry-run]   nothing was changed"]
+    assert lines == [
+        "[dry-run] custom: target staging: drills/demo (namespace drills)",
+        "[dry-run]   would touch 0/0 pods matching app=demo: none",
+        "[dry-run]   probe ping: http.",
+        "[dry-run]   nothing was changed",
+    ]
 
 
 # -- through a pytest run: the chaos fixture in dry-run mode, against no cluster -------------------
@@ -201,17 +229,25 @@ def test_dry_run_plans_and_skips_without_touching_anything(mnops_pytester: pytes
     result = mnops_pytester.runpytest(*LAB, "--mnops-allow-context=drill-lab", "--mnops-dry-run", "-rs")
     result.assert_outcomes(skipped=1, failed=1)
     experiment = load("monitoring-alerts").experiment
-    result.stdout.fnmatch_lines([
-        "[[]dry-run] monitoring-alerts: target drill-lab: default/machine-native-ops (namespace default)",
-        *(f"[[]dry-run]   {a['type']} {a['name']}: {a['provider']['module']}.{a['provider']['func']}"
-          for a in experiment["method"]),
-        *(f"[[]dry-run]   revert {a['name']}" for a in experiment["rollbacks"]),
-        "[[]dry-run]   nothing was changed",
-    ])
+    result.stdout.fnmatch_lines(
+        [
+            "[[]dry-run] monitoring-alerts: target drill-lab: default/machine-native-ops (namespace default)",
+            *(
+                f"[[]dry-run]   {a['type']} {a['name']}: {a['provider']['module']}.{a['provider']['func']}"
+                for a in experiment["method"]
+            ),
+            *(f"[[]dry-run]   revert {a['name']}" for a in experiment["rollbacks"]),
+            "[[]dry-run]   nothing was changed",
+        ]
+    )
     result.stdout.fnmatch_lines(["SKIPPED *--mnops-dry-run: monitoring-alerts planned, nothing changed"])
     # the guards run before the plan: another namespace is refused even in a dry run
-    result.stdout.fnmatch_lines(["E *GuardViolation: scenario monitoring-alerts: namespace 'kube-system' is "
-                                 "outside the allowlist (default)*Fix: --mnops-allow-namespace=kube-system."])
+    result.stdout.fnmatch_lines(
+        [
+            "E *GuardViolation: scenario monitoring-alerts: namespace 'kube-system' is "
+            "outside the allowlist (default)*Fix: --mnops-allow-namespace=kube-system."
+        ]
+    )
     assert not (mnops_pytester.path / ".mnops").exists()  # no ledger: nothing was injected
 
 
@@ -220,7 +256,10 @@ def test_a_context_not_allowed_fails_the_drill_before_any_change(mnops_pytester:
     mnops_pytester.makepyfile(test_drill=DRILL)
     result = mnops_pytester.runpytest(*LAB, "--mnops-allow-namespace=default,kube-system")
     result.assert_outcomes(failed=2)
-    result.stdout.fnmatch_lines([
-        "E *GuardViolation: scenario monitoring-alerts: kube context 'drill-lab' is not allowed for "
-        "destructive drills; nothing was changed. Fix: add it with --mnops-allow-context=drill-lab *"])
+    result.stdout.fnmatch_lines(
+        [
+            "E *GuardViolation: scenario monitoring-alerts: kube context 'drill-lab' is not allowed for "
+            "destructive drills; nothing was changed. Fix: add it with --mnops-allow-context=drill-lab *"
+        ]
+    )
     assert not (mnops_pytester.path / ".mnops").exists()

@@ -47,12 +47,15 @@ def _literal(text: str) -> str:
 def test_markers_are_registered(mnops_pytester: pytest.Pytester) -> None:
     result = mnops_pytester.runpytest("--markers")
     assert result.ret == 0
-    result.stdout.fnmatch_lines([
-        "@pytest.mark.drill(name, *, budget_s=None, human_step=False): a chaos drill; name is one of "
-        + ", ".join(DRILLS),
-        "@pytest.mark.validation(category, *, reads='cluster'): a validation check; category is one of "
-        + ", ".join(CATEGORIES) + "*",
-    ])
+    result.stdout.fnmatch_lines(
+        [
+            "@pytest.mark.drill(name, *, budget_s=None, human_step=False): a chaos drill; name is one of "
+            + ", ".join(DRILLS),
+            "@pytest.mark.validation(category, *, reads='cluster'): a validation check; category is one of "
+            + ", ".join(CATEGORIES)
+            + "*",
+        ]
+    )
 
 
 def test_strict_markers_accepts_both(mnops_pytester: pytest.Pytester) -> None:
@@ -73,11 +76,13 @@ def test_unknown_drill_is_a_usage_error_listing_valid_drills(mnops_pytester: pyt
     mnops_pytester.makepyfile(test_bad="import pytest\n@pytest.mark.drill('nope')\ndef test_a():\n    pass\n")
     result = mnops_pytester.runpytest()
     assert result.ret == pytest.ExitCode.USAGE_ERROR
-    result.stderr.fnmatch_lines([
-        "ERROR: invalid pytest-mnops markers:",
-        "  test_bad.py::test_a: @pytest.mark.drill('nope'): unknown drill 'nope'; valid drills: "
-        + ", ".join(DRILLS),
-    ])
+    result.stderr.fnmatch_lines(
+        [
+            "ERROR: invalid pytest-mnops markers:",
+            "  test_bad.py::test_a: @pytest.mark.drill('nope'): unknown drill 'nope'; valid drills: "
+            + ", ".join(DRILLS),
+        ]
+    )
 
 
 @pytest.mark.parametrize(
@@ -87,21 +92,21 @@ def test_unknown_drill_is_a_usage_error_listing_valid_drills(mnops_pytester: pyt
         ("drill('pod-failure', budget_s=0)", "budget_s must be positive, got 0"),
         ("drill()", "*missing 1 required positional argument: 'name'"),
         ("drill('pod-failure', 300)", "*takes 1 positional argument but 2 were given"),
-        ("validation('bogus')",
-         "unknown validation category 'bogus'; valid categories: " + ", ".join(CATEGORIES)),
+        ("validation('bogus')", "unknown validation category 'bogus'; valid categories: " + ", ".join(CATEGORIES)),
         ("validation('monitoring', reads='internet')", "reads must be 'cluster' or 'repo', got 'internet'"),
     ],
 )
-def test_bad_marker_arguments_name_the_test(mnops_pytester: pytest.Pytester, marker: str,
-                                            problem: str) -> None:
-    mnops_pytester.makepyfile(test_bad=f"""
+def test_bad_marker_arguments_name_the_test(mnops_pytester: pytest.Pytester, marker: str, problem: str) -> None:
+    mnops_pytester.makepyfile(
+        test_bad=f"""
         import pytest
 
         class TestGroup:
             @pytest.mark.{marker}
             def test_it(self):
                 pass
-    """)
+    """
+    )
     result = mnops_pytester.runpytest()
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     expected = f"  test_bad.py::TestGroup::test_it: @pytest.mark.{marker}: {problem}"
@@ -109,7 +114,8 @@ def test_bad_marker_arguments_name_the_test(mnops_pytester: pytest.Pytester, mar
 
 
 def test_every_bad_marker_is_reported_at_once(mnops_pytester: pytest.Pytester) -> None:
-    mnops_pytester.makepyfile(test_bad="""
+    mnops_pytester.makepyfile(
+        test_bad="""
         import pytest
 
         @pytest.mark.drill("nope")
@@ -123,11 +129,13 @@ def test_every_bad_marker_is_reported_at_once(mnops_pytester: pytest.Pytester) -
         @pytest.mark.drill("pod-failure")
         def test_fine():
             pass
-    """)
+    """
+    )
     result = mnops_pytester.runpytest()
     assert result.ret == pytest.ExitCode.USAGE_ERROR
-    result.stderr.fnmatch_lines(["*test_bad.py::test_a: *unknown drill 'nope'*",
-                                 "*test_bad.py::test_b: *unknown validation category 'bogus'*"])
+    result.stderr.fnmatch_lines(
+        ["*test_bad.py::test_a: *unknown drill 'nope'*", "*test_bad.py::test_b: *unknown validation category 'bogus'*"]
+    )
     assert "test_fine" not in result.stderr.str()
 
 
@@ -142,9 +150,13 @@ def test_drill_option_selects_only_that_drill(mnops_pytester: pytest.Pytester) -
     result = mnops_pytester.runpytest("--drill", "pod-failure", "-v")
     result.assert_outcomes(passed=3, deselected=5)
     result.stdout.fnmatch_lines(["*collected 8 items / 5 deselected / 3 selected*"])
-    result.stdout.fnmatch_lines(["*test_pod_failure PASSED*",
-                                 _literal("*test_pod_failure_replicas[1] PASSED*"),
-                                 _literal("*test_pod_failure_replicas[3] PASSED*")])
+    result.stdout.fnmatch_lines(
+        [
+            "*test_pod_failure PASSED*",
+            _literal("*test_pod_failure_replicas[1] PASSED*"),
+            _literal("*test_pod_failure_replicas[3] PASSED*"),
+        ]
+    )
     assert "test_high_latency" not in result.stdout.str()
 
 
@@ -171,11 +183,11 @@ def test_unknown_drill_option_is_a_usage_error(mnops_pytester: pytest.Pytester) 
 
 @pytest.mark.parametrize(
     ("expression", "passed", "deselected"),
-    [("drill", 5, 3), ("validation", 2, 6), ("not drill and not validation", 1, 7),
-     ("drill or validation", 7, 1)],
+    [("drill", 5, 3), ("validation", 2, 6), ("not drill and not validation", 1, 7), ("drill or validation", 7, 1)],
 )
-def test_marker_expressions_select(mnops_pytester: pytest.Pytester, expression: str, passed: int,
-                                   deselected: int) -> None:
+def test_marker_expressions_select(
+    mnops_pytester: pytest.Pytester, expression: str, passed: int, deselected: int
+) -> None:
     mnops_pytester.makepyfile(test_suite=SUITE)
     result = mnops_pytester.runpytest("-m", expression)
     result.assert_outcomes(passed=passed, deselected=deselected)
@@ -193,5 +205,6 @@ def test_validation_results_get_junit_properties(mnops_pytester: pytest.Pytester
     result.assert_outcomes(passed=2, deselected=6)
     xml = (mnops_pytester.path / "junit.xml").read_text()
     for category, reads in (("monitoring", "repo"), ("rollouts", "cluster")):
-        assert (f'<property name="validation_category" value="{category}" />'
-                f'<property name="reads" value="{reads}" />') in xml
+        assert (
+            f'<property name="validation_category" value="{category}" /><property name="reads" value="{reads}" />'
+        ) in xml

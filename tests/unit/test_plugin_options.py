@@ -22,6 +22,8 @@ def test_show(mnops_target, pytestconfig):
     print("MNOPS-TARGET " + json.dumps(dataclasses.asdict(mnops_target), default=str))
     print("MNOPS-RESOLVED " + json.dumps({name: resolve(pytestconfig, name) for name in NAMES}))
 """
+
+
 def _add_ini(pytester: pytest.Pytester, lines: str) -> None:
     ini = pytester.path / "pytest.ini"
     ini.write_text(ini.read_text().rstrip("\n") + "\n" + lines)
@@ -66,10 +68,20 @@ def test_defaults_without_a_cluster(mnops_pytester: pytest.Pytester) -> None:
     assert target["allowed_namespaces"] == ["default"] and target["allowed_contexts"] == []
     assert target["github_url"] == "https://api.github.com"
     assert target["time_scale"] == 1.0 and target["sandbox"] is False
-    assert values == {"namespace": "default", "app": "machine-native-ops", "prometheus-url": "http://127.0.0.1:1",
-                      "max-pods": 50, "max-percent": 50.0, "allow-context": [], "allow-namespace": [],
-                      "dry-run": False, "training": False, "time-scale": None,
-                      "ledger": ".mnops/ledger.jsonl", "fail-under": None}
+    assert values == {
+        "namespace": "default",
+        "app": "machine-native-ops",
+        "prometheus-url": "http://127.0.0.1:1",
+        "max-pods": 50,
+        "max-percent": 50.0,
+        "allow-context": [],
+        "allow-namespace": [],
+        "dry-run": False,
+        "training": False,
+        "time-scale": None,
+        "ledger": ".mnops/ledger.jsonl",
+        "fail-under": None,
+    }
 
 
 def test_ini_over_default(mnops_pytester: pytest.Pytester) -> None:
@@ -107,9 +119,17 @@ def test_cli_over_env(mnops_pytester: pytest.Pytester, monkeypatch: pytest.Monke
     monkeypatch.setenv("MNOPS_PROMETHEUS_URL", "not-a-url")  # never parsed: the CLI value wins first
     monkeypatch.setenv("MNOPS_MAX_PODS", "8")
     monkeypatch.setenv("MNOPS_TRAINING", "false")
-    target, values = _show(mnops_pytester, "--mnops-namespace=cli-ns", "--mnops-prometheus-url",
-                           "http://cli-prometheus:9090", "--mnops-max-pods=9", "--mnops-training",
-                           "--mnops-context", "kind-chaos", "--mnops-fail-under=75")
+    target, values = _show(
+        mnops_pytester,
+        "--mnops-namespace=cli-ns",
+        "--mnops-prometheus-url",
+        "http://cli-prometheus:9090",
+        "--mnops-max-pods=9",
+        "--mnops-training",
+        "--mnops-context",
+        "kind-chaos",
+        "--mnops-fail-under=75",
+    )
     assert target["namespace"] == "cli-ns"
     assert target["prometheus_url"] == "http://cli-prometheus:9090"
     assert target["context"] == "kind-chaos"
@@ -135,8 +155,11 @@ def test_pyproject_ini_options(mnops_pytester: pytest.Pytester) -> None:
 def test_every_option_has_cli_env_and_ini_names() -> None:
     for option in OPTIONS:
         suffix = option.name.replace("-", "_")
-        assert (option.cli, option.env, option.dest) == (f"--mnops-{option.name}", f"MNOPS_{suffix.upper()}",
-                                                          f"mnops_{suffix}")
+        assert (option.cli, option.env, option.dest) == (
+            f"--mnops-{option.name}",
+            f"MNOPS_{suffix.upper()}",
+            f"mnops_{suffix}",
+        )
     assert len({o.name for o in OPTIONS}) == len(OPTIONS)
 
 
@@ -148,17 +171,20 @@ def test_every_option_has_cli_env_and_ini_names() -> None:
         ("MNOPS_SANDBOX", "maybe", "'maybe' is not a boolean (use true/false)"),
     ],
 )
-def test_bad_env_value_names_the_variable(mnops_pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch,
-                                          variable: str, value: str, message: str) -> None:
+def test_bad_env_value_names_the_variable(
+    mnops_pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, variable: str, value: str, message: str
+) -> None:
     monkeypatch.setenv(variable, value)
     mnops_pytester.makepyfile(test_show=SHOW)
     result = mnops_pytester.runpytest()
     result.assert_outcomes(errors=1)
     option = next(o for o in OPTIONS if o.env == variable)
-    result.stdout.fnmatch_lines([
-        f"E *ConfigError: environment variable {variable}: {message}*. "
-        f"Fix: correct it, or override with {option.cli}."
-    ])
+    result.stdout.fnmatch_lines(
+        [
+            f"E *ConfigError: environment variable {variable}: {message}*. "
+            f"Fix: correct it, or override with {option.cli}."
+        ]
+    )
 
 
 def test_bad_ini_value_names_the_key(mnops_pytester: pytest.Pytester) -> None:
@@ -166,10 +192,12 @@ def test_bad_ini_value_names_the_key(mnops_pytester: pytest.Pytester) -> None:
     mnops_pytester.makepyfile(test_show=SHOW)
     result = mnops_pytester.runpytest()
     result.assert_outcomes(failed=1)  # raised in the test body, by resolve() itself
-    result.stdout.fnmatch_lines([
-        "E *ConfigError: ini key mnops_max_pods: 'lots' is not a whole number. "
-        "Fix: correct it, or override with --mnops-max-pods."
-    ])
+    result.stdout.fnmatch_lines(
+        [
+            "E *ConfigError: ini key mnops_max_pods: 'lots' is not a whole number. "
+            "Fix: correct it, or override with --mnops-max-pods."
+        ]
+    )
 
 
 def test_bad_ini_value_for_the_target_is_a_setup_error(mnops_pytester: pytest.Pytester) -> None:
@@ -177,13 +205,17 @@ def test_bad_ini_value_for_the_target_is_a_setup_error(mnops_pytester: pytest.Py
     mnops_pytester.makepyfile(test_target="def test_it(mnops_target):\n    pass\n")
     result = mnops_pytester.runpytest()
     result.assert_outcomes(errors=1)
-    result.stdout.fnmatch_lines([
-        "E *ConfigError: ini key mnops_alertmanager_url: 'alertmanager.local' is not an http(s) URL*"
-        "Fix: correct it, or override with --mnops-alertmanager-url."])
+    result.stdout.fnmatch_lines(
+        [
+            "E *ConfigError: ini key mnops_alertmanager_url: 'alertmanager.local' is not an http(s) URL*"
+            "Fix: correct it, or override with --mnops-alertmanager-url."
+        ]
+    )
 
 
-def test_a_good_cli_value_overrides_a_bad_env_value(mnops_pytester: pytest.Pytester,
-                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_good_cli_value_overrides_a_bad_env_value(
+    mnops_pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("MNOPS_MAX_PODS", "-3")
     _, values = _show(mnops_pytester, "--mnops-max-pods", "4")
     assert values["max-pods"] == 4
@@ -195,8 +227,10 @@ def test_a_good_cli_value_overrides_a_bad_env_value(mnops_pytester: pytest.Pytes
         ("--mnops-max-pods=0", "argument --mnops-max-pods: '0' must be at least 1"),
         ("--mnops-max-pods=two", "argument --mnops-max-pods: 'two' is not a whole number"),
         ("--mnops-max-percent=150", "argument --mnops-max-percent: '150' must be in (0, 100]"),
-        ("--mnops-prometheus-url=prometheus:9090",
-         "argument --mnops-prometheus-url: 'prometheus:9090' is not an http(s) URL (e.g. http://127.0.0.1:9090)"),
+        (
+            "--mnops-prometheus-url=prometheus:9090",
+            "argument --mnops-prometheus-url: 'prometheus:9090' is not an http(s) URL (e.g. http://127.0.0.1:9090)",
+        ),
         ("--mnops-time-scale=fast", "argument --mnops-time-scale: 'fast' is not a number"),
         ("--mnops-fail-under=101", "argument --mnops-fail-under: '101' must be in [0, 100]"),
     ],

@@ -49,7 +49,7 @@ def test_high_latency(timeline, request):
 def test_rules_are_valid():
     pass
 """
-PROVED_ONLY = DRILLS.split("@pytest.mark.drill(\"high-latency\")")[0]
+PROVED_ONLY = DRILLS.split('@pytest.mark.drill("high-latency")')[0]
 SLOW = """
 import pytest
 from pytest_mnops.session import drill_facts
@@ -61,8 +61,7 @@ def test_slow_canary(timeline, request):
     timeline.mark("recovered", at=1400.0)  # 400 s: over its budget, though the test passes
     drill_facts(request.node)["budget_s"] = 300
 """
-REPORTS = ("--junitxml=junit.xml", "--html=report.html", "--self-contained-html",
-           "--mnops-report-json=summary.json")
+REPORTS = ("--junitxml=junit.xml", "--html=report.html", "--self-contained-html", "--mnops-report-json=summary.json")
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -99,16 +98,27 @@ def test_junit_xunit1_testcase_properties(reported: tuple[pytest.Pytester, pytes
     pytester, _ = reported
     cases = _testcases(pytester.path / "junit.xml")
     assert _properties(cases["test_pod_failure"]) == [
-        ("drill", "pod-failure"), ("scenario", "pod-failure"), ("mttd_s", "2.5"), ("mttr_s", "30.0"),
-        ("rollback_s", "3.5"), ("budget_s", "300"), ("alerts", "PodRestarting,HighErrorRate"),
-        ("verdict", "proved"), ("score", "100.0"),
+        ("drill", "pod-failure"),
+        ("scenario", "pod-failure"),
+        ("mttd_s", "2.5"),
+        ("mttr_s", "30.0"),
+        ("rollback_s", "3.5"),
+        ("budget_s", "300"),
+        ("alerts", "PodRestarting,HighErrorRate"),
+        ("verdict", "proved"),
+        ("score", "100.0"),
     ]
     failed = cases["test_high_latency"]
     assert failed.find("failure") is not None
-    assert dict(_properties(failed)) == {"drill": "high-latency", "scenario": "high-latency", "mttd_s": "4.0",
-                                         "alerts": "HighLatencyP95", "verdict": "failed", "score": "40.0"}
-    assert _properties(cases["test_rules_are_valid"]) == [("validation_category", "monitoring"),
-                                                          ("reads", "repo")]
+    assert dict(_properties(failed)) == {
+        "drill": "high-latency",
+        "scenario": "high-latency",
+        "mttd_s": "4.0",
+        "alerts": "HighLatencyP95",
+        "verdict": "failed",
+        "score": "40.0",
+    }
+    assert _properties(cases["test_rules_are_valid"]) == [("validation_category", "monitoring"), ("reads", "repo")]
     # xunit1 keeps file and line on the testcase
     assert cases["test_pod_failure"].get("file") == "test_drills.py"
 
@@ -168,8 +178,7 @@ def _html_results(path: Path) -> dict[str, Any]:
     return json.loads(html.unescape(match.group(1)))["tests"]
 
 
-def test_html_report_has_phase_table_and_embedded_plot(
-        reported: tuple[pytest.Pytester, pytest.RunResult]) -> None:
+def test_html_report_has_phase_table_and_embedded_plot(reported: tuple[pytest.Pytester, pytest.RunResult]) -> None:
     pytester, _ = reported
     tests = _html_results(pytester.path / "report.html")
     [result] = tests["test_drills.py::test_pod_failure"]
@@ -188,8 +197,15 @@ def test_html_report_has_phase_table_and_embedded_plot(
     ]
     assert "replacement &lt;pod&gt; seen" in fragments[0]["content"]
     figures = dict(parser.tables["mnops-figures"])
-    assert figures == {"verdict": "proved", "score": "100.0", "mttd_s": "2.5", "mttr_s": "30.0",
-                       "rollback_s": "3.5", "budget_s": "300", "alerts": "['PodRestarting', 'HighErrorRate']"}
+    assert figures == {
+        "verdict": "proved",
+        "score": "100.0",
+        "mttd_s": "2.5",
+        "mttr_s": "30.0",
+        "rollback_s": "3.5",
+        "budget_s": "300",
+        "alerts": "['PodRestarting', 'HighErrorRate']",
+    }
     assert images[0]["name"] == "pod-failure timeline"
     content = images[0]["content"]
     assert content.startswith("data:image/png;base64,")
@@ -209,34 +225,41 @@ def test_json_summary(reported: tuple[pytest.Pytester, pytest.RunResult]) -> Non
     assert summary["resilience_score"] == 70.0
     proved, failed = summary["drills"]
     assert proved["drill"] == "pod-failure" and proved["test"] == "test_drills.py::test_pod_failure"
-    assert (proved["verdict"], proved["score"], proved["mttd_s"], proved["mttr_s"]) == ("proved", 100.0, 2.5,
-                                                                                        30.0)
+    assert (proved["verdict"], proved["score"], proved["mttd_s"], proved["mttr_s"]) == ("proved", 100.0, 2.5, 30.0)
     assert proved["alerts"] == ["PodRestarting", "HighErrorRate"] and proved["rollback_s"] == 3.5
-    assert [e["phase"] for e in proved["timeline"]] == ["steady-state", "inject", "detected", "recovered",
-                                                        "reverted"]
+    assert [e["phase"] for e in proved["timeline"]] == ["steady-state", "inject", "detected", "recovered", "reverted"]
     assert proved["timeline"][1] == {"phase": "inject", "at": 1_700_000_010.0, "detail": "terminate-app-pods"}
     assert (failed["drill"], failed["verdict"], failed["score"], failed["mttr_s"]) == (
-        "high-latency", "failed", 40.0, None)
-    assert summary["validation"] == [{"test": "test_drills.py::test_rules_are_valid",
-                                      "category": "monitoring", "reads": "repo", "outcome": "passed"}]
+        "high-latency",
+        "failed",
+        40.0,
+        None,
+    )
+    assert summary["validation"] == [
+        {"test": "test_drills.py::test_rules_are_valid", "category": "monitoring", "reads": "repo", "outcome": "passed"}
+    ]
     assert "plot" not in proved  # series stay in the HTML report
 
 
 def test_terminal_scorecard(reported: tuple[pytest.Pytester, pytest.RunResult]) -> None:
     _, result = reported
-    result.stdout.fnmatch_lines([
-        _literal("[mnops *] pod-failure: fault injected (terminate-app-pods)"),
-        _literal("[mnops *] pod-failure: the system recovered (watch-replacements)"),
-    ])
-    result.stdout.fnmatch_lines([
-        "*= mnops drill scorecard =*",
-        "drill *verdict *MTTD *MTTR *abort *rollback *trainee *score  alerts",
-        "pod-failure *proved *2.5s *30.0s *- *3.5s *- *100  PodRestarting,HighErrorRate",
-        "high-latency *failed *4.0s *- *- *- *- *40  HighLatencyP95",
-        "resilience score: 70/100 over 2 drills",
-        "*- mnops validation -*",
-        "monitoring (repo) *1 passed",
-    ])
+    result.stdout.fnmatch_lines(
+        [
+            _literal("[mnops *] pod-failure: fault injected (terminate-app-pods)"),
+            _literal("[mnops *] pod-failure: the system recovered (watch-replacements)"),
+        ]
+    )
+    result.stdout.fnmatch_lines(
+        [
+            "*= mnops drill scorecard =*",
+            "drill *verdict *MTTD *MTTR *abort *rollback *trainee *score  alerts",
+            "pod-failure *proved *2.5s *30.0s *- *3.5s *- *100  PodRestarting,HighErrorRate",
+            "high-latency *failed *4.0s *- *- *- *- *40  HighLatencyP95",
+            "resilience score: 70/100 over 2 drills",
+            "*- mnops validation -*",
+            "monitoring (repo) *1 passed",
+        ]
+    )
 
 
 def test_fail_under_with_a_failing_drill_names_the_weakest(mnops_pytester: pytest.Pytester) -> None:
@@ -244,10 +267,12 @@ def test_fail_under_with_a_failing_drill_names_the_weakest(mnops_pytester: pytes
     result = mnops_pytester.runpytest("--mnops-fail-under", "90", "--mnops-report-json=summary.json")
     result.assert_outcomes(passed=2, failed=1)
     assert result.ret == pytest.ExitCode.TESTS_FAILED
-    result.stdout.fnmatch_lines([
-        "resilience score: 70/100 over 2 drills (gate: --mnops-fail-under 90)",
-        "mnops: resilience score 70 is below --mnops-fail-under 90; weakest drill: high-latency (40)",
-    ])
+    result.stdout.fnmatch_lines(
+        [
+            "resilience score: 70/100 over 2 drills (gate: --mnops-fail-under 90)",
+            "mnops: resilience score 70 is below --mnops-fail-under 90; weakest drill: high-latency (40)",
+        ]
+    )
     assert json.loads((mnops_pytester.path / "summary.json").read_text())["resilience_score"] == 70.0
 
 
@@ -256,10 +281,12 @@ def test_fail_under_fails_a_run_whose_tests_all_passed(mnops_pytester: pytest.Py
     result = mnops_pytester.runpytest("--mnops-fail-under=90")
     result.assert_outcomes(passed=1)
     assert result.ret == pytest.ExitCode.TESTS_FAILED
-    result.stdout.fnmatch_lines([
-        "canary-failure *proved *30.0s *400.0s *- *- *- *80  ",
-        "mnops: resilience score 80 is below --mnops-fail-under 90; weakest drill: canary-failure (80)",
-    ])
+    result.stdout.fnmatch_lines(
+        [
+            "canary-failure *proved *30.0s *400.0s *- *- *- *80  ",
+            "mnops: resilience score 80 is below --mnops-fail-under 90; weakest drill: canary-failure (80)",
+        ]
+    )
 
 
 @pytest.mark.parametrize("gate", [("--mnops-fail-under=80",), ()])
@@ -271,8 +298,7 @@ def test_fail_under_met_or_unset_passes(mnops_pytester: pytest.Pytester, gate: t
     assert "is below --mnops-fail-under" not in result.stdout.str()
 
 
-def test_fail_under_from_the_environment(mnops_pytester: pytest.Pytester,
-                                         monkeypatch: pytest.MonkeyPatch) -> None:
+def test_fail_under_from_the_environment(mnops_pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("MNOPS_FAIL_UNDER", "85")
     mnops_pytester.makepyfile(test_slow=SLOW)
     result = mnops_pytester.runpytest()
@@ -281,17 +307,19 @@ def test_fail_under_from_the_environment(mnops_pytester: pytest.Pytester,
 
 
 def test_skipped_drill_is_reported_but_not_scored(mnops_pytester: pytest.Pytester) -> None:
-    mnops_pytester.makepyfile(test_drills=PROVED_ONLY + """
+    mnops_pytester.makepyfile(
+        test_drills=PROVED_ONLY
+        + """
 
 @pytest.mark.drill("secret-rotation")
 def test_secret_rotation(timeline):
     pytest.skip("no GitHub token")
-""")
+"""
+    )
     result = mnops_pytester.runpytest("--mnops-fail-under=90", "--junitxml=junit.xml")
     result.assert_outcomes(passed=1, skipped=1)
     assert result.ret == pytest.ExitCode.OK
-    result.stdout.fnmatch_lines(["secret-rotation *skipped *- *- *- *- *- *0  ",
-                                 "resilience score: 100/100 *"])
+    result.stdout.fnmatch_lines(["secret-rotation *skipped *- *- *- *- *- *0  ", "resilience score: 100/100 *"])
     case = _testcases(mnops_pytester.path / "junit.xml")["test_secret_rotation"]
     assert dict(_properties(case)) == {"drill": "secret-rotation", "verdict": "skipped", "score": "0.0"}
 
@@ -305,10 +333,12 @@ def test_no_scorecard_without_drills_or_checks(mnops_pytester: pytest.Pytester) 
     assert summary["drills"] == [] and summary["resilience_score"] is None
 
 
-@pytest.mark.xfail(raises=AssertionError,
-                   reason="known gap: under pytest-xdist the drill results stay in the workers, so the "
-                          "controller prints no scorecard, writes no drills to the JSON summary and does not "
-                          "apply --mnops-fail-under (the JUnit properties do travel)")
+@pytest.mark.xfail(
+    raises=AssertionError,
+    reason="known gap: under pytest-xdist the drill results stay in the workers, so the "
+    "controller prints no scorecard, writes no drills to the JSON summary and does not "
+    "apply --mnops-fail-under (the JUnit properties do travel)",
+)
 def test_fail_under_applies_under_xdist(mnops_pytester: pytest.Pytester) -> None:
     mnops_pytester.makepyfile(test_slow=SLOW)
     result = mnops_pytester.runpytest("-n", "2", "--mnops-fail-under=90", "--junitxml=junit.xml")

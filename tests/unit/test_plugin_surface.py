@@ -12,8 +12,18 @@ from pytest_mnops import fixtures
 from pytest_mnops.options import OPTIONS
 
 HEAVY = ("kubernetes", "chaoslib", "chaosk8s", "prometheus_api_client", "matplotlib", "github", "nacl")
-FIXTURES = ("k8s", "rollout", "prometheus", "alerts", "chaos", "timeline", "rollback", "secret_rotator",
-            "mnops_target", "mnops_sandbox")
+FIXTURES = (
+    "k8s",
+    "rollout",
+    "prometheus",
+    "alerts",
+    "chaos",
+    "timeline",
+    "rollback",
+    "secret_rotator",
+    "mnops_target",
+    "mnops_sandbox",
+)
 
 USES_EVERYTHING = """
 import pytest
@@ -66,26 +76,30 @@ def test_fixtures_are_listed_with_their_docstrings(mnops_pytester: pytest.Pytest
 
 def test_collect_only_needs_no_cluster(mnops_pytester: pytest.Pytester) -> None:
     mnops_pytester.makepyfile(test_drills=USES_EVERYTHING)
-    result = mnops_pytester.runpytest("--collect-only", "-q", "--mnops-kubeconfig", "/nonexistent",
-                                      "--mnops-prometheus-url", "http://127.0.0.1:1")
+    result = mnops_pytester.runpytest(
+        "--collect-only", "-q", "--mnops-kubeconfig", "/nonexistent", "--mnops-prometheus-url", "http://127.0.0.1:1"
+    )
     assert result.ret == pytest.ExitCode.OK
-    result.stdout.fnmatch_lines(["test_drills.py::test_pod_failure",
-                                 "test_drills.py::test_emergency_rollback",
-                                 "test_drills.py::test_secret_rotation", "test_drills.py::test_rules",
-                                 "4 tests collected*"])
+    result.stdout.fnmatch_lines(
+        [
+            "test_drills.py::test_pod_failure",
+            "test_drills.py::test_emergency_rollback",
+            "test_drills.py::test_secret_rotation",
+            "test_drills.py::test_rules",
+            "4 tests collected*",
+        ]
+    )
 
 
 def test_collect_only_with_drill_selection(mnops_pytester: pytest.Pytester) -> None:
     mnops_pytester.makepyfile(test_drills=USES_EVERYTHING)
     result = mnops_pytester.runpytest("--collect-only", "-q", "--drill", "secret-rotation")
     assert result.ret == pytest.ExitCode.OK
-    result.stdout.fnmatch_lines(["test_drills.py::test_secret_rotation",
-                                 "1/4 tests collected (3 deselected)*"])
+    result.stdout.fnmatch_lines(["test_drills.py::test_secret_rotation", "1/4 tests collected (3 deselected)*"])
 
 
 def test_plugin_import_pulls_in_no_sdk() -> None:
-    code = ("import pytest_mnops.plugin, sys; "
-            f"print([m for m in {HEAVY!r} if m in sys.modules])")
+    code = f"import pytest_mnops.plugin, sys; print([m for m in {HEAVY!r} if m in sys.modules])"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60)
     assert out.stdout.strip() == "[]", out.stdout + out.stderr
 

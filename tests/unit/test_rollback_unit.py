@@ -33,29 +33,59 @@ Obj = dict[str, Any]
 NS, NAME = "shop", "machine-native-ops"
 
 
-def rollout_obj(*, current: str, stable: str, aborted: bool = False, phase: str = "Paused",
-                observed: str = "2", paused: bool = False) -> Obj:
-    status: Obj = {"phase": phase, "currentPodHash": current, "stableRS": stable,
-                   "observedGeneration": observed, "availableReplicas": 10}
+def rollout_obj(
+    *,
+    current: str,
+    stable: str,
+    aborted: bool = False,
+    phase: str = "Paused",
+    observed: str = "2",
+    paused: bool = False,
+) -> Obj:
+    status: Obj = {
+        "phase": phase,
+        "currentPodHash": current,
+        "stableRS": stable,
+        "observedGeneration": observed,
+        "availableReplicas": 10,
+    }
     if aborted:
         status["abort"] = True
-    return {"metadata": {"name": NAME, "namespace": NS, "generation": 2, "resourceVersion": "41"},
-            "spec": {"replicas": 10, "paused": paused, "selector": {"matchLabels": {"app": NAME}},
-                     "template": {"metadata": {"labels": {"app": NAME}}, "spec": {"containers": []}}},
-            "status": status}
+    return {
+        "metadata": {"name": NAME, "namespace": NS, "generation": 2, "resourceVersion": "41"},
+        "spec": {
+            "replicas": 10,
+            "paused": paused,
+            "selector": {"matchLabels": {"app": NAME}},
+            "template": {"metadata": {"labels": {"app": NAME}}, "spec": {"containers": []}},
+        },
+        "status": status,
+    }
 
 
 def replica_set(revision: int, pod_hash: str, image: str = "app:1") -> Obj:
-    return {"metadata": {"name": f"{NAME}-{pod_hash}", "labels": {"app": NAME, HASH_LABEL: pod_hash},
-                         "annotations": {REVISION_ANNOTATION: str(revision)}},
-            "spec": {"replicas": 1, "template": {"metadata": {"labels": {"app": NAME, HASH_LABEL: pod_hash}},
-                                                 "spec": {"containers": [{"name": "app", "image": image}]}}},
-            "status": {"readyReplicas": 1}}
+    return {
+        "metadata": {
+            "name": f"{NAME}-{pod_hash}",
+            "labels": {"app": NAME, HASH_LABEL: pod_hash},
+            "annotations": {REVISION_ANNOTATION: str(revision)},
+        },
+        "spec": {
+            "replicas": 1,
+            "template": {
+                "metadata": {"labels": {"app": NAME, HASH_LABEL: pod_hash}},
+                "spec": {"containers": [{"name": "app", "image": image}]},
+            },
+        },
+        "status": {"readyReplicas": 1},
+    }
 
 
 def pod(pod_hash: str, *, ready: bool = True) -> Obj:
-    return {"metadata": {"name": f"{NAME}-{pod_hash}-x", "labels": {"app": NAME, HASH_LABEL: pod_hash}},
-            "status": {"phase": "Running", "conditions": [{"type": "Ready", "status": str(ready)}]}}
+    return {
+        "metadata": {"name": f"{NAME}-{pod_hash}-x", "labels": {"app": NAME, HASH_LABEL: pod_hash}},
+        "status": {"phase": "Running", "conditions": [{"type": "Ready", "status": str(ready)}]},
+    }
 
 
 HISTORY = [replica_set(1, "aaa", "app:1"), replica_set(2, "bbb", "app:2"), replica_set(3, "ccc", "app:3")]
@@ -95,14 +125,18 @@ def test_an_explicit_revision_wins_over_the_stable_one() -> None:
     assert (plan.to_revision, plan.to_hash) == (1, "aaa") and plan.abort and plan.promote_full
 
 
-@pytest.mark.parametrize(("obj", "history", "to_revision", "expected"), [
-    (rollout_obj(current="ccc", stable="bbb"), HISTORY, 7, "has no revision 7 (revisions: 1, 2, 3)"),
-    (rollout_obj(current="aaa", stable="aaa"), HISTORY[:1], None, "has no earlier one"),
-    (rollout_obj(current="ccc", stable="bbb"), HISTORY, 3, "already runs revision 3"),
-    (rollout_obj(current="ccc", stable="bbb"), [], None, "has no ReplicaSet revisions"),
-])
-def test_impossible_plans_name_the_rollout_and_the_fix(obj: Obj, history: list[Obj], to_revision: int | None,
-                                                       expected: str) -> None:
+@pytest.mark.parametrize(
+    ("obj", "history", "to_revision", "expected"),
+    [
+        (rollout_obj(current="ccc", stable="bbb"), HISTORY, 7, "has no revision 7 (revisions: 1, 2, 3)"),
+        (rollout_obj(current="aaa", stable="aaa"), HISTORY[:1], None, "has no earlier one"),
+        (rollout_obj(current="ccc", stable="bbb"), HISTORY, 3, "already runs revision 3"),
+        (rollout_obj(current="ccc", stable="bbb"), [], None, "has no ReplicaSet revisions"),
+    ],
+)
+def test_impossible_plans_name_the_rollout_and_the_fix(
+    obj: Obj, history: list[Obj], to_revision: int | None, expected: str
+) -> None:
     with pytest.raises(RollbackError, match="Fix:") as info:
         plan_rollback(obj, history, to_revision=to_revision)
     assert expected in str(info.value) and f"Rollout {NAME!r} in namespace {NS!r}" in str(info.value)
@@ -114,7 +148,10 @@ def test_snapshot_document_lists_revisions_hashes_and_images() -> None:
     assert doc["rollout"]["status"]["stableRS"] == "bbb"
     assert doc["rollout"]["metadata"]["resourceVersion"] == "41"
     assert [(rs["revision"], rs["pod_template_hash"], rs["images"]) for rs in doc["replica_sets"]] == [
-        (1, "aaa", ["app:1"]), (2, "bbb", ["app:2"]), (3, "ccc", ["app:3"])]
+        (1, "aaa", ["app:1"]),
+        (2, "bbb", ["app:2"]),
+        (3, "ccc", ["app:3"]),
+    ]
 
 
 # -- health ---------------------------------------------------------------------------------------------
@@ -131,9 +168,15 @@ def test_slo_queries_use_the_analysis_templates_metrics_with_a_scaled_window() -
     assert all(f'namespace="{NS}",app="{NAME}"' in expr and "[5s]" in expr for expr in queries.values())
 
 
-@pytest.mark.parametrize(("value", "limit", "upper", "breached"), [
-    (0.5, 0.95, False, True), (0.99, 0.95, False, False), (0.02, 0.01, True, True), (None, 0.01, True, False),
-])
+@pytest.mark.parametrize(
+    ("value", "limit", "upper", "breached"),
+    [
+        (0.5, 0.95, False, True),
+        (0.99, 0.95, False, False),
+        (0.02, 0.01, True, True),
+        (None, 0.01, True, False),
+    ],
+)
 def test_slo_breach_rules(value: float | None, limit: float, upper: bool, breached: bool) -> None:
     assert SloReading("x", "expr", value, limit, upper).breached is breached
 
@@ -174,8 +217,9 @@ class FakeRollout:
             self.failures -= 1
             raise ClusterError("PATCH rollouts/machine-native-ops: 503 etcdserver: leader changed")
         if not dry_run:
-            stable = next(rs for rs in self.history if int(rs["metadata"]["annotations"][REVISION_ANNOTATION])
-                          == to_revision)["metadata"]["labels"][HASH_LABEL]
+            stable = next(
+                rs for rs in self.history if int(rs["metadata"]["annotations"][REVISION_ANNOTATION]) == to_revision
+            )["metadata"]["labels"][HASH_LABEL]
             self.obj["status"].update(phase="Healthy", currentPodHash=stable, stableRS=stable)
 
     def resume(self) -> None:
@@ -212,11 +256,11 @@ class RecordingNotifier(Notifier):
         return [Delivery("slack", "http://hooks.example/...", True, "HTTP 200")]
 
 
-def make_helper(tmp_path: Path, rollout: FakeRollout,
-                pods: list[Obj]) -> tuple[RollbackHelper, RecordingNotifier]:
+def make_helper(tmp_path: Path, rollout: FakeRollout, pods: list[Obj]) -> tuple[RollbackHelper, RecordingNotifier]:
     notifier = RecordingNotifier()
-    helper = RollbackHelper(cast(Any, FakeKube(pods)), namespace=NS, name=NAME, snapshot_dir=tmp_path,
-                            notifier=notifier, backoff_s=0)
+    helper = RollbackHelper(
+        cast(Any, FakeKube(pods)), namespace=NS, name=NAME, snapshot_dir=tmp_path, notifier=notifier, backoff_s=0
+    )
     helper.rollout = cast(Any, rollout)
     return helper, notifier
 
@@ -311,10 +355,17 @@ def receivers() -> Iterator[Receivers]:
 
 def _result(tmp_path: Path, *, verified: bool = True) -> RollbackResult:
     plan = plan_rollback(rollout_obj(current="ccc", stable="bbb"), HISTORY)
-    return RollbackResult(reason="p95 1.2s on the canary", plan=plan, dry_run=False,
-                          started_at="2024-01-01T00:00:00.000+00:00",
-                          finished_at="2024-01-01T00:00:06.200+00:00", duration_s=6.2,
-                          snapshot=tmp_path / "snap.json", attempts=1, verified=verified)
+    return RollbackResult(
+        reason="p95 1.2s on the canary",
+        plan=plan,
+        dry_run=False,
+        started_at="2024-01-01T00:00:00.000+00:00",
+        finished_at="2024-01-01T00:00:06.200+00:00",
+        duration_s=6.2,
+        snapshot=tmp_path / "snap.json",
+        attempts=1,
+        verified=verified,
+    )
 
 
 def test_notifications_reach_slack_and_email_receivers(receivers: Receivers, tmp_path: Path) -> None:
@@ -336,8 +387,7 @@ def test_a_dead_channel_is_reported_not_raised_and_hides_the_webhook_token(tmp_p
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]  # bound, never listening: connections are refused
         secret_url = f"http://127.0.0.1:{port}/services/T000/B000/s3cr3t-token"
-        notifier = Notifier(slack_url=secret_url, smtp=("127.0.0.1", port), email_to=("a@example.test",),
-                            timeout_s=2)
+        notifier = Notifier(slack_url=secret_url, smtp=("127.0.0.1", port), email_to=("a@example.test",), timeout_s=2)
         deliveries = notifier.send(_result(tmp_path, verified=False).message())
     assert [(d.channel, d.ok) for d in deliveries] == [("slack", False), ("email", False)]
     shown = " ".join(d.describe() for d in deliveries) + repr(notifier)
@@ -350,11 +400,18 @@ def test_slack_payload_caps_fields_at_slacks_limit() -> None:
 
 
 def test_notifier_from_env() -> None:
-    env = {"MNOPS_SLACK_WEBHOOK_URL": "https://hooks.example/x", "MNOPS_SMTP_HOST": "smtp.example",
-           "MNOPS_SMTP_PORT": "587", "MNOPS_NOTIFY_EMAIL_TO": "a@x.test, b@x.test"}
+    env = {
+        "MNOPS_SLACK_WEBHOOK_URL": "https://hooks.example/x",
+        "MNOPS_SMTP_HOST": "smtp.example",
+        "MNOPS_SMTP_PORT": "587",
+        "MNOPS_NOTIFY_EMAIL_TO": "a@x.test, b@x.test",
+    }
     notifier = Notifier.from_env(env)
     assert (notifier.slack_url, notifier.smtp, notifier.email_to) == (
-        "https://hooks.example/x", ("smtp.example", 587), ("a@x.test", "b@x.test"))
+        "https://hooks.example/x",
+        ("smtp.example", 587),
+        ("a@x.test", "b@x.test"),
+    )
     assert Notifier.from_env({}).channels() == []
     with pytest.raises(ConfigError, match="MNOPS_SMTP_PORT"):
         Notifier.from_env({**env, "MNOPS_SMTP_PORT": "smtp"})
@@ -366,8 +423,7 @@ def test_notifier_for_a_sandbox_target_uses_its_receivers(tmp_path: Path) -> Non
     settings = SandboxSettings(state_dir=str(tmp_path), port_base=41000)
     tmp_path.mkdir(exist_ok=True)
     settings.save()
-    target = cast(Target, SimpleNamespace(sandbox=True, sandbox_dir=tmp_path,
-                                          receivers_url=settings.receivers_url))
+    target = cast(Target, SimpleNamespace(sandbox=True, sandbox_dir=tmp_path, receivers_url=settings.receivers_url))
     notifier = Notifier.for_target(target)
     assert notifier.slack_url == f"{settings.receivers_url}/slack"
     assert notifier.smtp == ("127.0.0.1", settings.ports.smtp) and notifier.email_to

@@ -40,8 +40,11 @@ def test_shipped_scenario_loads_and_validates(path: Path) -> None:
 def test_shipped_scenario_python_providers_resolve(path: Path) -> None:
     """Validation checks that a provider's module imports; here every func must also exist in it."""
     experiment = scenarios.load(str(path)).experiment
-    activities = [*(experiment["steady-state-hypothesis"].get("probes") or []), *experiment["method"],
-                  *experiment["rollbacks"]]
+    activities = [
+        *(experiment["steady-state-hypothesis"].get("probes") or []),
+        *experiment["method"],
+        *experiment["rollbacks"],
+    ]
     training = scenarios._extension(experiment).get("training", {})
     providers = [a["provider"] for a in activities] + list(training.values())
     for provider in providers:
@@ -72,6 +75,7 @@ def test_unknown_scenario_name_lists_the_known_ones() -> None:
 
 
 # -- malformed copies ------------------------------------------------------------------------------
+
 
 def _base() -> dict[str, Any]:
     return copy.deepcopy(scenarios.load(BASE).experiment)
@@ -164,15 +168,23 @@ def _no_inject_phase(exp: dict[str, Any]) -> None:
 
 MALFORMED: list[tuple[str, Callable[[dict[str, Any]], None], str]] = [
     ("missing-rollbacks", _drop_rollbacks, "rollbacks: missing"),
-    ("unknown-phase", _unknown_phase,
-     "extensions[mnops].phases.watch-replacements: unknown phase 'exploded'"),
+    ("unknown-phase", _unknown_phase, "extensions[mnops].phases.watch-replacements: unknown phase 'exploded'"),
     ("activity-without-provider", _no_provider, "method[1].provider: is missing"),
-    ("unimportable-module", _unimportable,
-     "method[1].provider.module: 'chaosk8s.no_such_module.actions' is not importable"),
-    ("uninstalled-extension", _uninstalled_extension,
-     "method[1].provider.module: 'chaosnowhere.pod.actions' is not importable"),
-    ("function-in-module-path", _function_in_module_path,
-     "method[1].provider.module: 'chaosk8s.pod.actions.terminate_pods' is not importable"),
+    (
+        "unimportable-module",
+        _unimportable,
+        "method[1].provider.module: 'chaosk8s.no_such_module.actions' is not importable",
+    ),
+    (
+        "uninstalled-extension",
+        _uninstalled_extension,
+        "method[1].provider.module: 'chaosnowhere.pod.actions' is not importable",
+    ),
+    (
+        "function-in-module-path",
+        _function_in_module_path,
+        "method[1].provider.module: 'chaosk8s.pod.actions.terminate_pods' is not importable",
+    ),
     ("duplicate-names", _duplicate_names, "method[1].name: 'watch-replacements' is used twice"),
     ("empty-rollbacks", _empty_rollbacks, "rollbacks: is empty but the method injects faults"),
     ("missing-tolerance", _no_tolerance, "steady-state-hypothesis.probes[1].tolerance: missing"),
@@ -184,17 +196,19 @@ MALFORMED: list[tuple[str, Callable[[dict[str, Any]], None], str]] = [
     ("arguments-not-a-mapping", _arguments_not_mapping, "method[1].provider.arguments: is not a mapping"),
     ("empty-method", _empty_method, "method: must be a non-empty list"),
     ("empty-tags", _empty_tags, "tags: must be a non-empty list"),
-    ("phase-for-unknown-activity", _phase_for_unknown_activity,
-     "extensions[mnops].phases.no-such-activity: names no activity of the method"),
+    (
+        "phase-for-unknown-activity",
+        _phase_for_unknown_activity,
+        "extensions[mnops].phases.no-such-activity: names no activity of the method",
+    ),
     ("no-inject-phase", _no_inject_phase, "extensions[mnops].phases: marks no activity as 'inject'"),
 ]
 
 
-@pytest.mark.parametrize(("break_it", "expected"), [(b, e) for _, b, e in MALFORMED],
-                         ids=[i for i, _, _ in MALFORMED])
-def test_malformed_scenario_is_named_with_field_and_fix(tmp_path: Path,
-                                                        break_it: Callable[[dict[str, Any]], None],
-                                                        expected: str) -> None:
+@pytest.mark.parametrize(("break_it", "expected"), [(b, e) for _, b, e in MALFORMED], ids=[i for i, _, _ in MALFORMED])
+def test_malformed_scenario_is_named_with_field_and_fix(
+    tmp_path: Path, break_it: Callable[[dict[str, Any]], None], expected: str
+) -> None:
     experiment = _base()
     break_it(experiment)
     path = tmp_path / "broken-drill.yaml"

@@ -52,8 +52,11 @@ def rotator(standin: GitHubStandIn, audit_path: Path) -> Iterator[Rotators]:
 
     def make(environment: str | None = None, **kwargs: Any) -> SecretRotator:
         kwargs.setdefault("retry", FAST)
-        made.append(SecretRotator(repo=REPO, environment=environment, token=TOKEN, base_url=standin.url,
-                                  audit_log=audit_path, **kwargs))
+        made.append(
+            SecretRotator(
+                repo=REPO, environment=environment, token=TOKEN, base_url=standin.url, audit_log=audit_path, **kwargs
+            )
+        )
         return made[-1]
 
     yield make
@@ -95,21 +98,22 @@ def test_rotating_a_just_written_secret_still_verifies(standin: GitHubStandIn, r
     assert second.value is not None and standin.decrypted(REPO, "API_TOKEN") == second.value.reveal()
 
 
-def test_5xx_is_retried_with_the_same_value(standin: GitHubStandIn, rotator: Rotators,
-                                            audit_path: Path) -> None:
+def test_5xx_is_retried_with_the_same_value(standin: GitHubStandIn, rotator: Rotators, audit_path: Path) -> None:
     standin.seed_secret(REPO, "API_TOKEN", OLD, updated_at=LONG_AGO)
     standin.faults.fail_next(2, status=502, method="PUT")
     result = rotator().rotate("API_TOKEN")
     assert result.attempts == 3 and result.value is not None
     assert standin.decrypted(REPO, "API_TOKEN") == result.value.reveal()
-    rotate = [(r["attempt"], r["outcome"], r["http_status"], r["value_sha256"])
-              for r in _records(audit_path) if r["action"] == "rotate"]
+    rotate = [
+        (r["attempt"], r["outcome"], r["http_status"], r["value_sha256"])
+        for r in _records(audit_path)
+        if r["action"] == "rotate"
+    ]
     digest = result.value.short_hash
     assert rotate == [(1, "retrying", 502, digest), (2, "retrying", 502, digest), (3, "updated", 204, digest)]
 
 
-def test_rate_limit_waits_for_githubs_reset(standin: GitHubStandIn, rotator: Rotators,
-                                            audit_path: Path) -> None:
+def test_rate_limit_waits_for_githubs_reset(standin: GitHubStandIn, rotator: Rotators, audit_path: Path) -> None:
     standin.seed_secret(REPO, "API_TOKEN", OLD, updated_at=LONG_AGO)
     standin.faults.rate_limit_next(1, reset_in_s=1, method="PUT")
     started = time.monotonic()
@@ -129,8 +133,7 @@ def test_rate_limit_beyond_the_cap_fails_fast(standin: GitHubStandIn, rotator: R
     assert time.monotonic() - started < 1
 
 
-def test_persistent_5xx_keeps_the_previous_value(standin: GitHubStandIn, rotator: Rotators,
-                                                 audit_path: Path) -> None:
+def test_persistent_5xx_keeps_the_previous_value(standin: GitHubStandIn, rotator: Rotators, audit_path: Path) -> None:
     standin.seed_secret(REPO, "API_TOKEN", OLD, environment="production", updated_at=LONG_AGO)
     standin.faults.fail_next(100, status=503, method="PUT")
     with pytest.raises(RotationFailed) as caught:
@@ -171,7 +174,9 @@ def test_dry_run_writes_nothing(standin: GitHubStandIn, rotator: Rotators, audit
     assert standin.decrypted(REPO, "API_TOKEN", environment="staging") == OLD
     assert not [r for r in standin.requests if r[0] != "GET"]
     assert [(r["action"], r["outcome"]) for r in _records(audit_path)] == [
-        ("check", "found"), ("dry-run", "would-update")]
+        ("check", "found"),
+        ("dry-run", "would-update"),
+    ]
 
 
 def test_staging_rotator_refuses_production(standin: GitHubStandIn, rotator: Rotators) -> None:
@@ -184,8 +189,9 @@ def test_staging_rotator_refuses_production(standin: GitHubStandIn, rotator: Rot
     assert staging.rotate("API_TOKEN", environment="Staging").value is not None  # GitHub ignores case
 
 
-def test_check_age_flags_secrets_older_than_the_policy(standin: GitHubStandIn, rotator: Rotators,
-                                                       audit_path: Path) -> None:
+def test_check_age_flags_secrets_older_than_the_policy(
+    standin: GitHubStandIn, rotator: Rotators, audit_path: Path
+) -> None:
     now = datetime.now(UTC)
     standin.seed_secret(REPO, "OLD_TOKEN", OLD, environment="staging", updated_at=now - timedelta(days=31))
     standin.seed_secret(REPO, "NEW_TOKEN", OLD, environment="staging", updated_at=now - timedelta(days=29))
@@ -202,8 +208,9 @@ def test_check_age_flags_secrets_older_than_the_policy(standin: GitHubStandIn, r
         rotator().check_age(0)
 
 
-def test_token_only_from_the_environment(monkeypatch: pytest.MonkeyPatch, standin: GitHubStandIn,
-                                         audit_path: Path) -> None:
+def test_token_only_from_the_environment(
+    monkeypatch: pytest.MonkeyPatch, standin: GitHubStandIn, audit_path: Path
+) -> None:
     monkeypatch.delenv("GITHUB_TOKEN", raising=False)
     monkeypatch.delenv("MNOPS_GITHUB_TOKEN", raising=False)
     with pytest.raises(ConfigError, match=r"no GitHub token.*GITHUB_TOKEN nor MNOPS_GITHUB_TOKEN.*Fix:"):
@@ -215,19 +222,22 @@ def test_token_only_from_the_environment(monkeypatch: pytest.MonkeyPatch, standi
 
 
 def test_rejected_token_is_not_retried(standin: GitHubStandIn, audit_path: Path) -> None:
-    with (SecretRotator(repo=REPO, token="wrong", base_url=standin.url, audit_log=audit_path,
-                        retry=FAST) as rotating,
-          pytest.raises(SecretsError, match=r"401 'Bad credentials', the token was rejected\. Fix:")):
+    with (
+        SecretRotator(repo=REPO, token="wrong", base_url=standin.url, audit_log=audit_path, retry=FAST) as rotating,
+        pytest.raises(SecretsError, match=r"401 'Bad credentials', the token was rejected\. Fix:"),
+    ):
         rotating.rotate("API_TOKEN")
     assert len(standin.requests) == 1
 
 
-def test_missing_repository_and_environment_are_named(standin: GitHubStandIn, rotator: Rotators,
-                                                      audit_path: Path) -> None:
+def test_missing_repository_and_environment_are_named(
+    standin: GitHubStandIn, rotator: Rotators, audit_path: Path
+) -> None:
     missing = "repository acme/nothing does not exist or the token cannot see it"
-    with (SecretRotator(repo="acme/nothing", token=TOKEN, base_url=standin.url,
-                        audit_log=audit_path) as other,
-          pytest.raises(SecretsError, match=missing)):
+    with (
+        SecretRotator(repo="acme/nothing", token=TOKEN, base_url=standin.url, audit_log=audit_path) as other,
+        pytest.raises(SecretsError, match=missing),
+    ):
         other.check_age()
     with pytest.raises(SecretsError, match=r"environment 'qa' does not exist in repository .*Settings"):
         rotator("qa").check_age()
@@ -237,29 +247,38 @@ def test_unreachable_github_is_retried_then_named(audit_path: Path) -> None:
     with socket.socket() as sock:  # a port nobody listens on: connection refused
         sock.bind(("127.0.0.1", 0))
         url = f"http://127.0.0.1:{sock.getsockname()[1]}"
-    with (SecretRotator(repo=REPO, token=TOKEN, base_url=url, audit_log=audit_path, retry=FAST) as rotating,
-          pytest.raises(SecretsError, match=rf"no answer from {url} .*MNOPS_GITHUB_URL.*gave up after 4")):
+    with (
+        SecretRotator(repo=REPO, token=TOKEN, base_url=url, audit_log=audit_path, retry=FAST) as rotating,
+        pytest.raises(SecretsError, match=rf"no answer from {url} .*MNOPS_GITHUB_URL.*gave up after 4"),
+    ):
         rotating.check_age()
     assert [r["outcome"] for r in _records(audit_path)] == ["retrying"] * 3 + ["failed"]
 
 
-@pytest.mark.parametrize(("kwargs", "match"), [
-    ({"repo": "no-slash"}, "not 'owner/name'"),
-    ({"repo": REPO, "environment": " "}, "empty environment"),
-])
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"repo": "no-slash"}, "not 'owner/name'"),
+        ({"repo": REPO, "environment": " "}, "empty environment"),
+    ],
+)
 def test_rotator_arguments_are_checked(kwargs: dict[str, str], match: str, audit_path: Path) -> None:
     with pytest.raises(ConfigError, match=match):
         SecretRotator(token=TOKEN, base_url="http://127.0.0.1:9", audit_log=audit_path, **kwargs)
 
 
-@pytest.mark.parametrize(("name", "generator", "length", "match"), [
-    ("API_TOKEN", "uuid", 32, "generator 'uuid' is unknown.*token_urlsafe, hex, alnum"),
-    ("API_TOKEN", "hex", 16, "length 16 is outside 32..4096.*--length 32"),
-    ("GITHUB_TOKEN", "hex", 32, "not valid on GitHub"),
-    ("1ST", "hex", 32, "not valid on GitHub"),
-])
-def test_bad_requests_fail_before_any_call(standin: GitHubStandIn, rotator: Rotators, name: str,
-                                           generator: str, length: int, match: str) -> None:
+@pytest.mark.parametrize(
+    ("name", "generator", "length", "match"),
+    [
+        ("API_TOKEN", "uuid", 32, "generator 'uuid' is unknown.*token_urlsafe, hex, alnum"),
+        ("API_TOKEN", "hex", 16, "length 16 is outside 32..4096.*--length 32"),
+        ("GITHUB_TOKEN", "hex", 32, "not valid on GitHub"),
+        ("1ST", "hex", 32, "not valid on GitHub"),
+    ],
+)
+def test_bad_requests_fail_before_any_call(
+    standin: GitHubStandIn, rotator: Rotators, name: str, generator: str, length: int, match: str
+) -> None:
     with pytest.raises(ConfigError, match=match):
         rotator().rotate(name, generator=generator, length=length)
     assert standin.requests == []
@@ -279,9 +298,13 @@ def test_secret_value_is_masked_everywhere() -> None:
     assert value.short_hash == short_hash("hunter2-hunter2-hunter2") and len(value.short_hash) == 12
 
 
-def test_no_secret_value_leaks_anywhere(standin: GitHubStandIn, rotator: Rotators, audit_path: Path,
-                                        caplog: pytest.LogCaptureFixture,
-                                        capsys: pytest.CaptureFixture[str]) -> None:
+def test_no_secret_value_leaks_anywhere(
+    standin: GitHubStandIn,
+    rotator: Rotators,
+    audit_path: Path,
+    caplog: pytest.LogCaptureFixture,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     caplog.set_level(logging.DEBUG)  # includes PyGithub's request/response debug log
     standin.seed_secret(REPO, "API_TOKEN", OLD, updated_at=LONG_AGO)
     standin.seed_secret(REPO, "DB_PASSWORD", OLD + "-db", updated_at=LONG_AGO)
@@ -294,23 +317,32 @@ def test_no_secret_value_leaks_anywhere(standin: GitHubStandIn, rotator: Rotator
     values = [OLD, ok.value.reveal(), caught.value.value.reveal()]
     captured = capsys.readouterr()
     surfaces = {
-        "logs": caplog.text, "stdout": captured.out, "stderr": captured.err,
-        "audit": audit_path.read_text(), "exception": f"{caught.value} {caught.value!r}",
-        "result": repr(ok), "requests": repr(standin.requests), "rotator": repr(rotating),
+        "logs": caplog.text,
+        "stdout": captured.out,
+        "stderr": captured.err,
+        "audit": audit_path.read_text(),
+        "exception": f"{caught.value} {caught.value!r}",
+        "result": repr(ok),
+        "requests": repr(standin.requests),
+        "rotator": repr(rotating),
     }
     assert "PUT" in caplog.text  # the debug log did record the traffic
     leaks = [(where, i) for where, text in surfaces.items() for i, v in enumerate(values) if v in text]
     assert leaks == []
 
 
-def test_audit_record_fields(standin: GitHubStandIn, rotator: Rotators, audit_path: Path,
-                             monkeypatch: pytest.MonkeyPatch) -> None:
+def test_audit_record_fields(
+    standin: GitHubStandIn, rotator: Rotators, audit_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("GITHUB_ACTOR", "octocat")
     result = rotator("staging").rotate("API_TOKEN")
     assert result.value is not None
     records = AuditLog(audit_path).read(secret="api_token")
-    assert [(r.action, r.outcome) for r in records] == [("check", "absent"), ("rotate", "created"),
-                                                        ("verify", "verified")]
+    assert [(r.action, r.outcome) for r in records] == [
+        ("check", "absent"),
+        ("rotate", "created"),
+        ("verify", "verified"),
+    ]
     put = records[1]
     assert (put.actor, put.repo, put.environment, put.http_status) == ("octocat", REPO, "staging", 201)
     assert put.value_sha256 == result.value.short_hash
@@ -329,20 +361,33 @@ class _FakeKube:
     def __init__(self) -> None:
         self.applied: list[tuple[dict[str, Any], str | None, bool]] = []
 
-    def apply(self, obj: dict[str, Any], *, namespace: str | None = None,
-              dry_run: bool = False) -> dict[str, Any]:
+    def apply(self, obj: dict[str, Any], *, namespace: str | None = None, dry_run: bool = False) -> dict[str, Any]:
         self.applied.append((obj, namespace, dry_run))
         return obj
 
 
 def test_sync_to_kubernetes_applies_one_key() -> None:
     kube = _FakeKube()
-    sync_to_kubernetes(kube, namespace="app", secret_name="api", key="API_TOKEN",  # type: ignore[arg-type]
-                       value=SecretValue("abc"))
+    sync_to_kubernetes(
+        kube,
+        namespace="app",
+        secret_name="api",
+        key="API_TOKEN",  # type: ignore[arg-type]
+        value=SecretValue("abc"),
+    )
     obj, namespace, dry_run = kube.applied[0]
-    assert obj == {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "api", "namespace": "app"},
-                   "data": {"API_TOKEN": "YWJj"}}
+    assert obj == {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {"name": "api", "namespace": "app"},
+        "data": {"API_TOKEN": "YWJj"},
+    }
     assert (namespace, dry_run) == ("app", False)
     with pytest.raises(ConfigError, match="key 'bad key'"):
-        sync_to_kubernetes(kube, namespace="app", secret_name="api", key="bad key",  # type: ignore[arg-type]
-                           value=SecretValue("abc"))
+        sync_to_kubernetes(
+            kube,
+            namespace="app",
+            secret_name="api",
+            key="bad key",  # type: ignore[arg-type]
+            value=SecretValue("abc"),
+        )

@@ -56,11 +56,28 @@ class _FakeKube:
         self.applied.append((f"{namespace}/{obj['metadata']['name']}", key, dry_run))
 
 
-def test_rotate_prints_the_hash_never_the_value(standin: GitHubStandIn, audit: Path,
-                                                capsys: pytest.CaptureFixture[str]) -> None:
+def test_rotate_prints_the_hash_never_the_value(
+    standin: GitHubStandIn, audit: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     standin.seed_secret(REPO, "API_TOKEN", "old", environment="staging", updated_at=LONG_AGO)
-    code = mnops("secrets", "rotate", "--repo", REPO, "--environment", "staging", "--secret", "API_TOKEN",
-                 "--secret", "DB_PASSWORD", "--generator", "alnum", "--length", "40", "--audit-log", audit)
+    code = mnops(
+        "secrets",
+        "rotate",
+        "--repo",
+        REPO,
+        "--environment",
+        "staging",
+        "--secret",
+        "API_TOKEN",
+        "--secret",
+        "DB_PASSWORD",
+        "--generator",
+        "alnum",
+        "--length",
+        "40",
+        "--audit-log",
+        audit,
+    )
     out = capsys.readouterr().out
     assert code == 0
     for name, verb in (("API_TOKEN", "rotated"), ("DB_PASSWORD", "created")):
@@ -70,11 +87,24 @@ def test_rotate_prints_the_hash_never_the_value(standin: GitHubStandIn, audit: P
         assert value not in out + audit.read_text()
 
 
-def test_rotate_dry_run_writes_nothing(standin: GitHubStandIn, audit: Path,
-                                       capsys: pytest.CaptureFixture[str]) -> None:
+def test_rotate_dry_run_writes_nothing(standin: GitHubStandIn, audit: Path, capsys: pytest.CaptureFixture[str]) -> None:
     standin.seed_secret(REPO, "API_TOKEN", "old", updated_at=LONG_AGO)
-    assert mnops("secrets", "rotate", "--repo", REPO, "--secret", "API_TOKEN", "--secret", "NEW_ONE",
-                 "--dry-run", "--audit-log", audit) == 0
+    assert (
+        mnops(
+            "secrets",
+            "rotate",
+            "--repo",
+            REPO,
+            "--secret",
+            "API_TOKEN",
+            "--secret",
+            "NEW_ONE",
+            "--dry-run",
+            "--audit-log",
+            audit,
+        )
+        == 0
+    )
     out = capsys.readouterr().out
     assert "API_TOKEN: would update in repository" in out and "NEW_ONE: would create" in out
     assert "nothing written" in out
@@ -82,8 +112,9 @@ def test_rotate_dry_run_writes_nothing(standin: GitHubStandIn, audit: Path,
     assert all(method == "GET" for method, _, _ in standin.requests)
 
 
-def test_rotate_failure_exits_1_and_says_what_github_holds(standin: GitHubStandIn, audit: Path,
-                                                           capsys: pytest.CaptureFixture[str]) -> None:
+def test_rotate_failure_exits_1_and_says_what_github_holds(
+    standin: GitHubStandIn, audit: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     standin.seed_secret(REPO, "API_TOKEN", "old", updated_at=LONG_AGO)
     standin.faults.fail_next(1, status=422, method="PUT")
     assert mnops("secrets", "rotate", "--repo", REPO, "--secret", "API_TOKEN", "--audit-log", audit) == 1
@@ -93,72 +124,141 @@ def test_rotate_failure_exits_1_and_says_what_github_holds(standin: GitHubStandI
     assert standin.decrypted(REPO, "API_TOKEN") == "old"
 
 
-def test_rotate_syncs_kubernetes_after_a_server_dry_run(standin: GitHubStandIn, audit: Path,
-                                                        monkeypatch: pytest.MonkeyPatch,
-                                                        capsys: pytest.CaptureFixture[str]) -> None:
+def test_rotate_syncs_kubernetes_after_a_server_dry_run(
+    standin: GitHubStandIn, audit: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     kube = _FakeKube()
     monkeypatch.setattr(secrets_cli, "_kube", lambda: kube)
-    assert mnops("secrets", "rotate", "--repo", REPO, "--secret", "API_TOKEN", "--audit-log", audit,
-                 "--k8s-namespace", "app", "--k8s-secret", "api", "--k8s-key", "token") == 0
+    assert (
+        mnops(
+            "secrets",
+            "rotate",
+            "--repo",
+            REPO,
+            "--secret",
+            "API_TOKEN",
+            "--audit-log",
+            audit,
+            "--k8s-namespace",
+            "app",
+            "--k8s-secret",
+            "api",
+            "--k8s-key",
+            "token",
+        )
+        == 0
+    )
     assert kube.applied == [("app/api", "token", True), ("app/api", "token", False)]
     assert "applied key token of Kubernetes Secret app/api" in capsys.readouterr().out
 
 
-def test_rotate_dry_run_only_dry_runs_kubernetes(standin: GitHubStandIn, audit: Path,
-                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+def test_rotate_dry_run_only_dry_runs_kubernetes(
+    standin: GitHubStandIn, audit: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     kube = _FakeKube()
     monkeypatch.setattr(secrets_cli, "_kube", lambda: kube)
-    assert mnops("secrets", "rotate", "--repo", REPO, "--secret", "API_TOKEN", "--secret", "DB_PASSWORD",
-                 "--dry-run", "--audit-log", audit, "--k8s-namespace", "app", "--k8s-secret", "api") == 0
+    assert (
+        mnops(
+            "secrets",
+            "rotate",
+            "--repo",
+            REPO,
+            "--secret",
+            "API_TOKEN",
+            "--secret",
+            "DB_PASSWORD",
+            "--dry-run",
+            "--audit-log",
+            audit,
+            "--k8s-namespace",
+            "app",
+            "--k8s-secret",
+            "api",
+        )
+        == 0
+    )
     assert kube.applied == [("app/api", "API_TOKEN", True), ("app/api", "DB_PASSWORD", True)]
 
 
-def test_kubernetes_failure_after_github_says_so(standin: GitHubStandIn, audit: Path,
-                                                 monkeypatch: pytest.MonkeyPatch,
-                                                 capsys: pytest.CaptureFixture[str]) -> None:
+def test_kubernetes_failure_after_github_says_so(
+    standin: GitHubStandIn, audit: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     monkeypatch.setattr(secrets_cli, "_kube", lambda: _FakeKube(fail=True))
-    assert mnops("secrets", "rotate", "--repo", REPO, "--secret", "API_TOKEN", "--audit-log", audit,
-                 "--k8s-namespace", "app", "--k8s-secret", "api") == 1
+    assert (
+        mnops(
+            "secrets",
+            "rotate",
+            "--repo",
+            REPO,
+            "--secret",
+            "API_TOKEN",
+            "--audit-log",
+            audit,
+            "--k8s-namespace",
+            "app",
+            "--k8s-secret",
+            "api",
+        )
+        == 1
+    )
     err = capsys.readouterr().err
     assert "GitHub now holds the new value" in err and "etcd unavailable" in err and "Fix:" in err
 
 
-@pytest.mark.parametrize(("extra", "message"), [
-    (["--k8s-namespace", "app"], "needs both --k8s-namespace and --k8s-secret"),
-    (["--k8s-namespace", "app", "--k8s-secret", "api", "--k8s-key", "k", "--secret", "OTHER"],
-     "--k8s-key k is ambiguous with 2 --secret options"),
-])
-def test_kubernetes_options_are_checked_first(standin: GitHubStandIn, audit: Path, extra: list[str],
-                                              message: str, capsys: pytest.CaptureFixture[str]) -> None:
-    assert mnops("secrets", "rotate", "--repo", REPO, "--secret", "API_TOKEN", "--audit-log", audit,
-                 *extra) == 2
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--k8s-namespace", "app"], "needs both --k8s-namespace and --k8s-secret"),
+        (
+            ["--k8s-namespace", "app", "--k8s-secret", "api", "--k8s-key", "k", "--secret", "OTHER"],
+            "--k8s-key k is ambiguous with 2 --secret options",
+        ),
+    ],
+)
+def test_kubernetes_options_are_checked_first(
+    standin: GitHubStandIn, audit: Path, extra: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert mnops("secrets", "rotate", "--repo", REPO, "--secret", "API_TOKEN", "--audit-log", audit, *extra) == 2
     assert message in capsys.readouterr().err
     assert standin.requests == []
 
 
-def test_missing_token_is_a_usage_error(standin: GitHubStandIn, audit: Path, monkeypatch: pytest.MonkeyPatch,
-                                        capsys: pytest.CaptureFixture[str]) -> None:
+def test_missing_token_is_a_usage_error(
+    standin: GitHubStandIn, audit: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     monkeypatch.delenv("GITHUB_TOKEN")
     monkeypatch.delenv("MNOPS_GITHUB_TOKEN", raising=False)
     assert mnops("secrets", "check-age", "--repo", REPO, "--audit-log", audit) == 2
     assert "error: no GitHub token" in capsys.readouterr().err
 
 
-def test_check_age_exits_1_when_overdue(standin: GitHubStandIn, audit: Path,
-                                        capsys: pytest.CaptureFixture[str]) -> None:
+def test_check_age_exits_1_when_overdue(
+    standin: GitHubStandIn, audit: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     now = datetime.now(UTC)
     standin.seed_secret(REPO, "OLD_TOKEN", "x", environment="production", updated_at=now - timedelta(days=40))
     standin.seed_secret(REPO, "NEW_TOKEN", "x", environment="production", updated_at=now - timedelta(days=2))
-    assert mnops("secrets", "check-age", "--repo", REPO, "--environment", "production",
-                 "--audit-log", audit) == 1
+    assert mnops("secrets", "check-age", "--repo", REPO, "--environment", "production", "--audit-log", audit) == 1
     out = capsys.readouterr().out
     assert "OLD_TOKEN" in out and "OVERDUE" in out
     assert f"mnops secrets rotate --repo {REPO} --environment production --secret OLD_TOKEN" in out
-    assert mnops("secrets", "check-age", "--repo", REPO, "--environment", "production",
-                 "--max-age-days", "60", "--audit-log", audit) == 0
+    assert (
+        mnops(
+            "secrets",
+            "check-age",
+            "--repo",
+            REPO,
+            "--environment",
+            "production",
+            "--max-age-days",
+            "60",
+            "--audit-log",
+            audit,
+        )
+        == 0
+    )
     assert "within the 60-day policy" in capsys.readouterr().out
-    assert mnops("secrets", "check-age", "--repo", REPO, "--environment", "staging",
-                 "--audit-log", audit) == 0
+    assert mnops("secrets", "check-age", "--repo", REPO, "--environment", "staging", "--audit-log", audit) == 0
     assert "no secrets in environment 'staging'" in capsys.readouterr().out
 
 
@@ -169,17 +269,42 @@ def test_max_age_days_must_be_positive(capsys: pytest.CaptureFixture[str]) -> No
     assert "--max-age-days: '0' must be more than 0 days" in capsys.readouterr().err
 
 
-def test_audit_prints_a_filtered_table(standin: GitHubStandIn, audit: Path,
-                                       capsys: pytest.CaptureFixture[str]) -> None:
-    assert mnops("secrets", "rotate", "--repo", REPO, "--secret", "API_TOKEN", "--secret", "DB_PASSWORD",
-                 "--audit-log", audit) == 0
+def test_audit_prints_a_filtered_table(standin: GitHubStandIn, audit: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert (
+        mnops(
+            "secrets",
+            "rotate",
+            "--repo",
+            REPO,
+            "--secret",
+            "API_TOKEN",
+            "--secret",
+            "DB_PASSWORD",
+            "--audit-log",
+            audit,
+        )
+        == 0
+    )
     capsys.readouterr()
     assert mnops("secrets", "audit", "--audit-log", audit, "--secret", "db_password") == 0
     lines = capsys.readouterr().out.splitlines()
-    assert lines[0].split() == ["TIME", "ACTOR", "REPO", "ENVIRONMENT", "SECRET", "ACTION", "TRY", "OUTCOME",
-                                "HTTP", "SHA256"]
-    assert [line.split()[5:8] for line in lines[1:]] == [["check", "1", "absent"], ["rotate", "1", "created"],
-                                                         ["verify", "1", "verified"]]
+    assert lines[0].split() == [
+        "TIME",
+        "ACTOR",
+        "REPO",
+        "ENVIRONMENT",
+        "SECRET",
+        "ACTION",
+        "TRY",
+        "OUTCOME",
+        "HTTP",
+        "SHA256",
+    ]
+    assert [line.split()[5:8] for line in lines[1:]] == [
+        ["check", "1", "absent"],
+        ["rotate", "1", "created"],
+        ["verify", "1", "verified"],
+    ]
     assert all("DB_PASSWORD" in line for line in lines[1:])
     assert mnops("secrets", "audit", "--audit-log", audit, "--secret", "NOPE") == 0
     assert "no records" in capsys.readouterr().out

@@ -18,8 +18,17 @@ from pytest_mnops.timescale import (
 
 @pytest.mark.parametrize(
     ("text", "expected"),
-    [("30s", 30.0), ("1m", 60.0), ("2h", 7200.0), ("1d", 86400.0), ("250ms", 0.25), ("1m30s", 90.0),
-     ("1h30m", 5400.0), ("1.5m", 90.0), ("0s", 0.0)],
+    [
+        ("30s", 30.0),
+        ("1m", 60.0),
+        ("2h", 7200.0),
+        ("1d", 86400.0),
+        ("250ms", 0.25),
+        ("1m30s", 90.0),
+        ("1h30m", 5400.0),
+        ("1.5m", 90.0),
+        ("0s", 0.0),
+    ],
 )
 def test_seconds_parses_prometheus_durations(text: str, expected: float) -> None:
     assert seconds(text) == pytest.approx(expected)
@@ -31,17 +40,23 @@ def test_seconds_rejects_what_is_not_a_duration(text: str) -> None:
         seconds(text)
 
 
-@pytest.mark.parametrize(("value", "expected"), [(30.0, "30s"), (1.0, "1s"), (0.5, "500ms"), (2.25, "2250ms"),
-                                                 (90.0, "90s")])
+@pytest.mark.parametrize(
+    ("value", "expected"), [(30.0, "30s"), (1.0, "1s"), (0.5, "500ms"), (2.25, "2250ms"), (90.0, "90s")]
+)
 def test_format_seconds(value: float, expected: str) -> None:
     assert format_seconds(value) == expected
 
 
 @pytest.mark.parametrize(
     ("text", "factor", "expected"),
-    [("5m", 0.1, "30s"), ("1m", 1 / 12, "5s"), ("2m", 0.5, "60s"), ("10m", 1, "600s"),
-     ("1m", 0.001, "1s"),   # floored at one second by default
-     ("1h30m", 0.01, "54s")],
+    [
+        ("5m", 0.1, "30s"),
+        ("1m", 1 / 12, "5s"),
+        ("2m", 0.5, "60s"),
+        ("10m", 1, "600s"),
+        ("1m", 0.001, "1s"),  # floored at one second by default
+        ("1h30m", 0.01, "54s"),
+    ],
 )
 def test_scale(text: str, factor: float, expected: str) -> None:
     assert scale(text, factor) == expected
@@ -59,11 +74,14 @@ def test_scaled_values_parse_back() -> None:
 
 
 def test_scale_promql_scales_every_range_selector() -> None:
-    query = ('sum(rate(http_requests_total{code=~"5.."}[5m])) / sum(rate(http_requests_total[10m])) '
-             '> on() histogram_quantile(0.95, rate(x_bucket[2m]))')
+    query = (
+        'sum(rate(http_requests_total{code=~"5.."}[5m])) / sum(rate(http_requests_total[10m])) '
+        "> on() histogram_quantile(0.95, rate(x_bucket[2m]))"
+    )
     assert scale_promql(query, 0.1) == (
         'sum(rate(http_requests_total{code=~"5.."}[30s])) / sum(rate(http_requests_total[60s])) '
-        '> on() histogram_quantile(0.95, rate(x_bucket[12s]))')
+        "> on() histogram_quantile(0.95, rate(x_bucket[12s]))"
+    )
 
 
 def test_scale_promql_floors_ranges_at_four_seconds() -> None:
@@ -98,34 +116,60 @@ ROLLOUT = {
     "spec": {
         "replicas": 3,
         "progressDeadlineSeconds": 600,
-        "template": {"spec": {"containers": [{"name": "app",
-                                              "readinessProbe": {"initialDelaySeconds": 10}}]}},
-        "strategy": {"canary": {
-            "analysis": {"templates": [{"templateName": "success-rate"}], "startingStep": 1},
-            "steps": [{"setWeight": 10}, {"pause": {"duration": "1m"}}, {"setWeight": 50},
-                      {"pause": {"duration": "5m"}}, {"pause": {}}],
-        }},
+        "template": {"spec": {"containers": [{"name": "app", "readinessProbe": {"initialDelaySeconds": 10}}]}},
+        "strategy": {
+            "canary": {
+                "analysis": {"templates": [{"templateName": "success-rate"}], "startingStep": 1},
+                "steps": [
+                    {"setWeight": 10},
+                    {"pause": {"duration": "1m"}},
+                    {"setWeight": 50},
+                    {"pause": {"duration": "5m"}},
+                    {"pause": {}},
+                ],
+            }
+        },
     },
 }
 ANALYSIS = {
     "kind": "AnalysisTemplate",
-    "spec": {"metrics": [{
-        "name": "success-rate", "interval": "1m", "initialDelay": "2m", "failureLimit": 3, "count": 5,
-        "provider": {"prometheus": {"address": "http://127.0.0.1:9090",
-                                    "query": "sum(rate(http_requests_total{code!~'5..'}[5m]))"}},
-    }]},
+    "spec": {
+        "metrics": [
+            {
+                "name": "success-rate",
+                "interval": "1m",
+                "initialDelay": "2m",
+                "failureLimit": 3,
+                "count": 5,
+                "provider": {
+                    "prometheus": {
+                        "address": "http://127.0.0.1:9090",
+                        "query": "sum(rate(http_requests_total{code!~'5..'}[5m]))",
+                    }
+                },
+            }
+        ]
+    },
 }
-RULE_GROUP = {"groups": [{
-    "name": "deployment-health", "interval": "30s",
-    "rules": [
-        {"alert": "HighErrorRate", "for": "2m",
-         "expr": 'sum(rate(http_requests_total{code=~"5.."}[2m])) > 0.05',
-         "labels": {"severity": "critical", "duration": "long"},
-         "annotations": {"summary": "5xx above 5% for 2m", "runbook_url": "docs/runbooks.md#higherrorrate"}},
-        {"record": "job:up:sum", "expr": "sum by (job) (up)"},
-        {"alert": "Flapping", "expr": "changes(up[10m]) > 3", "for": "0s"},
-    ],
-}]}
+RULE_GROUP = {
+    "groups": [
+        {
+            "name": "deployment-health",
+            "interval": "30s",
+            "rules": [
+                {
+                    "alert": "HighErrorRate",
+                    "for": "2m",
+                    "expr": 'sum(rate(http_requests_total{code=~"5.."}[2m])) > 0.05',
+                    "labels": {"severity": "critical", "duration": "long"},
+                    "annotations": {"summary": "5xx above 5% for 2m", "runbook_url": "docs/runbooks.md#higherrorrate"},
+                },
+                {"record": "job:up:sum", "expr": "sum by (job) (up)"},
+                {"alert": "Flapping", "expr": "changes(up[10m]) > 3", "for": "0s"},
+            ],
+        }
+    ]
+}
 
 
 def test_scale_tree_rollout_durations() -> None:
@@ -133,8 +177,13 @@ def test_scale_tree_rollout_durations() -> None:
     scaled = scale_tree(ROLLOUT, 1 / 12)
     assert original == ROLLOUT, "scale_tree must not modify its input"
     steps = scaled["spec"]["strategy"]["canary"]["steps"]
-    assert steps == [{"setWeight": 10}, {"pause": {"duration": "5s"}}, {"setWeight": 50},
-                     {"pause": {"duration": "25s"}}, {"pause": {}}]
+    assert steps == [
+        {"setWeight": 10},
+        {"pause": {"duration": "5s"}},
+        {"setWeight": 50},
+        {"pause": {"duration": "25s"}},
+        {"pause": {}},
+    ]
     # integers (seconds fields of core Kubernetes) and everything else are untouched
     assert scaled["spec"]["progressDeadlineSeconds"] == 600
     assert scaled["spec"]["template"] == ROLLOUT["spec"]["template"]
@@ -172,7 +221,9 @@ def test_scale_tree_factor_one_is_identity() -> None:
 def test_scale_tree_custom_promql_keys() -> None:
     doc = {"expression": "rate(x[1m])", "expr": "rate(x[1m])"}
     assert scale_tree(doc, 0.5, promql_keys=frozenset({"expression"})) == {
-        "expression": "rate(x[30s])", "expr": "rate(x[1m])"}
+        "expression": "rate(x[30s])",
+        "expr": "rate(x[1m])",
+    }
 
 
 def test_scale_tree_lists_and_scalars() -> None:
