@@ -1,0 +1,94 @@
+"""Training mode: the drill waits for the trainee's own `mnops rollback`, then measures and scores it."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+from pytest_mnops import app
+from pytest_mnops.k8s import Kube
+from pytest_mnops.rollouts import Rollout
+from pytest_mnops.sandbox.cluster import SandboxSettings
+
+ROOT = Path(__file__).resolve().parents[2]
+THINKING_S = 2.0
+
+
+def trainee(kube: Kube, namespace: str, sandbox: SandboxSettings, done: dict[str, object]) -> None:
+    """Waits for the canary to start, thinks, then does what the narration asks for."""
+    rollout = Rollout(kube, namespace=namespace, name=app.APP_NAME)
+    rollout.wait_for(stable_is_current=False, timeout_s=120)
+    time.sleep(THINKING_S)
+    done["rollback"] = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest_mnops.cli",
+            "rollback",
+            "--sandbox",
+            "--sandbox-dir",
+            sandbox.state_dir,
+            "--namespace",
+            namespace,
+            "--app",
+            app.APP_NAME,
+            "--reason",
+            "trainee: canary looked wrong",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_trainee_rollback_is_awaited_measured_and_scored(
+    kube: Kube, namespace: str, sandbox: SandboxSettings, tmp_path: Path
+) -> None:
+    summary = tmp_path / "drills.json"
+    done: dict[str, object] = {}
+    helper = threading.Thread(target=trainee, args=(kube, namespace, sandbox, done))
+    helper.start()
+    drill = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "suites/drills",
+            "--drill",
+            "emergency-rollback",
+            "-p",
+            "no:cacheprovider",
+            "--mnops-sandbox",
+            "--mnops-sandbox-dir",
+            sandbox.state_dir,
+            "--mnops-namespace",
+            namespace,
+            "--mnops-allow-namespace",
+            namespace,
+            "--mnops-training",
+            "--mnops-trainee-timeout",
+            "90",
+            "--mnops-ledger",
+            str(tmp_path / "ledger.jsonl"),
+            f"--mnops-report-json={summary}",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    helper.join(timeout=120)
+    assert drill.returncode == 0, drill.stdout[-4000:]
+    assert "Your move" in drill.stdout and "the operator acted" in drill.stdout
+    rollback = done["rollback"]
+    assert isinstance(rollback, subprocess.CompletedProcess) and rollback.returncode == 0, rollback
+    figures = json.loads(summary.read_text())["drills"][0]
+    assert figures["human_response_s"] >= THINKING_S
+    assert figures["verdict"] == "proved"
+    line = next(line for line in drill.stdout.splitlines() if line.startswith("emergency-rollback"))
+    assert f"{figures['human_response_s']:.1f}s" in line, line
