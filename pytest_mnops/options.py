@@ -19,44 +19,34 @@ def _url(text: str) -> str:
     return text.rstrip("/")
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{text!r} must be at least 1")
-    return value
+def _number(
+    kind: type[int] | type[float],
+    low: float,
+    high: float,
+    *,
+    low_open: bool = False,
+) -> Callable[[str], Any]:
+    """An argparse ``type=`` accepting ``kind`` values in [low, high] (or (low, high] with ``low_open``)."""
+    interval = f"at least {low:g}" if high == float("inf") else f"in {'(' if low_open else '['}{low:g}, {high:g}]"
+
+    def parse(text: str) -> int | float:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"{text!r} is not a {'whole number' if kind is int else 'number'}"
+            ) from None
+        if not (low < value if low_open else low <= value) or value > high:
+            raise argparse.ArgumentTypeError(f"{text!r} must be {interval}")
+        return value
+
+    return parse
 
 
-def _percent(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not 0 < value <= 100:
-        raise argparse.ArgumentTypeError(f"{text!r} must be in (0, 100]")
-    return value
-
-
-def _score(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not 0 <= value <= 100:
-        raise argparse.ArgumentTypeError(f"{text!r} must be in [0, 100]")
-    return value
-
-
-def _factor(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not 0 < value <= 1:
-        raise argparse.ArgumentTypeError(f"{text!r} must be in (0, 1]")
-    return value
+_positive_int = _number(int, 1, float("inf"))
+_percent = _number(float, 0, 100, low_open=True)
+_score = _number(float, 0, 100)
+_factor = _number(float, 0, 1, low_open=True)
 
 
 def _csv(text: str) -> list[str]:

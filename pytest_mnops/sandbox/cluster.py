@@ -173,39 +173,35 @@ def _apiserver_argv(s: SandboxSettings, bins: dict[str, Path]) -> list[str]:
     ]
 
 
+def _component_flags(s: SandboxSettings, port: int) -> list[str]:
+    """What controller-manager and scheduler share: the admin kubeconfig, serving on loopback with our cert."""
+    pki = Pki(s.layout.pki)
+    return [
+        f"--kubeconfig={s.layout.kubeconfig}",
+        f"--authentication-kubeconfig={s.layout.kubeconfig}",
+        f"--authorization-kubeconfig={s.layout.kubeconfig}",
+        f"--bind-address={HOST}",
+        f"--secure-port={port}",
+        f"--tls-cert-file={pki.admin_cert}",
+        f"--tls-private-key-file={pki.admin_key}",
+        "--leader-elect=false",
+        "--profiling=false",
+    ]
+
+
 def _controller_manager_argv(s: SandboxSettings, bins: dict[str, Path]) -> list[str]:
     pki = Pki(s.layout.pki)
     return [
         str(bins["kube-controller-manager"]),
-        f"--kubeconfig={s.layout.kubeconfig}",
-        f"--authentication-kubeconfig={s.layout.kubeconfig}",
-        f"--authorization-kubeconfig={s.layout.kubeconfig}",
-        f"--bind-address={HOST}",
-        f"--secure-port={s.ports.controller_manager}",
-        "--leader-elect=false",
+        *_component_flags(s, s.ports.controller_manager),
         f"--root-ca-file={pki.ca_cert}",
         f"--service-account-private-key-file={pki.admin_key}",
         "--use-service-account-credentials=false",
-        "--profiling=false",
-        f"--tls-cert-file={pki.admin_cert}",
-        f"--tls-private-key-file={pki.admin_key}",
     ]
 
 
 def _scheduler_argv(s: SandboxSettings, bins: dict[str, Path]) -> list[str]:
-    pki = Pki(s.layout.pki)
-    return [
-        str(bins["kube-scheduler"]),
-        f"--kubeconfig={s.layout.kubeconfig}",
-        f"--authentication-kubeconfig={s.layout.kubeconfig}",
-        f"--authorization-kubeconfig={s.layout.kubeconfig}",
-        f"--bind-address={HOST}",
-        f"--secure-port={s.ports.scheduler}",
-        "--leader-elect=false",
-        "--profiling=false",
-        f"--tls-cert-file={pki.admin_cert}",
-        f"--tls-private-key-file={pki.admin_key}",
-    ]
+    return [str(bins["kube-scheduler"]), *_component_flags(s, s.ports.scheduler)]
 
 
 def _kwok_stage_files() -> list[Path]:

@@ -5,6 +5,7 @@ A missing or unanswering sandbox is an error here, never a skip.
 
 from __future__ import annotations
 
+import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -42,6 +43,28 @@ def kube(sandbox: SandboxSettings) -> Kube:
     kube = Kube(kubeconfig=str(sandbox.layout.kubeconfig), context=CONTEXT)
     kube.server_version()  # a sandbox that is not answering fails here, with the client's explanation
     return kube
+
+
+def drill_argv(sandbox: SandboxSettings, ledger: Path, *args: str) -> list[str]:
+    """`pytest suites/drills` against this sandbox, with its own ledger, as a user would run it."""
+    return [
+        sys.executable,
+        "-m",
+        "pytest",
+        "suites/drills",
+        "-p",
+        "no:cacheprovider",
+        "--mnops-sandbox",
+        "--mnops-sandbox-dir",
+        sandbox.state_dir,
+        "--mnops-ledger",
+        str(ledger),
+        *args,
+    ]
+
+
+def in_namespace(namespace: str) -> tuple[str, ...]:
+    return ("--mnops-namespace", namespace, "--mnops-allow-namespace", namespace)
 
 
 def deploy_app(kube: Kube, sandbox: SandboxSettings, prefix: str) -> Iterator[str]:

@@ -17,6 +17,7 @@ from pytest_mnops.guards.ledger import Ledger
 from pytest_mnops.k8s import Kube, resources
 from pytest_mnops.rollouts import Rollout
 from pytest_mnops.sandbox.cluster import SandboxSettings
+from tests.integration.conftest import drill_argv, in_namespace
 
 ROOT = Path(__file__).resolve().parents[2]
 LATENCY_FAULT = "mnops-high-latency"
@@ -24,25 +25,7 @@ LATENCY_FAULT = "mnops-high-latency"
 
 def start_drill(drill: str, namespace: str, sandbox: SandboxSettings, ledger: Path) -> subprocess.Popen[str]:
     return subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "pytest",
-            "suites/drills",
-            "--drill",
-            drill,
-            "-p",
-            "no:cacheprovider",
-            "--mnops-sandbox",
-            "--mnops-sandbox-dir",
-            sandbox.state_dir,
-            "--mnops-namespace",
-            namespace,
-            "--mnops-allow-namespace",
-            namespace,
-            "--mnops-ledger",
-            str(ledger),
-        ],
+        drill_argv(sandbox, ledger, "--drill", drill, *in_namespace(namespace)),
         cwd=ROOT,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,

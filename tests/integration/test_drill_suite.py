@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import json
 import subprocess
-import sys
 import time
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterator
@@ -29,6 +28,7 @@ from pytest_mnops.rollouts import Rollout
 from pytest_mnops.sandbox import monitoring_config
 from pytest_mnops.sandbox.cluster import CONTROLLER_MANAGER, RECEIVERS, Sandbox, SandboxSettings
 from pytest_mnops.sandbox.processes import Supervisor
+from tests.integration.conftest import drill_argv
 
 ROOT = Path(__file__).resolve().parents[2]
 PROPERTIES = ("drill", "scenario", "mttr_s", "verdict", "score")
@@ -36,24 +36,7 @@ PROPERTIES = ("drill", "scenario", "mttr_s", "verdict", "score")
 
 def run_drills(sandbox: SandboxSettings, tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pytest",
-            "suites/drills",
-            "-p",
-            "no:cacheprovider",
-            "--mnops-sandbox",
-            "--mnops-sandbox-dir",
-            sandbox.state_dir,
-            "--mnops-ledger",
-            str(tmp_path / "ledger.jsonl"),
-            *args,
-        ],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=1800,
+        drill_argv(sandbox, tmp_path / "ledger.jsonl", *args), cwd=ROOT, capture_output=True, text=True, timeout=1800
     )
 
 
