@@ -18,7 +18,8 @@ from typing import Any
 
 from _common import report
 
-from pytest_mnops.k8s import Kube, default_kubeconfig, pod_ready, resources
+from pytest_mnops.chaos.runner import kube_environment
+from pytest_mnops.k8s import Kube, pod_ready, resources
 from pytest_mnops.sandbox.cluster import SandboxSettings, default_state_dir
 
 LABEL = "bench-detect"
@@ -95,7 +96,7 @@ def main() -> None:
     def probe_loop(known: set[str]) -> None:
         from chaosk8s.pod.probes import pods_in_phase
 
-        with default_kubeconfig(str(settings.layout.kubeconfig)):
+        with kube_environment({"kubeconfig": str(settings.layout.kubeconfig)}):
             while True:
                 if pods_in_phase(
                     label_selector=f"app={LABEL}", phase="Running", ns=namespace, raise_on_invalid_phase=False

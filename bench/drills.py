@@ -36,7 +36,10 @@ def floor_s(scale: float) -> float:
     total = 0.0
     for firing, resolving in WAITS.values():
         total += max(seconds(rules[a].get("for", "0s")) + EVALUATION_S + SCRAPE_S for a in firing)
-        windows = [max(seconds(w) for w in re.findall(r"\[(\d+(?:ms|s|m|h))\]", rules[a]["expr"])) for a in resolving]
+        windows = [
+            max((seconds(w) for w in re.findall(r"\[(\d+(?:ms|s|m|h))\]", rules[a]["expr"])), default=0.0)
+            for a in resolving
+        ]
         total += max(windows, default=0.0)
     analysis = assets.load_yaml_documents(assets.path("charts", "analysis-template-error-rate.yaml"))[0]
     metric = analysis["spec"]["metrics"][0]
