@@ -117,7 +117,8 @@ def chaos(request: pytest.FixtureRequest, k8s: Kube, mnops_target: Target, timel
 @pytest.fixture
 def rollback(k8s: Kube, mnops_target: Target, prometheus: Prometheus, tmp_path: Any) -> RollbackHelper:
     """The rollback mechanism: health check, snapshot, abort + undo with retries, verification, notifications."""
-    from pytest_mnops.rollback import Notifier, RollbackHelper
+    from pytest_mnops.notify import Notifier
+    from pytest_mnops.rollback import RollbackHelper
 
     return RollbackHelper(
         k8s,

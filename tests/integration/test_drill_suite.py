@@ -28,9 +28,8 @@ from pytest_mnops.rollouts import Rollout
 from pytest_mnops.sandbox import monitoring_config
 from pytest_mnops.sandbox.cluster import CONTROLLER_MANAGER, RECEIVERS, Sandbox, SandboxSettings
 from pytest_mnops.sandbox.processes import Supervisor
-from tests.integration.conftest import drill_argv
+from tests.integration.conftest import ROOT, drill_argv, in_namespace
 
-ROOT = Path(__file__).resolve().parents[2]
 PROPERTIES = ("drill", "scenario", "mttr_s", "verdict", "score")
 
 
@@ -217,9 +216,7 @@ def test_drill_fails_when_detection_is_disabled(
         phase="Healthy", stable_is_current=True, timeout_s=180
     )
     with disable(kube, sandbox, namespace):
-        result = run_drills(
-            sandbox, tmp_path, "--drill", drill, "--mnops-namespace", namespace, "--mnops-allow-namespace", namespace
-        )
+        result = run_drills(sandbox, tmp_path, "--drill", drill, *in_namespace(namespace))
     verdict = "\n".join(line for line in result.stdout.splitlines() if line.startswith(("E  ", "FAILED", "ERROR")))
     assert result.returncode == 1, verdict or result.stdout[-3000:]
     assert "did not prove detection and recovery" in result.stdout, verdict

@@ -17,9 +17,8 @@ from pytest_mnops.guards.ledger import Ledger
 from pytest_mnops.k8s import Kube, resources
 from pytest_mnops.rollouts import Rollout
 from pytest_mnops.sandbox.cluster import SandboxSettings
-from tests.integration.conftest import drill_argv, in_namespace
+from tests.integration.conftest import ROOT, drill_argv, in_namespace
 
-ROOT = Path(__file__).resolve().parents[2]
 LATENCY_FAULT = "mnops-high-latency"
 
 

@@ -13,8 +13,8 @@ from pytest_mnops import app
 from pytest_mnops.k8s import Kube
 from pytest_mnops.rollouts import Rollout
 from pytest_mnops.sandbox.cluster import SandboxSettings
+from tests.integration.conftest import ROOT, drill_argv, in_namespace
 
-ROOT = Path(__file__).resolve().parents[2]
 THINKING_S = 2.0
 
 
@@ -53,35 +53,18 @@ def test_trainee_rollback_is_awaited_measured_and_scored(
     done: dict[str, object] = {}
     helper = threading.Thread(target=trainee, args=(kube, namespace, sandbox, done))
     helper.start()
-    drill = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pytest",
-            "suites/drills",
-            "--drill",
-            "emergency-rollback",
-            "-p",
-            "no:cacheprovider",
-            "--mnops-sandbox",
-            "--mnops-sandbox-dir",
-            sandbox.state_dir,
-            "--mnops-namespace",
-            namespace,
-            "--mnops-allow-namespace",
-            namespace,
-            "--mnops-training",
-            "--mnops-trainee-timeout",
-            "90",
-            "--mnops-ledger",
-            str(tmp_path / "ledger.jsonl"),
-            f"--mnops-report-json={summary}",
-        ],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=600,
+    argv = drill_argv(
+        sandbox,
+        tmp_path / "ledger.jsonl",
+        "--drill",
+        "emergency-rollback",
+        *in_namespace(namespace),
+        "--mnops-training",
+        "--mnops-trainee-timeout",
+        "90",
+        f"--mnops-report-json={summary}",
     )
+    drill = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, timeout=600)
     helper.join(timeout=120)
     assert drill.returncode == 0, drill.stdout[-4000:]
     assert "Your move" in drill.stdout and "the operator acted" in drill.stdout
