@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from pytest_mnops.reporting.results import DrillResult
+from pytest_mnops.reporting.results import FIGURES, DrillResult
 
 PHASE_COLOURS = {
     "inject": "tab:red",
@@ -40,17 +40,7 @@ def _tables(result: DrillResult) -> str:
     figures = result.as_dict()
     summary = "".join(
         f"<tr><th>{k}</th><td>{html.escape(str(figures[k]))}</td></tr>"
-        for k in (
-            "verdict",
-            "score",
-            "mttd_s",
-            "mttr_s",
-            "abort_s",
-            "rollback_s",
-            "human_response_s",
-            "budget_s",
-            "alerts",
-        )
+        for k in FIGURES
         if figures.get(k) not in (None, [])
     )
     journal = "".join(

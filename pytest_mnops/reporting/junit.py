@@ -9,26 +9,13 @@ from __future__ import annotations
 
 import pytest
 
-from pytest_mnops.reporting.results import DrillResult
-
-PROPERTIES = (
-    "scenario",
-    "mttd_s",
-    "mttr_s",
-    "abort_s",
-    "rollback_s",
-    "human_response_s",
-    "budget_s",
-    "alerts",
-    "verdict",
-    "score",
-)
+from pytest_mnops.reporting.results import FIGURES, DrillResult
 
 
 def add_properties(item: pytest.Item, result: DrillResult) -> None:
     values = result.as_dict()
     item.user_properties.append(("drill", result.name))
-    for name in PROPERTIES:
+    for name in FIGURES:
         value = values.get(name)
         if value is None or value == []:
             continue

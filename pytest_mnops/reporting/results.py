@@ -14,6 +14,19 @@ from pytest_mnops.timeline import DETECTED, RECOVERED, Event
 if TYPE_CHECKING:
     from pytest_mnops.target import Target
 
+# The figures every report shows for a drill, in the order JUnit properties list them.
+FIGURES = (
+    "scenario",
+    "mttd_s",
+    "mttr_s",
+    "abort_s",
+    "rollback_s",
+    "human_response_s",
+    "budget_s",
+    "alerts",
+    "verdict",
+    "score",
+)
 # Weights of the resilience score: noticing and healing matter most, speed within budget next.
 WEIGHT_DETECTED, WEIGHT_RECOVERED, WEIGHT_IN_BUDGET = 40.0, 40.0, 20.0
 

@@ -198,6 +198,7 @@ def test_html_report_has_phase_table_and_embedded_plot(reported: tuple[pytest.Py
     assert "replacement &lt;pod&gt; seen" in fragments[0]["content"]
     figures = dict(parser.tables["mnops-figures"])
     assert figures == {
+        "scenario": "pod-failure",
         "verdict": "proved",
         "score": "100.0",
         "mttd_s": "2.5",
