@@ -2,10 +2,27 @@
 
 from __future__ import annotations
 
+import argparse
 import statistics
 from pathlib import Path
 
+from pytest_mnops.sandbox.cluster import SandboxSettings, default_state_dir
+
 ROOT = Path(__file__).resolve().parents[1]
+
+
+def running_sandbox() -> SandboxSettings:
+    """The sandbox the benchmarks measure against; they never start one behind the user's back."""
+    settings = SandboxSettings.load(default_state_dir())
+    if settings is None:
+        raise SystemExit("no sandbox running: `mnops sandbox up` first")
+    return settings
+
+
+def runs_option(doc: str | None, default: int) -> int:
+    parser = argparse.ArgumentParser(description=doc)
+    parser.add_argument("--runs", type=int, default=default)
+    return parser.parse_args().runs
 
 
 def report(label: str, samples: list[float], unit: str = "s", target: str = "") -> float:

@@ -9,18 +9,16 @@ latency is its return time minus that moment. Median of 20 each, on the running 
 
 from __future__ import annotations
 
-import argparse
 import threading
 import time
 import uuid
 from collections.abc import Callable
 from typing import Any
 
-from _common import report
+from _common import report, running_sandbox, runs_option
 
 from pytest_mnops.chaos.runner import kube_environment
 from pytest_mnops.k8s import Kube, pod_ready, resources
-from pytest_mnops.sandbox.cluster import SandboxSettings, default_state_dir
 
 LABEL = "bench-detect"
 # chaostoolkit checks a probe, pauses, checks again: one second is the usual pause between checks.
@@ -52,12 +50,8 @@ def one_run(kube: Kube, namespace: str, waiter: Callable[[set[str]], None]) -> f
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--runs", type=int, default=20)
-    runs = parser.parse_args().runs
-    settings = SandboxSettings.load(default_state_dir())
-    if settings is None:
-        raise SystemExit("no sandbox running: `mnops sandbox up` first")
+    runs = runs_option(__doc__, 20)
+    settings = running_sandbox()
     kube = Kube(kubeconfig=str(settings.layout.kubeconfig))
     namespace = f"bench-{uuid.uuid4().hex[:6]}"
     kube.create(resources.NAMESPACE, {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}})

@@ -9,17 +9,15 @@ rule's `for:` plus one evaluation and one scrape; for the canary analysis, its i
 
 from __future__ import annotations
 
-import argparse
 import re
 import subprocess
 import sys
 import time
 
-from _common import ROOT, report
+from _common import ROOT, report, running_sandbox, runs_option
 
 from pytest_mnops import assets
 from pytest_mnops.observability.rules import alert_rules
-from pytest_mnops.sandbox.cluster import SandboxSettings, default_state_dir
 from pytest_mnops.timescale import seconds
 
 SCRAPE_S = EVALUATION_S = 1.0
@@ -48,12 +46,8 @@ def floor_s(scale: float) -> float:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--runs", type=int, default=3)
-    runs = parser.parse_args().runs
-    settings = SandboxSettings.load(default_state_dir())
-    if settings is None:
-        raise SystemExit("no sandbox running: `mnops sandbox up` first")
+    runs = runs_option(__doc__, 3)
+    settings = running_sandbox()
     samples = []
     for _ in range(runs):
         started = time.monotonic()

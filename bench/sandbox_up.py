@@ -5,13 +5,12 @@
 
 from __future__ import annotations
 
-import argparse
 import shutil
 import subprocess
 import sys
 import time
 
-from _common import ROOT, report
+from _common import ROOT, report, runs_option
 
 STATE = ROOT / ".mnops" / "bench-sandbox"
 PORT_BASE = "23000"
@@ -28,9 +27,7 @@ def mnops(*args: str) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--runs", type=int, default=5)
-    runs = parser.parse_args().runs
+    runs = runs_option(__doc__, 5)
     samples = []
     for _ in range(runs):
         shutil.rmtree(STATE, ignore_errors=True)
