@@ -48,9 +48,21 @@ def mnops_sandbox(request: pytest.FixtureRequest) -> Generator[SandboxSettings |
 
 
 @pytest.fixture(scope="session")
-def mnops_target(request: pytest.FixtureRequest, mnops_sandbox: SandboxSettings | None) -> Target:
-    """The resolved target: kube context, namespace, app, Prometheus/Alertmanager/GitHub URLs."""
-    return request.config.stash[SESSION_KEY].target
+def mnops_target(
+    request: pytest.FixtureRequest, mnops_sandbox: SandboxSettings | None, tmp_path_factory: pytest.TempPathFactory
+) -> Generator[Target, None, None]:
+    """The resolved target: kube context, namespace, app, Prometheus/Alertmanager/GitHub URLs.
+
+    In a pytest-xdist worker it is the worker's own app instance, deployed for the run and removed after.
+    """
+    session = request.config.stash[SESSION_KEY]
+    if session.target.worker is None or resolve(request.config, "dry-run"):
+        yield session.target
+        return
+    from pytest_mnops.workers import isolated_instance
+
+    with isolated_instance(session.target, tmp_path_factory.mktemp("mnops-worker"), session.progress) as target:
+        yield target
 
 
 @pytest.fixture(scope="session")

@@ -37,7 +37,9 @@ def pytest_configure(config: pytest.Config) -> None:
     for line in markers.MARKERS:
         config.addinivalue_line("markers", line)
     markers.check_drill_names(config.getoption("drill"))
-    config.stash[SESSION_KEY] = MnopsSession(config)
+    session = config.stash[SESSION_KEY] = MnopsSession(config)
+    # Registered as a plugin too: it collects the figures from pytest_runtest_logreport, which gets no config.
+    config.pluginmanager.register(session, "mnops-session")
     # SIGTERM unwinds like Ctrl-C, so chaoslib's rollbacks and the ledger's reverts run before exit.
     config.stash[SIGTERM_KEY] = signals.install_sigterm_as_interrupt()
 
@@ -56,7 +58,7 @@ def pytest_runtest_makereport(
 ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
     report = yield
     if report.when == "call" or (report.when == "setup" and report.skipped):
-        item.config.stash[SESSION_KEY].record_report(item, report)
+        item.config.stash[SESSION_KEY].annotate_report(item, report)
     return report
 
 

@@ -12,6 +12,7 @@ import pytest
 
 from pytest_mnops import markers
 from pytest_mnops.options import resolve
+from pytest_mnops.workers import worker_id
 
 if TYPE_CHECKING:
     from pytest_mnops.guards.ledger import Ledger
@@ -92,22 +93,37 @@ class MnopsSession:
         return lambda event: self.say(narrate(name, event, training=self.training))
 
     # -- report hooks ---------------------------------------------------------------------------------
-    def record_report(self, item: pytest.Item, report: pytest.TestReport) -> None:
+    # The figures ride on the report as plain data (``report.mnops``): under pytest-xdist the worker that ran
+    # the drill builds them, and the controller, which writes the scorecard, JSON and gate, receives them
+    # with the report. Without xdist the same two steps run in one process.
+    def annotate_report(self, item: pytest.Item, report: pytest.TestReport) -> None:
         spec = markers.drill_spec(item)
         if spec is not None:
             from pytest_mnops.reporting import html, junit
             from pytest_mnops.reporting.results import DrillResult
 
             result = DrillResult.from_item(item, spec, report, self.target)
-            self.results.append(result)
             junit.add_properties(item, result)
             html.add_extras(report, result)
+            report.mnops = {"drill": result.to_wire()}
             return
         vspec = markers.validation_spec(item)
         if vspec is not None:
             item.user_properties.append(("validation_category", vspec.category))
             item.user_properties.append(("reads", vspec.reads))
-            self.validation.append((item.nodeid, vspec.category, vspec.reads, report.outcome))
+            report.mnops = {"validation": {"category": vspec.category, "reads": vspec.reads}}
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        figures = getattr(report, "mnops", None)
+        if not figures:
+            return
+        if "drill" in figures:
+            from pytest_mnops.reporting.results import DrillResult
+
+            self.results.append(DrillResult.from_wire(figures["drill"]))
+        else:
+            check = figures["validation"]
+            self.validation.append((report.nodeid, check["category"], check["reads"], report.outcome))
 
     def terminal_summary(self, reporter: pytest.TerminalReporter) -> None:
         if self.results or self.validation:
@@ -119,6 +135,9 @@ class MnopsSession:
 
     def finish(self, session: pytest.Session) -> None:
         from pytest_mnops.reporting.scorecard import overall_score, weakest
+
+        if worker_id(self.config):
+            return  # the controller has every worker's results: it writes the summary and applies the gate
 
         path = resolve(self.config, "report-json")
         if path:

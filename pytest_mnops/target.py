@@ -9,6 +9,7 @@ import pytest
 
 from pytest_mnops.errors import ConfigError
 from pytest_mnops.options import resolve
+from pytest_mnops.workers import worker_id, worker_namespace
 
 SANDBOX_CONTEXT = "mnops-sandbox"
 
@@ -30,6 +31,8 @@ class Target:
     sandbox_dir: Path
     allowed_contexts: tuple[str, ...] = field(default_factory=tuple)
     allowed_namespaces: tuple[str, ...] = field(default_factory=tuple)
+    # The pytest-xdist worker whose own namespace and app instance this is (see pytest_mnops.workers).
+    worker: str | None = None
 
     def scaled(self, production_s: float) -> float:
         """A production duration (an alert's `for:`, an analysis interval) as the target runs it."""
@@ -62,6 +65,14 @@ def from_config(config: pytest.Config) -> Target:
     time_scale = resolve(config, "time-scale")
     github_url, github_repo = resolve(config, "github-url"), resolve(config, "github-repo")
     namespace, app, app_url = resolve(config, "namespace"), resolve(config, "app"), resolve(config, "app-url")
+    allowed_ns = tuple(resolve(config, "allow-namespace")) or (namespace,)
+    worker = worker_id(config)
+    if worker:
+        # Parallel drills never share an app: each worker drills its own copy, in a namespace derived from
+        # an allowed one (so it is allowed too).
+        base, namespace = namespace, worker_namespace(namespace, worker)
+        if base in allowed_ns:
+            allowed_ns = (*allowed_ns, namespace)
     if sandbox:
         from pytest_mnops.sandbox.cluster import GITHUB_REPO, SandboxSettings
 
@@ -77,7 +88,6 @@ def from_config(config: pytest.Config) -> Target:
         github_repo = github_repo or GITHUB_REPO
         if config.getoption("mnops_github_url") is None:
             github_url = settings.github_url
-    allowed_ns = tuple(resolve(config, "allow-namespace")) or (namespace,)
     return Target(
         kubeconfig=kubeconfig,
         context=context,
@@ -94,4 +104,5 @@ def from_config(config: pytest.Config) -> Target:
         sandbox_dir=sandbox_dir,
         allowed_contexts=tuple(resolve(config, "allow-context")),
         allowed_namespaces=allowed_ns,
+        worker=worker,
     )

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import json
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, TypeVar
 
 import urllib3
@@ -14,12 +16,15 @@ from kubernetes import config as k8s_config
 from kubernetes.client.rest import ApiException
 from kubernetes.config import kube_config
 
+from pytest_mnops import __version__
 from pytest_mnops.errors import ClusterError, NotFound, WaitTimeout
 
 Obj = dict[str, Any]
 T = TypeVar("T")
 PAGE_SIZE = 500
 FIELD_MANAGER = "mnops"
+# Tells this plugin's requests from chaostoolkit-kubernetes' (the same official client) wherever they are seen.
+USER_AGENT = f"pytest-mnops/{__version__}"
 PATCH_TYPES = {
     "merge": "application/merge-patch+json",
     "json": "application/json-patch+json",
@@ -61,6 +66,9 @@ class resources:
     SERVICE = Resource("", "v1", "services", "Service")
     ENDPOINTS = Resource("", "v1", "endpoints", "Endpoints")
     SERVICE_ACCOUNT = Resource("", "v1", "serviceaccounts", "ServiceAccount")
+    CLUSTER_ROLE_BINDING = Resource(
+        "rbac.authorization.k8s.io", "v1", "clusterrolebindings", "ClusterRoleBinding", namespaced=False
+    )
     SECRET = Resource("", "v1", "secrets", "Secret")
     CONFIG_MAP = Resource("", "v1", "configmaps", "ConfigMap")
     EVENT = Resource("", "v1", "events", "Event")
@@ -96,6 +104,7 @@ class Kube:
                 f"kubeconfig {where} (context {context or 'current'}) cannot be loaded: {exc}. "
                 "Fix: pass --mnops-kubeconfig/--mnops-context, or start the sandbox with --mnops-sandbox."
             ) from exc
+        self.api.user_agent = USER_AGENT
         self.kubeconfig, self.context = kubeconfig, context
         self.requests = 0
         self._kinds: dict[str, dict[str, Resource]] = {}
@@ -179,9 +188,19 @@ class Kube:
             if not cont:
                 return items, page["metadata"]["resourceVersion"]
 
-    def create(self, resource: Resource, body: Obj, *, namespace: str | None = None, dry_run: bool = False) -> Obj:
+    def create(
+        self,
+        resource: Resource,
+        body: Obj,
+        *,
+        namespace: str | None = None,
+        dry_run: bool = False,
+        name: str | None = None,
+        subresource: str | None = None,
+    ) -> Obj:
+        """POST a new object, or to a subresource of ``name`` (a ServiceAccount's ``token``)."""
         query = [("dryRun", "All")] if dry_run else []
-        return self._call("POST", resource.path(namespace), body=body, query=query)
+        return self._call("POST", resource.path(namespace, name, subresource), body=body, query=query)
 
     def patch(
         self,
@@ -262,6 +281,25 @@ class Kube:
             return self._kinds[api_version][kind]
         except KeyError:
             raise ClusterError(f"kind {kind!r} is not served under {api_version!r} by {self.host}.") from None
+
+    def kubeconfig_for_token(self, token: str) -> Obj:
+        """A kubeconfig for this cluster and context name that authenticates with ``token`` instead."""
+        conf = self.api.configuration
+        cluster: Obj = {"server": conf.host}
+        if conf.ssl_ca_cert:
+            cluster["certificate-authority-data"] = base64.b64encode(Path(conf.ssl_ca_cert).read_bytes()).decode()
+        if not conf.verify_ssl:
+            cluster["insecure-skip-tls-verify"] = True
+        _, current = k8s_config.list_kube_config_contexts(config_file=self.kubeconfig)
+        name = self.context or current["name"]
+        return {
+            "apiVersion": "v1",
+            "kind": "Config",
+            "current-context": name,
+            "clusters": [{"name": name, "cluster": cluster}],
+            "users": [{"name": name, "user": {"token": token}}],
+            "contexts": [{"name": name, "context": {"cluster": name, "user": name}}],
+        }
 
     def server_version(self) -> Obj:
         return self._call("GET", "/version")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 import time
 from typing import Any
 
@@ -56,9 +57,16 @@ class Alerts:
                 )
             time.sleep(POLL_S)
 
-    def firing(self, severity: str | None = None, *, state: str = "firing") -> list[dict[str, str]]:
-        selector = f'{{alertstate="{state}"' + (f',severity="{severity}"' if severity else "") + "}"
-        return [s["metric"] for s in self.prometheus.query("ALERTS" + selector)]
+    def firing(
+        self, severity: str | None = None, *, state: str = "firing", namespace: str | None = None
+    ) -> list[dict[str, str]]:
+        """Alerts in ``state``; with ``namespace``, those about it and those about no namespace (the cluster)."""
+        matchers = [f'alertstate="{state}"']
+        if severity:
+            matchers.append(f'severity="{severity}"')
+        if namespace:
+            matchers.append(f'namespace=~"{namespace}|"')  # a DNS label: nothing in it needs escaping
+        return [s["metric"] for s in self.prometheus.query("ALERTS{" + ",".join(matchers) + "}")]
 
     def assert_none_firing(self, severity: str | None = None, *, ignore: tuple[str, ...] = ()) -> None:
         firing = [a for a in self.firing(severity) if a["alertname"] not in ignore]
@@ -125,13 +133,20 @@ class Alerts:
         return resp.json()
 
     def wait_delivered(
-        self, name: str, channel: str, *, within: float, status: str = "firing", since: float = 0.0
+        self,
+        name: str,
+        channel: str,
+        *,
+        within: float,
+        status: str = "firing",
+        since: float = 0.0,
+        namespace: str | None = None,
     ) -> dict[str, Any]:
-        """The first notification about alert ``name`` with ``status`` that reached ``channel``."""
+        """The first notification about alert ``name`` (in ``namespace``) with ``status`` that reached ``channel``."""
         deadline = time.monotonic() + within
         while True:
             for item in self.received(channel):
-                if item["received_at"] >= since and notifies(item["payload"], name, status):
+                if item["received_at"] >= since and notifies(item["payload"], name, status, namespace):
                     return item
             if time.monotonic() > deadline:
                 raise WaitTimeout(
@@ -141,11 +156,17 @@ class Alerts:
             time.sleep(POLL_S)
 
 
-def notifies(payload: Any, name: str, status: str) -> bool:
-    """Webhook payloads carry alerts[]; Slack payloads and e-mails carry rendered text."""
+def notifies(payload: Any, name: str, status: str, namespace: str | None = None) -> bool:
+    """Webhook payloads carry alerts[]; Slack payloads and e-mails carry rendered text. With ``namespace``, only
+    a notification about that namespace counts: parallel drills fire the same alerts in their own ones."""
     if isinstance(payload, dict) and isinstance(payload.get("alerts"), list):
         return any(
-            a.get("labels", {}).get("alertname") == name and a.get("status") == status for a in payload["alerts"]
+            a.get("labels", {}).get("alertname") == name
+            and a.get("status") == status
+            and namespace in (None, a.get("labels", {}).get("namespace"))
+            for a in payload["alerts"]
         )
     text = str(payload)
-    return name in text and (status != "resolved" or "RESOLVED" in text.upper())
+    # The whole name: drills-gw1 must not match a message about drills-gw10.
+    about = namespace is None or re.search(rf"(?<![\w-]){re.escape(namespace)}(?![\w-])", text) is not None
+    return name in text and about and (status != "resolved" or "RESOLVED" in text.upper())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -58,6 +59,17 @@ class DrillResult:
             facts=facts,
             started=timeline.started if timeline else 0.0,
         )
+
+    def to_wire(self) -> dict[str, Any]:
+        """Plain data, for the report's trip from a pytest-xdist worker to the controller (execnet sends no
+        objects). The plot stays behind: it is the bulk, and the HTML extras already carry it as a PNG."""
+        wire = dataclasses.asdict(self)
+        wire["facts"] = {k: v for k, v in self.facts.items() if k != "plot"}
+        return wire
+
+    @classmethod
+    def from_wire(cls, wire: dict[str, Any]) -> DrillResult:
+        return cls(**{**wire, "events": [Event(**e) for e in wire["events"]]})
 
     @property
     def detected(self) -> bool:

@@ -170,6 +170,10 @@ def _apiserver_argv(s: SandboxSettings, bins: dict[str, Path]) -> list[str]:
         "--enable-priority-and-fairness=false",
         "--event-ttl=30m",
         "--profiling=false",
+        f"--audit-policy-file={ASSETS / 'audit-policy.yaml'}",
+        f"--audit-log-path={s.layout.audit_log}",
+        "--audit-log-maxsize=100",
+        "--audit-log-maxbackup=1",
     ]
 
 

@@ -117,6 +117,11 @@ class SandboxLayout:
     def settings(self) -> Path:
         return self.root / "sandbox.json"
 
+    @property
+    def audit_log(self) -> Path:
+        """The API server's audit log (policy: sandbox/assets/audit-policy.yaml)."""
+        return self.logs / "kube-apiserver-audit.log"
+
     def log(self, component: str) -> Path:
         return self.logs / f"{component}.log"
 

@@ -334,16 +334,18 @@ def test_no_scorecard_without_drills_or_checks(mnops_pytester: pytest.Pytester) 
     assert summary["drills"] == [] and summary["resilience_score"] is None
 
 
-@pytest.mark.xfail(
-    raises=AssertionError,
-    reason="known gap: under pytest-xdist the drill results stay in the workers, so the "
-    "controller prints no scorecard, writes no drills to the JSON summary and does not "
-    "apply --mnops-fail-under (the JUnit properties do travel)",
-)
 def test_fail_under_applies_under_xdist(mnops_pytester: pytest.Pytester) -> None:
+    """The worker runs the drill; the controller prints the scorecard, writes the JSON and applies the gate."""
     mnops_pytester.makepyfile(test_slow=SLOW)
-    result = mnops_pytester.runpytest("-n", "2", "--mnops-fail-under=90", "--junitxml=junit.xml")
+    result = mnops_pytester.runpytest(
+        "-n", "2", "--mnops-fail-under=90", "--junitxml=junit.xml", "--mnops-report-json=summary.json"
+    )
     result.assert_outcomes(passed=1)
     case = _testcases(mnops_pytester.path / "junit.xml")["test_slow_canary"]
-    assert dict(_properties(case))["score"] == "80.0"  # this part works
+    assert dict(_properties(case))["score"] == "80.0"
+    summary = json.loads((mnops_pytester.path / "summary.json").read_text())
+    assert [(d["drill"], d["score"]) for d in summary["drills"]] == [("canary-failure", 80.0)]
+    result.stdout.fnmatch_lines(
+        ["*mnops drill scorecard*", "canary-failure*proved*80*", "*weakest drill: canary-failure (80)*"]
+    )
     assert result.ret == pytest.ExitCode.TESTS_FAILED
