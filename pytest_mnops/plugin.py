@@ -66,5 +66,6 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, exitstatu
     config.stash[SESSION_KEY].terminal_summary(terminalreporter)
 
 
+@pytest.hookimpl(tryfirst=True)  # before junitxml writes its file: the suite's score goes into it
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     session.config.stash[SESSION_KEY].finish(session)

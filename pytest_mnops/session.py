@@ -138,6 +138,10 @@ class MnopsSession:
 
         if worker_id(self.config):
             return  # the controller has every worker's results: it writes the summary and applies the gate
+        if self.results:
+            from pytest_mnops.reporting.junit import add_suite_score
+
+            add_suite_score(self.config, overall_score(self.results))
 
         path = resolve(self.config, "report-json")
         if path:

@@ -20,3 +20,14 @@ def add_properties(item: pytest.Item, result: DrillResult) -> None:
         if value is None or value == []:
             continue
         item.user_properties.append((name, ",".join(value) if isinstance(value, list) else value))
+
+
+def add_suite_score(config: pytest.Config, score: float) -> None:
+    """The run's resilience score as a ``<testsuite>`` property, next to each drill's own ``score``."""
+    # pytest's LogXML, present when --junitxml is given; public only through the record_testsuite_property
+    # fixture, which a controller running no tests itself (pytest-xdist) never gets.
+    from _pytest.junitxml import xml_key
+
+    xml = config.stash.get(xml_key, None)
+    if xml is not None:
+        xml.add_global_property("resilience_score", f"{score:.1f}")

@@ -121,6 +121,9 @@ def test_junit_xunit1_testcase_properties(reported: tuple[pytest.Pytester, pytes
     assert _properties(cases["test_rules_are_valid"]) == [("validation_category", "monitoring"), ("reads", "repo")]
     # xunit1 keeps file and line on the testcase
     assert cases["test_pod_failure"].get("file") == "test_drills.py"
+    # ... and the run's overall score is the suite's property
+    suite = ET.parse(pytester.path / "junit.xml").getroot().find("testsuite")
+    assert suite is not None and _properties(suite.find("properties")) == [("resilience_score", "70.0")]
 
 
 def test_junit_under_xunit2(mnops_pytester: pytest.Pytester) -> None:
@@ -343,6 +346,8 @@ def test_fail_under_applies_under_xdist(mnops_pytester: pytest.Pytester) -> None
     result.assert_outcomes(passed=1)
     case = _testcases(mnops_pytester.path / "junit.xml")["test_slow_canary"]
     assert dict(_properties(case))["score"] == "80.0"
+    suite = ET.parse(mnops_pytester.path / "junit.xml").getroot().find("testsuite")
+    assert suite is not None and ("resilience_score", "80.0") in _properties(suite)
     summary = json.loads((mnops_pytester.path / "summary.json").read_text())
     assert [(d["drill"], d["score"]) for d in summary["drills"]] == [("canary-failure", 80.0)]
     result.stdout.fnmatch_lines(
