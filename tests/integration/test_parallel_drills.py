@@ -79,7 +79,10 @@ def test_parallel_drills_stay_in_their_namespaces_and_reports_merge(
     assert result.returncode == 0, result.stdout[-4000:]
 
     # Merged reports: every drill once, with its properties once, scored by the controller.
-    cases = list(ET.parse(junit).getroot().iter("testcase"))
+    root = ET.parse(junit).getroot()
+    suite_properties = [(p.get("name"), p.get("value")) for p in root.findall("testsuite/properties/property")]
+    assert suite_properties == [("resilience_score", "100.0")]
+    cases = list(root.iter("testcase"))
     names = [[p.get("name") for p in case.iter("property")] for case in cases]
     assert all(len(n) == len(set(n)) for n in names), names
     drills = [dict((p.get("name"), p.get("value")) for p in case.iter("property"))["drill"] for case in cases]
