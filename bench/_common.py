@@ -11,11 +11,11 @@ from pytest_mnops.sandbox.cluster import SandboxSettings, default_state_dir
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def running_sandbox() -> SandboxSettings:
+def running_sandbox(start: str = "mnops sandbox up") -> SandboxSettings:
     """The sandbox the benchmarks measure against; they never start one behind the user's back."""
     settings = SandboxSettings.load(default_state_dir())
     if settings is None:
-        raise SystemExit("no sandbox running: `mnops sandbox up` first")
+        raise SystemExit(f"no sandbox running in {default_state_dir()}: `{start}` first")
     return settings
 
 

@@ -104,7 +104,8 @@ class MnopsSession:
 
             result = DrillResult.from_item(item, spec, report, self.target)
             junit.add_properties(item, result)
-            html.add_extras(report, result)
+            if self.config.getoption("htmlpath", None):
+                html.add_extras(report, result)  # the plot costs matplotlib (~40 MB): only for a report
             report.mnops = {"drill": result.to_wire()}
             return
         vspec = markers.validation_spec(item)

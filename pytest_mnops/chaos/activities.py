@@ -9,6 +9,7 @@ action is idempotent: a second run (from `mnops recover`) is harmless.
 from __future__ import annotations
 
 import base64
+import math
 import os
 import time
 from pathlib import Path
@@ -16,7 +17,7 @@ from typing import Any
 
 import requests
 
-from pytest_mnops.errors import ClusterError
+from pytest_mnops.errors import ClusterError, WaitTimeout
 from pytest_mnops.k8s import Kube, pod_ready, resources
 from pytest_mnops.observability.alerts import Alerts, notifies
 from pytest_mnops.observability.prometheus import Prometheus
@@ -28,6 +29,9 @@ MIN_WAIT_S = 30.0
 ERROR_RATIO = "traffic.mnops.dev/error-ratio"
 LATENCY_MS = "traffic.mnops.dev/latency-ms"
 RUN_ANNOTATION = "mnops.dev/drill-run"
+# The Rollout controller writes its status milliseconds after the ReplicaSet's, or not at all when a kill healed
+# before it looked. How long a loaded machine may take to write it, before the status of before the kill stands.
+ROLLOUT_CATCH_UP_S = 5.0
 
 
 def _kube(configuration: Configuration) -> Kube:
@@ -81,9 +85,17 @@ def slo(query: str, configuration: Configuration) -> float:
 # -- detection and recovery probes ----------------------------------------------------------------------
 
 
-def _wait_rollout_settled(configuration: Configuration, timeout_s: float) -> None:
-    """The Rollout itself reports Healthy with every replica available (its status lags the pods)."""
+def _wait_rollout_settled(configuration: Configuration, timeout_s: float, before: str) -> bool:
+    """The Rollout itself reports Healthy with every replica available (its status lags the pods).
+
+    A Healthy status of before the kill (resourceVersion ``before``) is not the answer while the controller may
+    still write one: a one-pod kill heals in 0.1 s, before the controller turns Progressing. True when the
+    controller wrote after the kill; False when it wrote nothing within ROLLOUT_CATCH_UP_S.
+    """
     rollout = _rollout(configuration)
+
+    def rewritten(objs: list[dict[str, Any]]) -> bool:
+        return bool(objs) and objs[0]["metadata"]["resourceVersion"] != before
 
     def settled(objs: list[dict[str, Any]]) -> bool:
         status = read_status(objs[0]) if objs else None
@@ -96,6 +108,18 @@ def _wait_rollout_settled(configuration: Configuration, timeout_s: float) -> Non
             and not status.aborted
         )
 
+    try:
+        rollout.kube.wait(
+            resources.ROLLOUT,
+            rewritten,
+            name=rollout.name,
+            namespace=rollout.namespace,
+            timeout_s=ROLLOUT_CATCH_UP_S,
+            what=f"Rollout {rollout.name!r} status written after the kill",
+        )
+        wrote = True
+    except WaitTimeout:
+        wrote = False
     rollout.kube.wait(
         resources.ROLLOUT,
         settled,
@@ -104,17 +128,37 @@ def _wait_rollout_settled(configuration: Configuration, timeout_s: float) -> Non
         timeout_s=timeout_s,
         what=f"Rollout {rollout.name!r} Healthy with every replica available",
     )
+    return wrote
 
 
-def watch_pod_replacements(expected: int, timeout_s: float, configuration: Configuration) -> dict[str, Any]:
-    """Run in the background across the injection: first replacement pod created, then all replicas Ready."""
+def replacements_expected(replicas: int, kill_percent: float) -> int:
+    """Pods a kill of ``kill_percent`` terminates, rounded up as chaostoolkit-kubernetes and the blast guard do."""
+    return math.ceil(replicas * float(kill_percent) / 100)
+
+
+def watch_pod_replacements(kill_percent: float, timeout_s: float, configuration: Configuration) -> dict[str, Any]:
+    """Run in the background across the injection: first replacement pod created, then all replicas Ready and
+    the Rollout Healthy again.
+
+    The replacements expected follow from the Rollout's replicas and the scenario's ``kill_percent``.
+    """
     kube = _kube(configuration)
-    desired = int(_rollout(configuration).get()["spec"].get("replicas", 1))
-    before, _ = kube.list(resources.POD, namespace=configuration["namespace"], label_selector=_selector(configuration))
-    known = {p["metadata"]["uid"] for p in before}
+    namespace, selector = configuration["namespace"], _selector(configuration)
+    app = Rollout(kube, namespace=namespace, name=configuration["app"]).get()
+    desired = int(app["spec"].get("replicas", 1))
+    expected = replacements_expected(desired, kill_percent)
+    if expected < 1:
+        raise ClusterError(f"kill_percent {kill_percent} of {desired} replicas terminates no pod: nothing to watch")
+    known: set[str] | None = None
     marks: dict[str, float] = {}
 
     def healed(pods: list[dict[str, Any]]) -> dict[str, Any] | None:
+        nonlocal known
+        # The wait's first list is the app before the kill (this probe starts first): its pods are the ones
+        # to be replaced. Not a list of its own: at 1000 pods, each costs two requests and tens of MB.
+        if known is None:
+            known = {p["metadata"]["uid"] for p in pods}
+            return None
         new = [p for p in pods if p["metadata"]["uid"] not in known]
         if new and "detected_at" not in marks:
             marks["detected_at"] = time.time()
@@ -123,6 +167,7 @@ def watch_pod_replacements(expected: int, timeout_s: float, configuration: Confi
             return {
                 "detected_at": marks["detected_at"],
                 "recovered_at": time.time(),
+                "expected": expected,
                 "replaced": len(new),
                 "ready": len(ready),
             }
@@ -131,13 +176,14 @@ def watch_pod_replacements(expected: int, timeout_s: float, configuration: Confi
     result = kube.wait(
         resources.POD,
         healed,
-        namespace=configuration["namespace"],
-        label_selector=_selector(configuration),
+        namespace=namespace,
+        label_selector=selector,
         timeout_s=budget(configuration, timeout_s),
-        what=f"{expected} replacement pods and {desired} Ready replicas",
+        what=f"{expected} replacement pods ({kill_percent}% of {desired}) and {desired} Ready replicas",
     )
-    _wait_rollout_settled(configuration, budget(configuration, timeout_s))
-    return {**result, "recovered_at": time.time()}
+    if _wait_rollout_settled(configuration, budget(configuration, timeout_s), app["metadata"]["resourceVersion"]):
+        result["recovered_at"] = time.time()  # healed when the Rollout said so; else when the pods were
+    return result
 
 
 def wait_for_alert(
@@ -148,7 +194,7 @@ def wait_for_alert(
         alertname,
         state,
         within=budget(configuration, within_s),
-        labels={"namespace": configuration["namespace"]} if state != "resolved" else None,
+        labels={"namespace": configuration["namespace"]},
     )
     key = "recovered_at" if state == "resolved" else "detected_at"
     return {"alert": alertname, "state": state, key: time.time()}
@@ -158,7 +204,12 @@ def wait_for_notification(
     alertname: str, channel: str, configuration: Configuration, status: str = "firing", within_s: float = 600
 ) -> dict[str, Any]:
     item = _alerts(configuration).wait_delivered(
-        alertname, channel, within=budget(configuration, within_s), status=status, since=_run_started(configuration)
+        alertname,
+        channel,
+        within=budget(configuration, within_s),
+        status=status,
+        since=_run_started(configuration),
+        namespace=configuration["namespace"],
     )
     return {"alert": alertname, "channel": channel, "status": status, "received_at": item["received_at"]}
 
@@ -181,9 +232,12 @@ def wait_for_message(
 
 
 def active_alerts(configuration: Configuration, severity: str | None = None) -> int:
-    """Alerts pending or firing: a pending one is about to fire, so the system is not at rest."""
-    alerts = _alerts(configuration)
-    return len(alerts.firing(severity)) + len(alerts.firing(severity, state="pending"))
+    """Alerts pending or firing about this namespace or the whole cluster: a pending one is about to fire, so
+    the system is not at rest. Other namespaces' alerts (a parallel drill's) are theirs."""
+    alerts, namespace = _alerts(configuration), configuration["namespace"]
+    return len(alerts.firing(severity, namespace=namespace)) + len(
+        alerts.firing(severity, state="pending", namespace=namespace)
+    )
 
 
 def wait_for_analysis_failed(configuration: Configuration, timeout_s: float = 600) -> dict[str, Any]:
@@ -354,7 +408,7 @@ def wait_all_delivered(
     while missing and time.monotonic() < deadline:
         for item in alerts.received(channel):
             if run_id in str(item["payload"]):
-                missing -= {n for n in missing if notifies(item["payload"], n, status)}
+                missing -= {n for n in missing if notifies(item["payload"], n, status, configuration["namespace"])}
         time.sleep(0.25)
     if missing:
         raise ClusterError(

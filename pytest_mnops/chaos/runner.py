@@ -124,14 +124,16 @@ class _Recorder(RunEventHandler):
             )
 
     def activity_completed(self, activity: dict[str, Any], run: dict[str, Any]) -> None:
-        """Mark the phase at the moment the activity measured (``detected_at``...), else when it ended."""
+        """Mark the phase when the activity measured it (``detected_at``...), else at its end (an injection: start)."""
         phase = self.phases.get(activity.get("name", ""))
         if not phase or run.get("status") != "succeeded":
             return
         output = run.get("output") if isinstance(run.get("output"), dict) else {}
         measured = {p: output[f"{p}_at"] for p in (DETECTED, RECOVERED) if f"{p}_at" in output}
         if phase not in measured:
-            measured[phase] = timestamp(run.get("end"))
+            # A fault starts with its action: chaostoolkit-kubernetes deletes 100 pods one by one for seconds,
+            # and the system reacts to the first one.
+            measured[phase] = timestamp(run.get("start") if phase == INJECT else run.get("end"))
         for marked, at in sorted(measured.items(), key=lambda item: item[1]):
             self.timeline.mark(marked, activity["name"], at=at)
 
@@ -178,7 +180,7 @@ class ChaosRunner:
         namespace = config["namespace"]
         what = f"scenario {scenario.name}"
         self.guards.check_target(namespace=namespace, what=what)
-        blast = {k: _substitute(v, config) for k, v in scenario.blast.items()}
+        blast = {k: _substitute(v, {**scenario.configuration_values(), **config}) for k, v in scenario.blast.items()}
         plan = self.guards.blast_plan(self.kube, blast, namespace=namespace)
         self.guards.check_blast(plan, what=what)
         experiment = scenario.with_configuration({**config, "handoff": Handoff()}, training=self.training)

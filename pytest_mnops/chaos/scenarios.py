@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import copy
 import importlib.util
+import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -31,6 +33,8 @@ TARGET_KEYS = (
     "sandbox",
     "sandbox_dir",
 )
+# chaoslib's ``env_var_type`` names for the numbers a scenario reads from the environment.
+ENV_TYPES: dict[str, Callable[[str], Any]] = {"int": int, "integer": int, "float": float, "number": float}
 
 
 @dataclass(frozen=True)
@@ -56,6 +60,14 @@ class Scenario:
     def blast(self) -> dict[str, Any]:
         return dict(_extension(self.experiment).get("blast", {}))
 
+    def configuration_values(self) -> dict[str, Any]:
+        """The scenario's own configuration as chaoslib will resolve it, ``type: env`` entries read now.
+
+        The runner needs these values before chaoslib runs: a blast radius may be ``${kill_percent}``.
+        """
+        entries = self.experiment.get("configuration") or {}
+        return {key: _resolve_entry(self.path, key, entry) for key, entry in entries.items()}
+
     def with_configuration(self, values: dict[str, Any], *, training: bool = False) -> dict[str, Any]:
         """The experiment to run: configuration filled, human steps swapped for their training providers."""
         experiment = copy.deepcopy(self.experiment)
@@ -73,6 +85,24 @@ class Scenario:
 
 def _extension(experiment: dict[str, Any]) -> dict[str, Any]:
     return next((e for e in experiment.get("extensions") or [] if e.get("name") == EXTENSION), {})
+
+
+def _resolve_entry(path: Path, key: str, entry: Any) -> Any:
+    if not (isinstance(entry, dict) and entry.get("type") == "env"):
+        return entry
+    raw = os.environ.get(entry["key"], entry.get("default"))
+    convert = ENV_TYPES.get(entry.get("env_var_type", ""))
+    if convert is None or raw is None:
+        return raw
+    try:
+        return convert(raw)
+    except ValueError:
+        raise _fail(
+            path,
+            f"configuration.{key}",
+            f"${entry['key']}={raw!r} is not {entry['env_var_type']}",
+            f"set {entry['key']} to a number, or unset it for the default {entry.get('default')!r}",
+        ) from None
 
 
 def scenario_path(name: str) -> Path:

@@ -21,6 +21,11 @@ Progress = Callable[[str], None]
 Obj = dict[str, Any]
 APP_NAMESPACE = "default"
 READY_TIMEOUT_S = 120
+# Pods are created and bound no faster than the controllers' request rate (cluster.API_QPS; 20 per second
+# with the client defaults): the app's wait grows with its replicas, at the slowest of those rates.
+POD_CREATE_PER_S = 20
+# Every node the sandbox creates carries it; lists and waits ask for these nodes only.
+FAKE_NODE_SELECTOR = "type=kwok"
 
 
 def kube(settings: SandboxSettings) -> Kube:
@@ -71,7 +76,7 @@ def fake_node(name: str) -> Obj:
 
 
 def ensure_nodes(k: Kube, count: int, progress: Progress) -> None:
-    existing = {n["metadata"]["name"] for n in k.list(resources.NODE)[0]}
+    existing = {n["metadata"]["name"] for n in k.list(resources.NODE, label_selector=FAKE_NODE_SELECTOR)[0]}
     for index in range(count):
         name = f"kwok-node-{index}"
         if name not in existing:
@@ -81,7 +86,13 @@ def ensure_nodes(k: Kube, count: int, progress: Progress) -> None:
         ready = sum(1 for n in nodes if condition_true(n, "Ready"))
         return ready if ready >= count else None
 
-    ready = k.wait(resources.NODE, enough_ready, timeout_s=READY_TIMEOUT_S, what=f"{count} nodes Ready")
+    ready = k.wait(
+        resources.NODE,
+        enough_ready,
+        label_selector=FAKE_NODE_SELECTOR,
+        timeout_s=READY_TIMEOUT_S,
+        what=f"{count} KWOK nodes Ready",
+    )
     progress(f"[sandbox] {ready} KWOK nodes Ready")
 
 
@@ -115,7 +126,7 @@ def deploy_reference_app(k: Kube, settings: SandboxSettings, progress: Progress)
 
 def wait_ready(k: Kube, settings: SandboxSettings, progress: Progress) -> None:
     rollout = Rollout(k, namespace=APP_NAMESPACE, name=app.APP_NAME)
-    rollout.wait_for(phase="Healthy", timeout_s=READY_TIMEOUT_S)
+    rollout.wait_for(phase="Healthy", timeout_s=READY_TIMEOUT_S + settings.app_replicas / POD_CREATE_PER_S)
     progress(f"[sandbox] Rollout {app.APP_NAME!r} Healthy")
     _wait_targets_up(settings)
     progress("[sandbox] Prometheus: every scrape target up")

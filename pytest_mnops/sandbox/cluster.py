@@ -23,6 +23,7 @@ from pytest_mnops.sandbox.processes import Started, Supervisor
 Progress = Callable[[str], None]
 CONTEXT = "mnops-sandbox"
 START_TIMEOUT_S = 120.0
+API_QPS = 100  # controller-manager's and scheduler's request rate to the API server
 ARGO_NAMESPACE = "argo-rollouts"
 FAKE_NODE_ANNOTATION = "kwok.x-k8s.io/node"
 GITHUB_REPO = "machinenativeops/machine-native-ops"
@@ -190,6 +191,10 @@ def _component_flags(s: SandboxSettings, port: int) -> list[str]:
         f"--tls-private-key-file={pki.admin_key}",
         "--leader-elect=false",
         "--profiling=false",
+        # The client defaults (20 requests/s) make the ReplicaSet controller create 1000 pods in 50 s and
+        # the scheduler bind them as slowly; a loopback API server takes far more.
+        f"--kube-api-qps={API_QPS}",
+        f"--kube-api-burst={2 * API_QPS}",
     ]
 
 

@@ -26,7 +26,10 @@ def test_pod_failure_replacements_become_ready(chaos: ChaosRunner) -> None:
     journal = chaos.run("pod-failure")
     chaos.prove(journal)
     watch = journal.activity("watch-replacements").output
-    assert watch["replaced"] >= 3, f"expected 3 replacement pods, saw {watch['replaced']}"
+    # kill_percent (MNOPS_KILL_PERCENT, default 30) of the Rollout's replicas, as the activity computed it
+    assert watch["replaced"] >= watch["expected"], (
+        f"expected {watch['expected']} replacement pods, saw {watch['replaced']}"
+    )
 
 
 @pytest.mark.drill("high-latency", budget_s=900)

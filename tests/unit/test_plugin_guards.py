@@ -8,12 +8,14 @@ from typing import Any
 
 import pytest
 
-import pytest_mnops.chaos.runner  # noqa: F401 - imported once here, not inside each in-process run
+from pytest_mnops.chaos.runner import ChaosRunner
 from pytest_mnops.chaos.scenarios import load
 from pytest_mnops.errors import GuardViolation
+from pytest_mnops.guards.ledger import Ledger
 from pytest_mnops.guards.policy import BlastPlan, Guards
 from pytest_mnops.k8s import resources
 from pytest_mnops.target import SANDBOX_CONTEXT, Target
+from pytest_mnops.timeline import Timeline
 
 TARGET = Target(
     kubeconfig="/nonexistent",
@@ -158,6 +160,36 @@ def test_check_blast_percent_cap() -> None:
         "scenario high-latency: would touch 75% of the 4 pods matching app=demo, over the cap of 50%; "
         "nothing was changed. Fix: raise --mnops-max-percent or narrow the scenario's blast radius."
     )
+
+
+def _pod_failure_plan(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, kill_percent: str, *, max_pods: int, pods: int = 1000
+) -> list[str]:
+    """The pod-failure drill through the runner, as far as its dry-run plan, with MNOPS_KILL_PERCENT set."""
+    monkeypatch.setenv("MNOPS_KILL_PERCENT", kill_percent)
+    lines: list[str] = []
+    guards = Guards(TARGET, max_pods=max_pods, max_percent=50.0, dry_run=True, echo=lines.append)
+    runner = ChaosRunner(
+        kube=FakeKube(_pods(pods)),  # type: ignore[arg-type]
+        target=TARGET,
+        timeline=Timeline(),
+        ledger=Ledger(tmp_path / "ledger.jsonl"),
+        guards=guards,
+        node=None,  # type: ignore[arg-type]  # a dry run stops before anything is recorded on the test
+    )
+    with pytest.raises(pytest.skip.Exception):
+        runner.run("pod-failure")
+    return lines
+
+
+def test_kill_percent_sets_the_blast_radius_the_guard_checks(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    lines = _pod_failure_plan(monkeypatch, tmp_path, "10", max_pods=100)
+    assert lines[1].startswith("[dry-run]   would touch 100/1000 pods matching app=demo: demo-00, ")
+    with pytest.raises(GuardViolation, match=r"would touch 100 pods \(app=demo\), over the cap of 50; nothing"):
+        _pod_failure_plan(monkeypatch, tmp_path, "10", max_pods=50)  # the default cap still holds at scale
+    with pytest.raises(GuardViolation, match="would touch 60% of the 10 pods matching app=demo, over the cap of 50%"):
+        _pod_failure_plan(monkeypatch, tmp_path, "60", max_pods=50, pods=10)
+    assert not (tmp_path / "ledger.jsonl").exists()  # refused or planned: nothing was injected
 
 
 # -- dry-run plan ----------------------------------------------------------------------------------

@@ -69,6 +69,30 @@ def test_with_configuration_fills_values_and_swaps_training_providers() -> None:
     assert {a["name"]: a for a in scenario.experiment["method"]}[name]["provider"] != swaps[name]
 
 
+def test_kill_percent_is_configuration_read_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    scenario = scenarios.load("pod-failure")
+    monkeypatch.delenv("MNOPS_KILL_PERCENT", raising=False)
+    assert scenario.configuration_values()["kill_percent"] == 30
+    monkeypatch.setenv("MNOPS_KILL_PERCENT", "10")
+    values = scenario.configuration_values()
+    assert values["kill_percent"] == 10  # typed as chaoslib types it (env_var_type: int)
+    assert values["app"] == "machine-native-ops" and values["time_scale"] == 1  # other entries as written
+    # the blast radius, the kill and the expected replacements all read the same value
+    by_name = {a["name"]: a["provider"]["arguments"] for a in scenario.activities()}
+    assert scenario.blast["percent"] == by_name["terminate-app-pods"]["qty"] == "${kill_percent}"
+    assert by_name["watch-replacements"]["kill_percent"] == "${kill_percent}"
+
+
+def test_a_kill_percent_that_is_no_number_is_named_with_the_fix(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MNOPS_KILL_PERCENT", "ten")
+    with pytest.raises(ScenarioError) as info:
+        scenarios.load("pod-failure").configuration_values()
+    assert str(info.value).endswith(
+        "pod-failure.yaml: configuration.kill_percent: $MNOPS_KILL_PERCENT='ten' is not int. "
+        "Fix: set MNOPS_KILL_PERCENT to a number, or unset it for the default 30"
+    )
+
+
 def test_unknown_scenario_name_lists_the_known_ones() -> None:
     with pytest.raises(ScenarioError, match=r"scenario 'nope': no file .*Known scenarios: .*pod-failure"):
         scenarios.load("nope")
@@ -227,7 +251,7 @@ def test_a_valid_copy_outside_the_repo_loads(tmp_path: Path) -> None:
     path.write_text(yaml.safe_dump(_base()))
     scenario = scenarios.load(str(path))
     assert scenario.name == "my-drill"
-    assert scenario.blast == {"selector": "app=${app}", "percent": 30}
+    assert scenario.blast == {"selector": "app=${app}", "percent": "${kill_percent}"}
 
 
 def test_a_probe_only_method_needs_no_rollbacks(tmp_path: Path) -> None:
