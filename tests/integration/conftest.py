@@ -5,8 +5,10 @@ A missing or unanswering sandbox is an error here, never a skip.
 
 from __future__ import annotations
 
+import gc
 import sys
 import uuid
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,7 +17,7 @@ import pytest
 from pytest_mnops import app
 from pytest_mnops.k8s import Kube, resources
 from pytest_mnops.rollouts import Rollout
-from pytest_mnops.sandbox.cluster import CONTEXT, SandboxSettings, default_state_dir
+from pytest_mnops.sandbox.cluster import CONTEXT, Sandbox, SandboxSettings, default_state_dir
 
 ROOT = Path(__file__).resolve().parents[2]
 STATE_DIR = ROOT / default_state_dir()
@@ -43,6 +45,16 @@ def kube(sandbox: SandboxSettings) -> Kube:
     kube = Kube(kubeconfig=str(sandbox.layout.kubeconfig), context=CONTEXT)
     kube.server_version()  # a sandbox that is not answering fails here, with the client's explanation
     return kube
+
+
+def start(box: Sandbox) -> None:
+    """`up` for a test's own sandbox, next to the shared one."""
+    # The Supervisor lets go of each daemon's Popen on purpose (they outlive this process); Popen.__del__
+    # then warns "still running", which filterwarnings=error would raise later.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ResourceWarning)
+        box.up()
+        gc.collect()
 
 
 def drill_argv(sandbox: SandboxSettings, ledger: Path, *args: str) -> list[str]:

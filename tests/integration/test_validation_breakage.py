@@ -12,13 +12,11 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import gc
 import json
 import os
 import shutil
 import sys
 import time
-import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -34,6 +32,7 @@ from pytest_mnops.observability.rules import RULES_FILE, reload_prometheus
 from pytest_mnops.rollouts import Rollout
 from pytest_mnops.sandbox.cluster import CONTEXT, Sandbox, SandboxSettings
 from pytest_mnops.sandbox.pki import Pki
+from tests.integration.conftest import start
 
 pytest_plugins = ["pytester"]
 
@@ -73,12 +72,7 @@ def sandbox() -> Iterator[SandboxSettings]:
         if any(state != "ready" for state in states):
             for attempt in range(1, START_ATTEMPTS + 1):
                 try:
-                    # The Supervisor lets go of each daemon's Popen on purpose (they outlive this process);
-                    # Popen.__del__ then warns "still running", which filterwarnings=error would raise later.
-                    with warnings.catch_warnings():
-                        warnings.simplefilter("ignore", ResourceWarning)
-                        box.up()
-                        gc.collect()
+                    start(box)
                     break
                 except SandboxError as exc:
                     if "already in use" not in str(exc) or attempt == START_ATTEMPTS:
