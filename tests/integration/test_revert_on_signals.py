@@ -22,6 +22,12 @@ from tests.integration.conftest import ROOT, drill_argv, in_namespace
 LATENCY_FAULT = "mnops-high-latency"
 
 
+def as_in_a_terminal() -> None:
+    """SIGINT at its default, as for a pytest in the foreground of a terminal, where Ctrl-C comes from. A shell
+    starts background jobs (a CI step run with `&`) with SIGINT ignored, and children inherit that."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def start_drill(drill: str, namespace: str, sandbox: SandboxSettings, ledger: Path) -> subprocess.Popen[str]:
     return subprocess.Popen(
         drill_argv(sandbox, ledger, "--drill", drill, *in_namespace(namespace)),
@@ -29,6 +35,7 @@ def start_drill(drill: str, namespace: str, sandbox: SandboxSettings, ledger: Pa
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
+        preexec_fn=as_in_a_terminal,
     )
 
 
