@@ -32,10 +32,27 @@ class RolloutStatus:
     current_hash: str
     available: int
     replicas: int
+    # No restart asked (spec.restartAt), or the controller has replaced every pod older than it.
+    restarted: bool
 
     @property
     def stable_is_current(self) -> bool:
         return bool(self.stable_hash) and self.stable_hash == self.current_hash
+
+    @property
+    def settled(self) -> bool:
+        """Nothing moving: Healthy on the stable revision, every replica available, any restart finished.
+
+        Healthy alone is not enough after a restart: the status that records it finished can still say
+        Healthy while the last replaced pod is not yet available."""
+        return (
+            self.trusted
+            and self.phase == "Healthy"
+            and self.stable_is_current
+            and self.available >= self.replicas
+            and self.restarted
+            and not self.aborted
+        )
 
     def describe(self) -> str:
         trust = "" if self.trusted else " (status not yet observed for this generation)"
@@ -64,6 +81,7 @@ def read_status(obj: Obj) -> RolloutStatus:
         current_hash=status.get("currentPodHash", ""),
         available=int(status.get("availableReplicas", 0)),
         replicas=int(obj["spec"].get("replicas", 1)),
+        restarted=status.get("restartedAt") == obj["spec"].get("restartAt"),
     )
 
 
@@ -205,13 +223,18 @@ class Rollout:
         condition: str | None = None,
         aborted: bool | None = None,
         stable_is_current: bool | None = None,
+        settled: bool | None = None,
         timeout_s: float = 120,
     ) -> RolloutStatus:
         """Block (by watch) until every given expectation holds on a trusted status."""
         wanted = {
             k: v
             for k, v in dict(
-                phase=phase, condition=condition, aborted=aborted, stable_is_current=stable_is_current
+                phase=phase,
+                condition=condition,
+                aborted=aborted,
+                stable_is_current=stable_is_current,
+                settled=settled,
             ).items()
             if v is not None
         }
@@ -227,6 +250,7 @@ class Rollout:
                 and (condition is None or condition_true(obj, condition))
                 and (aborted is None or st.aborted == aborted)
                 and (stable_is_current is None or st.stable_is_current == stable_is_current)
+                and (settled is None or st.settled == settled)
             )
             return st if ok else None
 

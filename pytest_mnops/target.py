@@ -70,7 +70,7 @@ def from_config(config: pytest.Config) -> Target:
     if worker:
         # Parallel drills never share an app: each worker drills its own copy, in a namespace derived from
         # an allowed one (so it is allowed too).
-        base, namespace = namespace, worker_namespace(namespace, worker)
+        base, namespace = namespace, worker_namespace(config, namespace)
         if base in allowed_ns:
             allowed_ns = (*allowed_ns, namespace)
     if sandbox:

@@ -1,6 +1,6 @@
 """pytest-xdist workers drill their own app instance, in their own namespace, as their own identity.
 
-Under ``pytest -n N`` worker ``gwK`` gets the namespace ``<namespace>-gwK`` with a fresh copy of the
+Under ``pytest -n N`` worker ``gwK`` gets a namespace ``<namespace>-gwK-<run>`` with a fresh copy of the
 reference app from charts/, and drills through a ServiceAccount whose Role covers that namespace only (plus
 cluster-wide reads, never of Secrets). A fault aimed at another worker's app is refused by the API server
 itself, and the API server's audit log names the worker that made every change.
@@ -67,8 +67,11 @@ def worker_id(config: pytest.Config) -> str | None:
     return workerinput["workerid"] if workerinput else None
 
 
-def worker_namespace(namespace: str, worker: str) -> str:
-    return f"{namespace}-{worker}"
+def worker_namespace(config: pytest.Config, namespace: str) -> str:
+    """``<namespace>-<worker>-<run>``: new on every run. Argo Rollouts deletes a deleted Rollout's metrics 65 s
+    later, by namespace and name; a name reused by the next run would lose that run's RolloutAborted events."""
+    run = config.workerinput["testrunuid"][:6]  # type: ignore[attr-defined]
+    return f"{namespace}-{worker_id(config)}-{run}"
 
 
 def username(namespace: str) -> str:

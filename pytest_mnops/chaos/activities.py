@@ -98,15 +98,7 @@ def _wait_rollout_settled(configuration: Configuration, timeout_s: float, before
         return bool(objs) and objs[0]["metadata"]["resourceVersion"] != before
 
     def settled(objs: list[dict[str, Any]]) -> bool:
-        status = read_status(objs[0]) if objs else None
-        return bool(
-            status
-            and status.trusted
-            and status.phase == "Healthy"
-            and status.stable_is_current
-            and status.available >= status.replicas
-            and not status.aborted
-        )
+        return bool(objs) and read_status(objs[0]).settled
 
     try:
         rollout.kube.wait(
@@ -496,9 +488,9 @@ def verify_rotated_credentials(
     held = configuration["handoff"]
     if "new" not in held:
         raise ClusterError("no rotated credential was handed over; did the rotate-app-secret action run?")
-    _rollout(configuration).wait_for(
-        phase="Healthy", stable_is_current=True, timeout_s=budget(configuration, timeout_s)
-    )
+    # Every consumer restarted and available, not just a Healthy status: sampled requests could miss a pod
+    # not yet replaced, and the steady state after the method would catch the last one still starting.
+    _rollout(configuration).wait_for(settled=True, timeout_s=budget(configuration, timeout_s))
     url = f"{configuration['app_url']}/auth"
 
     def codes(value: Any) -> set[int]:

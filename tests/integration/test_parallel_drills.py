@@ -10,6 +10,7 @@ from __future__ import annotations
 import collections
 import json
 import subprocess
+import uuid
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from pathlib import Path
@@ -114,7 +115,7 @@ def worker_instance(sandbox: SandboxSettings, tmp_path: Path) -> Iterator[Target
     base = Target(
         kubeconfig=str(sandbox.layout.kubeconfig),
         context=CONTEXT,
-        namespace=workers.worker_namespace(BASE_NAMESPACE, "gw99"),
+        namespace=f"{BASE_NAMESPACE}-gw99-{uuid.uuid4().hex[:6]}",
         app="machine-native-ops",
         prometheus_url=sandbox.prometheus_url,
         alertmanager_url=sandbox.alertmanager_url,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,7 @@ from pytest_mnops.timeline import Event
 
 TARGET_PROBE = """
 import json
+import re
 from pytest_mnops.session import SESSION_KEY
 
 def test_target(request, worker_id):
@@ -33,8 +35,9 @@ def test_each_worker_targets_its_own_namespace_which_the_guards_allow(mnops_pyte
     result = mnops_pytester.runpytest("-n", "1", "--mnops-namespace=drills", "--mnops-app-url=http://app")
     result.assert_outcomes(passed=1)
     seen = json.loads((mnops_pytester.path / "target-gw0.json").read_text())
-    assert seen == {"namespace": "drills-gw0", "allowed": ["drills", "drills-gw0"], "worker": "gw0",
-                    "app_url": "http://app"}  # fmt: skip
+    namespace = seen["namespace"]
+    assert re.fullmatch(r"drills-gw0-[0-9a-f]{6}", namespace), namespace  # new on every run (see workers.py)
+    assert seen == {"namespace": namespace, "allowed": ["drills", namespace], "worker": "gw0", "app_url": "http://app"}
 
 
 def test_without_xdist_the_target_is_the_configured_namespace(mnops_pytester: pytest.Pytester) -> None:
