@@ -55,12 +55,10 @@ def wall_times(runs: int, *args: str) -> list[float]:
     samples = []
     for _ in range(runs):
         started = time.monotonic()
-        subprocess.run(
-            [sys.executable, "-m", "pytest", "suites/drills", "-m", "drill", "-q", "-p", "no:cacheprovider", *args],
-            cwd=ROOT,
-            check=True,
-            capture_output=True,
-        )
+        argv = [sys.executable, "-m", "pytest", "suites/drills", "-m", "drill", "-q", "-p", "no:cacheprovider", *args]
+        done = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True)
+        if done.returncode != 0:
+            raise SystemExit(f"`{' '.join(argv[2:])}` failed; its output ends:\n{done.stdout[-4000:]}")
         samples.append(time.monotonic() - started)
     return samples
 
