@@ -97,9 +97,6 @@ def _wait_rollout_settled(configuration: Configuration, timeout_s: float, before
     def rewritten(objs: list[dict[str, Any]]) -> bool:
         return bool(objs) and objs[0]["metadata"]["resourceVersion"] != before
 
-    def settled(objs: list[dict[str, Any]]) -> bool:
-        return bool(objs) and read_status(objs[0]).settled
-
     try:
         rollout.kube.wait(
             resources.ROLLOUT,
@@ -112,14 +109,7 @@ def _wait_rollout_settled(configuration: Configuration, timeout_s: float, before
         wrote = True
     except WaitTimeout:
         wrote = False
-    rollout.kube.wait(
-        resources.ROLLOUT,
-        settled,
-        name=rollout.name,
-        namespace=rollout.namespace,
-        timeout_s=timeout_s,
-        what=f"Rollout {rollout.name!r} Healthy with every replica available",
-    )
+    rollout.wait_for(settled=True, timeout_s=timeout_s)
     return wrote
 
 

@@ -95,7 +95,7 @@ def test_watch_waits_for_the_computed_replacements_and_every_replica_ready(monke
     assert result["detected_at"] <= result["recovered_at"]
     assert kube.selectors == ["app=demo"]  # one wait on pods, by label; no list of its own
     assert kube.rollouts == [_rollout("3")]  # settled on the status written after the kill, not the old one
-    assert result["recovered_at"] >= kube.waited["Rollout 'demo' Healthy with every replica available"]
+    assert result["recovered_at"] >= kube.waited["Rollout 'demo' to reach {'settled': True}"]
 
 
 def test_a_kill_the_rollout_controller_never_saw_ends_with_the_pods(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -106,7 +106,7 @@ def test_a_kill_the_rollout_controller_never_saw_ends_with_the_pods(monkeypatch:
     result = _watch(monkeypatch, kube, 5)
     assert result["replaced"] == 1 and result["expected"] == 1
     catch_up = kube.waited["Rollout 'demo' status written after the kill"]
-    assert "Rollout 'demo' Healthy with every replica available" in kube.waited
+    assert "Rollout 'demo' to reach {'settled': True}" in kube.waited
     assert result["recovered_at"] <= catch_up
 
 
