@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
-import yaml
 
 from pytest_mnops.errors import ConfigError
 
@@ -82,6 +81,8 @@ def username(namespace: str) -> str:
 @contextlib.contextmanager
 def isolated_instance(target: Target, state_dir: Path, say: Callable[[str], None]) -> Iterator[Target]:
     """Deploy this worker's app instance and identity; yield the target that drills it; remove both after."""
+    import yaml
+
     from pytest_mnops import app
     from pytest_mnops.k8s import Kube, resources
     from pytest_mnops.rollouts import Rollout
