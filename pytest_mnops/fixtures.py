@@ -110,10 +110,12 @@ def timeline(request: pytest.FixtureRequest) -> Timeline:
 
 @pytest.fixture
 def chaos(request: pytest.FixtureRequest, k8s: Kube, mnops_target: Target, timeline: Timeline) -> ChaosRunner:
-    """Runs chaostoolkit experiments from scenarios/ through chaoslib, rollbacks always; guarded and ledgered."""
+    """Runs chaostoolkit experiments (a path, or a name in mnops_scenarios dirs, then scenarios/) through chaoslib,
+    rollbacks always; every action's target guarded, every injection ledgered."""
     from pytest_mnops.chaos.runner import ChaosRunner
 
     session = request.config.stash[SESSION_KEY]
+    rootdir = request.config.rootpath
     return ChaosRunner(
         kube=k8s,
         target=mnops_target,
@@ -123,6 +125,8 @@ def chaos(request: pytest.FixtureRequest, k8s: Kube, mnops_target: Target, timel
         node=request.node,
         training=session.training,
         trainee_timeout_s=resolve(request.config, "trainee-timeout"),
+        scenario_dirs=[rootdir / d for d in resolve(request.config, "scenarios")],
+        relative_to=[request.node.path.parent, rootdir],
     )
 
 

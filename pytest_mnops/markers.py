@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 import pytest
 
 from pytest_mnops.errors import ConfigError
 
+# The drills this project ships (scenarios/, suites/drills/). A team's own drill may have any slug name.
 DRILLS = (
     "pod-failure",
     "high-latency",
@@ -18,8 +20,11 @@ DRILLS = (
     "monitoring-alerts",
 )
 CATEGORIES = ("infrastructure", "deployment", "rollouts", "monitoring", "automation", "documentation")
+SLUG = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 MARKERS = (
-    "drill(name, *, budget_s=None, human_step=False): a chaos drill; name is one of " + ", ".join(DRILLS),
+    "drill(name, *, budget_s=None, human_step=False, heals_itself=False): a chaos drill; name is any slug "
+    "(lowercase letters, digits, dashes), e.g. one of the built-in " + ", ".join(DRILLS) + "; heals_itself "
+    "accepts an experiment without rollbacks whose faults the system heals by itself",
     "validation(category, *, reads='cluster'): a validation check; category is one of "
     + ", ".join(CATEGORIES)
     + "; reads is 'cluster' (the target) or 'repo' (this repository's assets)",
@@ -31,6 +36,7 @@ class DrillSpec:
     name: str
     budget_s: float | None = None
     human_step: bool = False
+    heals_itself: bool = False
 
 
 @dataclass(frozen=True)
@@ -39,12 +45,25 @@ class ValidationSpec:
     reads: str = "cluster"
 
 
-def _drill(name: str, *, budget_s: float | None = None, human_step: bool = False) -> DrillSpec:
-    if name not in DRILLS:
-        raise ValueError(f"unknown drill {name!r}; valid drills: {', '.join(DRILLS)}")
+def slug_problem(name: object) -> str | None:
+    """Why ``name`` cannot name a drill, or None."""
+    if isinstance(name, str) and SLUG.match(name):
+        return None
+    return (
+        f"drill name {name!r} is not a slug. Fix: use lowercase letters, digits and single dashes, "
+        "e.g. 'checkout-pod-kill'"
+    )
+
+
+def _drill(
+    name: str, *, budget_s: float | None = None, human_step: bool = False, heals_itself: bool = False
+) -> DrillSpec:
+    problem = slug_problem(name)
+    if problem:
+        raise ValueError(problem)
     if budget_s is not None and budget_s <= 0:
         raise ValueError(f"budget_s must be positive, got {budget_s!r}")
-    return DrillSpec(name, budget_s, human_step)
+    return DrillSpec(name, budget_s, human_step, heals_itself)
 
 
 def _validation(category: str, *, reads: str = "cluster") -> ValidationSpec:
@@ -78,9 +97,9 @@ def _args(marker: pytest.Mark) -> str:
 
 
 def check_drill_names(names: list[str]) -> None:
-    unknown = [n for n in names if n not in DRILLS]
-    if unknown:
-        raise pytest.UsageError(f"--drill {', '.join(unknown)}: unknown drill; valid drills: {', '.join(DRILLS)}")
+    problems = [f"--drill {name}: {problem}" for name in names if (problem := slug_problem(name))]
+    if problems:
+        raise pytest.UsageError("; ".join(problems))
 
 
 def select(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -88,6 +107,7 @@ def select(config: pytest.Config, items: list[pytest.Item]) -> None:
     wanted = config.getoption("drill")
     errors = []
     selected, deselected = [], []
+    collected: set[str] = set()
     for item in items:
         try:
             spec = drill_spec(item)
@@ -95,12 +115,21 @@ def select(config: pytest.Config, items: list[pytest.Item]) -> None:
         except ConfigError as exc:
             errors.append(str(exc))
             continue
+        if spec is not None:
+            collected.add(spec.name)
         if wanted and (spec is None or spec.name not in wanted):
             deselected.append(item)
         else:
             selected.append(item)
     if errors:
         raise pytest.UsageError("invalid pytest-mnops markers:\n  " + "\n  ".join(errors))
+    unknown = [name for name in wanted if name not in collected]
+    if unknown and items:
+        # A typo must not pass as a run that proved nothing.
+        raise pytest.UsageError(
+            f"--drill {', '.join(unknown)}: no collected test has @pytest.mark.drill({unknown[0]!r}); drills "
+            f"collected: {', '.join(sorted(collected)) or 'none'}. Fix: correct the name or the test paths."
+        )
     if deselected:
         config.hook.pytest_deselected(items=deselected)
         items[:] = selected

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -50,7 +51,8 @@ _factor = _number(float, 0, 1, low_open=True)
 
 
 def _csv(text: str) -> list[str]:
-    return [part.strip() for part in text.split(",") if part.strip()]
+    """Comma- or newline-separated (an ini value may list one item a line)."""
+    return [part.strip() for part in re.split(r"[,\n]", text) if part.strip()]
 
 
 def _flag(text: str) -> bool:
@@ -135,6 +137,13 @@ OPTIONS: tuple[Option, ...] = (
     Option(
         "ledger", "fault ledger file (reverts are replayed from it by `mnops recover`)", default=".mnops/ledger.jsonl"
     ),
+    Option(
+        "scenarios",
+        "directories searched for a scenario name before the built-in scenarios/ (comma-separated, relative "
+        "to the rootdir)",
+        _csv,
+        default=[],
+    ),
     Option("report-json", "write a machine-readable drill summary to this path"),
     Option("fail-under", "fail the run when the overall resilience score is below this (0-100)", _score),
 )
@@ -159,6 +168,21 @@ def register(parser: pytest.Parser) -> None:
     group.addoption(
         "--drill", action="append", default=[], metavar="NAME", help="run only the named drill(s); repeatable"
     )
+
+
+def check(config: pytest.Config) -> None:
+    """Resolve every option now, so a bad env or ini value stops the run before any test (exit code 4),
+    as a bad command-line value does."""
+    if config.getoption("help", False):
+        return  # --help must work whatever the environment holds
+    problems = []
+    for opt in OPTIONS:
+        try:
+            resolve(config, opt.name)
+        except ConfigError as exc:
+            problems.append(str(exc))
+    if problems:
+        raise pytest.UsageError("invalid pytest-mnops settings:\n  " + "\n  ".join(problems))
 
 
 def resolve(config: pytest.Config, name: str) -> Any:

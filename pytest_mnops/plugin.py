@@ -37,6 +37,7 @@ def pytest_configure(config: pytest.Config) -> None:
     for line in markers.MARKERS:
         config.addinivalue_line("markers", line)
     markers.check_drill_names(config.getoption("drill"))
+    options.check(config)
     session = config.stash[SESSION_KEY] = MnopsSession(config)
     # Registered as a plugin too: it collects the figures from pytest_runtest_logreport, which gets no config.
     config.pluginmanager.register(session, "mnops-session")

@@ -6,22 +6,27 @@ import contextlib
 import os
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import pytest
+from chaoslib import substitute
 from chaoslib.activity import run_activity
+from chaoslib.configuration import load_configuration
+from chaoslib.exceptions import ActivityFailed
 from chaoslib.experiment import run_experiment
 from chaoslib.hypothesis import run_steady_state_hypothesis
 from chaoslib.run import RunEventHandler
+from chaoslib.secret import load_secrets
 from chaoslib.types import Strategy
 
 from pytest_mnops.chaos.journal import DrillJournal, timestamp
 from pytest_mnops.chaos.scenarios import TARGET_KEYS, Scenario, load
-from pytest_mnops.errors import ClusterError
+from pytest_mnops.errors import ClusterError, ScenarioError
 from pytest_mnops.guards.ledger import Entry, Ledger
 from pytest_mnops.guards.policy import Guards
+from pytest_mnops.guards.targets import SELF_HEALING, ActionTarget, call_of, derive
 from pytest_mnops.k8s import Kube, default_kubeconfig
 from pytest_mnops.markers import drill_spec
 from pytest_mnops.session import drill_facts
@@ -43,6 +48,10 @@ SETTINGS = {"runtime": {"rollbacks": {"strategy": "always"}}}
 SETTLE_S = 90.0
 # Fixed costs (scheduling, a scrape, a watch event) do not shrink with the time scale.
 MIN_BUDGET_S = 30.0
+# How long (production seconds) an experiment without declared phases may take to reach its steady state again.
+RECOVERY_S = 600.0
+STEADY_STATE_KEY = "steady-state"
+RECOVERY_PROBE = "steady-state-restored"
 
 
 class Handoff(dict):
@@ -82,29 +91,73 @@ def kube_environment(configuration: dict[str, Any]) -> Iterator[None]:
                 os.environ[key] = value
 
 
-def _substitute(value: Any, configuration: dict[str, Any]) -> Any:
-    if isinstance(value, str):
-        for key, replacement in configuration.items():
-            value = value.replace("${" + key + "}", str(replacement))
-    return value
+def resolve(experiment: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The experiment's configuration and secrets as chaoslib resolves them for its run (``type: env`` read now)."""
+    configuration = load_configuration(experiment.get("configuration") or {})
+    return configuration, load_secrets(experiment.get("secrets") or {}, configuration)
+
+
+def plain(configuration: dict[str, Any]) -> dict[str, Any]:
+    """What the ledger may hold: JSON values only, never the run's handoff."""
+    return {k: v for k, v in configuration.items() if k != "handoff" and isinstance(v, str | int | float | bool | list)}
+
+
+def steady_state_within(
+    experiment: dict[str, Any], configuration: dict[str, Any], secrets: dict[str, Any], timeout_s: float
+) -> tuple[float | None, str]:
+    """Evaluate the steady-state hypothesis until it is met (returns when it was) or ``timeout_s`` passes
+    (returns None and which probe last missed)."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        started = time.time()
+        state = run_steady_state_hypothesis(experiment, configuration, secrets, None, None) or {}
+        if state.get("steady_state_met"):
+            return started, ""
+        if time.monotonic() > deadline:
+            missed = [
+                f"{r['activity']['name']} (output {r.get('output')!r})"
+                for r in state.get("probes") or []
+                if not r.get("tolerance_met")
+            ]
+            return None, ", ".join(missed) or "no probe answered"
+        time.sleep(1)
+
+
+def wait_for_steady_state(timeout_s: float, configuration: dict[str, Any]) -> dict[str, Any]:
+    """The probe an experiment without declared phases ends with: recovery is its steady state met again.
+
+    Its hypothesis and secrets ride in the run's handoff (never in the journal)."""
+    experiment, secrets = configuration["handoff"][STEADY_STATE_KEY]
+    at, missed = steady_state_within(experiment, configuration, secrets, float(timeout_s))
+    if at is None:
+        raise ActivityFailed(f"steady state not met again within {float(timeout_s):.0f}s: {missed}")
+    return {"recovered_at": at}
 
 
 def revert(entry: Entry) -> None:
-    """Play an entry's rollback activities; each is idempotent, so a second revert is harmless."""
+    """Play an entry's rollbacks with the experiment's own configuration and secrets; each is idempotent, so a
+    second revert is harmless. A fault Kubernetes heals by itself (no rollbacks) is reverted once the
+    experiment's steady state is back."""
     with kube_environment(entry.configuration):
+        secrets = load_secrets(entry.secrets or {}, entry.configuration)
         for activity in entry.rollbacks:
-            run_activity(activity, entry.configuration, {})
+            run_activity(activity, entry.configuration, secrets)
+        if not entry.rollbacks and entry.hypothesis:
+            experiment = {"steady-state-hypothesis": entry.hypothesis}
+            timeout = max(MIN_BUDGET_S, SETTLE_S * float(entry.configuration.get("time_scale", 1.0)))
+            at, missed = steady_state_within(experiment, entry.configuration, secrets, timeout)
+            if at is None:
+                raise ClusterError(
+                    f"{entry.describe()}: the steady state is not back after {timeout:.0f}s: {missed}. Fix: heal "
+                    "what the probes name, then run `mnops recover` again."
+                )
 
 
 class _Recorder(RunEventHandler):
     """Feeds chaoslib's events into the drill timeline and writes the ledger before the first injection."""
 
-    def __init__(
-        self, scenario: Scenario, configuration: dict[str, Any], timeline: Timeline, ledger: Ledger, test: str
-    ) -> None:
-        self.scenario, self.configuration = scenario, configuration
-        self.timeline, self.ledger, self.test = timeline, ledger, test
-        self.phases = scenario.phases
+    def __init__(self, phases: dict[str, str], timeline: Timeline, ledger: Ledger, record: Callable[[], Entry]) -> None:
+        self.phases, self.timeline, self.ledger, self.record = phases, timeline, ledger, record
         self.entry: Entry | None = None
 
     def hypothesis_before_completed(self, experiment: Any, state: Any, journal: Any) -> None:
@@ -116,12 +169,7 @@ class _Recorder(RunEventHandler):
         if phase == HUMAN_STEP:
             self.timeline.mark(OPERATOR_PROMPT, activity["name"])
         if phase == INJECT and self.entry is None:
-            self.entry = self.ledger.record_injection(
-                scenario=self.scenario.name,
-                test=self.test,
-                configuration=self.configuration,
-                rollbacks=self.scenario.experiment["rollbacks"],
-            )
+            self.entry = self.record()
 
     def activity_completed(self, activity: dict[str, Any], run: dict[str, Any]) -> None:
         """Mark the phase when the activity measured it (``detected_at``...), else at its end (an injection: start)."""
@@ -139,7 +187,12 @@ class _Recorder(RunEventHandler):
 
     def rollbacks_completed(self, experiment: Any, journal: dict[str, Any]) -> None:
         runs = journal.get("rollbacks") or []
-        if self.entry is not None and runs and all(r.get("status") == "succeeded" for r in runs):
+        if (
+            self.entry is not None
+            and self.entry.rollbacks
+            and runs
+            and all(r.get("status") == "succeeded" for r in runs)
+        ):
             self.ledger.record_reverted(self.entry.id, how="chaoslib rollbacks")
             self.timeline.mark(REVERTED, "rollbacks succeeded")
 
@@ -156,17 +209,33 @@ class ChaosRunner:
         node: pytest.Item,
         training: bool = False,
         trainee_timeout_s: float = 120,
+        scenario_dirs: Sequence[Path] = (),
+        relative_to: Sequence[Path] = (),
     ) -> None:
         self.kube, self.target, self.timeline = kube, target, timeline
         self.ledger, self.guards, self.node = ledger, guards, node
         self.training, self.trainee_timeout_s = training, trainee_timeout_s
+        # Where scenario names and relative paths are looked up (ini mnops_scenarios; the test file, the rootdir).
+        self.scenario_dirs, self.relative_to = tuple(scenario_dirs), tuple(relative_to)
 
-    def run(self, scenario_name: str, **configuration: Any) -> DrillJournal:
-        """Run ``scenarios/<name>.yaml`` against the target; extra keyword values fill its configuration.
+    def run(
+        self,
+        scenario: str | os.PathLike[str],
+        *,
+        detected: str | None = None,
+        recovered: str | None = None,
+        **configuration: Any,
+    ) -> DrillJournal:
+        """Run a chaostoolkit experiment against the target; extra keyword values fill its configuration.
 
+        ``scenario`` is a path (absolute, or relative to the test file or the rootdir) or a name looked up in
+        the ini ``mnops_scenarios`` directories, then in the built-in scenarios/. An experiment without the
+        ``mnops`` extension's phases injects with its first action; ``detected``/``recovered`` name the probes
+        of its method that measure those phases, else recovery is its steady state met again after the method.
         In training mode, activities the scenario marks as human steps wait for the trainee instead.
         """
-        scenario = load(scenario_name)
+        loaded = load(os.fspath(scenario), search=self.scenario_dirs, relative_to=self.relative_to)
+        phases, how = self._phases(loaded, detected=detected, recovered=recovered)
         # A unique run id and start time let activities tell this run's notifications from earlier ones.
         config = configuration_for(
             self.target,
@@ -177,31 +246,134 @@ class ChaosRunner:
                 **configuration,
             },
         )
-        namespace = config["namespace"]
-        what = f"scenario {scenario.name}"
-        self.guards.check_target(namespace=namespace, what=what)
-        blast = {k: _substitute(v, {**scenario.configuration_values(), **config}) for k, v in scenario.blast.items()}
-        plan = self.guards.blast_plan(self.kube, blast, namespace=namespace)
-        self.guards.check_blast(plan, what=what)
-        experiment = scenario.with_configuration({**config, "handoff": Handoff()}, training=self.training)
+        what = f"scenario {loaded.name}"
+        self.guards.check_target(namespace=config["namespace"], what=what)
+        handoff = Handoff()
+        experiment = loaded.with_configuration({**config, "handoff": handoff}, training=self.training)
+        resolved, secrets = resolve(experiment)
+        self.guards.check_secrets(secrets, what=what)
+        self._check_reverts(loaded, what)
+        actions, reverts = self._targets(loaded, experiment, resolved, secrets, what)
         if self.guards.dry_run:
-            self.guards.print_plan(scenario.name, experiment, plan, namespace=namespace)
-            pytest.skip(f"--mnops-dry-run: {scenario.name} planned, nothing changed")
-        self._settle(experiment, config, scenario.name)
-        recorder = _Recorder(scenario, config, self.timeline, self.ledger, self.node.nodeid)
+            self.guards.print_plan(loaded.name, experiment, actions, reverts)
+            pytest.skip(f"--mnops-dry-run: {loaded.name} planned, nothing changed")
+        self._check_something_injected(actions, phases, what)
+        if RECOVERY_PROBE in phases and RECOVERY_PROBE not in loaded.phases:
+            handoff[STEADY_STATE_KEY] = (experiment, secrets)
+            experiment["method"].append(self._recovery_probe(loaded))
+        drill_facts(self.node)["phases"] = how
+        self._settle(experiment, resolved, secrets)
+
+        def record() -> Entry:
+            return self.ledger.record_injection(
+                scenario=loaded.name,
+                test=self.node.nodeid,
+                configuration=plain(resolved),
+                rollbacks=loaded.rollbacks,
+                secrets=_references(loaded.experiment.get("secrets") or {}),
+                hypothesis=None if loaded.rollbacks else loaded.hypothesis,
+            )
+
+        recorder = _Recorder(phases, self.timeline, self.ledger, record)
         try:
-            with kube_environment(config):
+            with kube_environment(resolved):
                 raw = run_experiment(
                     experiment, settings=SETTINGS, strategy=Strategy.DEFAULT, event_handlers=[recorder]
                 )
         finally:
             # Whatever happened inside chaoslib (it swallows Ctrl-C and SIGTERM), nothing stays injected.
             self._revert_leftovers(recorder)
-        journal = DrillJournal.from_journal(scenario.name, raw, scenario.phases)
-        self._record(scenario, config, journal)
+        journal = DrillJournal.from_journal(loaded.name, raw, phases)
+        self._record(loaded, config, journal)
         if journal.status == "interrupted":
-            raise KeyboardInterrupt(f"{scenario.name} interrupted; its faults were reverted")
+            raise KeyboardInterrupt(f"{loaded.name} interrupted; its faults were reverted")
         return journal
+
+    def _phases(self, scenario: Scenario, *, detected: str | None, recovered: str | None) -> tuple[dict[str, str], str]:
+        """The timeline phase of each activity, and how they were found (said in the report)."""
+        phases = scenario.phases
+        named = {n: phase for n, phase in ((detected, DETECTED), (recovered, RECOVERED)) if n}
+        names = {a["name"] for a in scenario.activities()}
+        for name, phase in named.items():
+            if name not in names:
+                raise ScenarioError(
+                    f"{scenario.path}: the test names {name!r} as the {phase} probe, but the method has no such "
+                    f"activity. Fix: use one of {', '.join(sorted(names))}."
+                )
+        phases = {**phases, **named}
+        if not scenario.inferred:
+            return phases, "declared (extensions[mnops].phases)" + (" and named by the test" if named else "")
+        inject = next(iter(scenario.phases), None)
+        if inject is None:
+            raise ScenarioError(
+                f"{scenario.path}: method has no action, so nothing is injected and the drill would prove nothing. "
+                "Fix: add the fault's action to the method."
+            )
+        how = [f"inject = first action {inject!r}"]
+        how += [f"{phase} = probe {name!r} (named by the test)" for name, phase in named.items()]
+        if RECOVERED not in phases.values():
+            if scenario.hypothesis is None:
+                raise ScenarioError(
+                    f"{scenario.path}: no steady-state-hypothesis and no recovery probe: nothing could show the "
+                    "system recovered. Fix: add a steady-state-hypothesis, or pass recovered='PROBE' to chaos.run."
+                )
+            phases[RECOVERY_PROBE] = RECOVERED
+            how.append("recovered = steady state met again after the method")
+        return phases, "inferred: " + "; ".join(how)
+
+    def _recovery_probe(self, scenario: Scenario) -> dict[str, Any]:
+        spec = drill_spec(self.node) if self.node is not None else None
+        production = spec.budget_s if spec and spec.budget_s else RECOVERY_S
+        timeout = max(MIN_BUDGET_S, 2 * production * self.target.time_scale)  # room to measure an over-budget one
+        return {
+            "type": "probe",
+            "name": RECOVERY_PROBE,
+            "provider": {
+                "type": "python",
+                "module": __name__,
+                "func": "wait_for_steady_state",
+                "arguments": {"timeout_s": timeout},
+            },
+        }
+
+    def _check_reverts(self, scenario: Scenario, what: str) -> None:
+        """An experiment that injects without rollbacks: only faults Kubernetes heals by itself, or an opt-in."""
+        if scenario.rollbacks or (self.node is not None and (spec := drill_spec(self.node)) and spec.heals_itself):
+            return
+        lasting = [a for a in scenario.actions if call_of(a) not in SELF_HEALING]
+        if lasting:
+            action = lasting[0]
+            raise ScenarioError(
+                f"{scenario.path}: {what}: action {action['name']!r} ({call_of(action)}) injects a fault Kubernetes "
+                "does not heal by itself, and the experiment declares no rollbacks to revert it; nothing was "
+                "changed. Fix: add rollbacks that undo it (safe to run twice), or, if the system under test heals "
+                "it, opt in with @pytest.mark.drill(..., heals_itself=True)."
+            )
+
+    def _targets(
+        self,
+        scenario: Scenario,
+        experiment: dict[str, Any],
+        resolved: dict[str, Any],
+        secrets: dict[str, Any],
+        what: str,
+    ) -> tuple[list[ActionTarget], list[ActionTarget]]:
+        """Every action's and rollback's target, from their resolved arguments, judged by the guards."""
+        actions = [derive(self.kube, substitute(a, resolved, secrets), resolved) for a in scenario.actions]
+        reverts = [derive(self.kube, substitute(a, resolved, secrets), resolved) for a in scenario.rollbacks]
+        blast = substitute(scenario.blast, resolved, secrets)
+        declared = self.guards.declared(self.kube, blast, namespace=resolved["namespace"])
+        return self.guards.judge(actions, reverts, declared, what=what), reverts
+
+    def _check_something_injected(self, actions: list[ActionTarget], phases: dict[str, str], what: str) -> None:
+        """A fault on no pod proves nothing: fail, saying which selector matched none."""
+        for action in actions:
+            if phases.get(action.activity) == INJECT and action.selector is not None and not action.matching:
+                raise AssertionError(
+                    f"{what}: action {action.activity!r} would touch no pod: {action.selector or 'every pod'} "
+                    f"matches none in namespace {', '.join(action.namespaces)}, so nothing would be injected. "
+                    "Fix: point the experiment at the app's pods (its selector and namespace)."
+                )
 
     def _record(self, scenario: Scenario, config: dict[str, Any], journal: DrillJournal) -> None:
         """Facts for the reports: outputs worth showing, the plotted series, the journal summary."""
@@ -261,18 +433,15 @@ class ChaosRunner:
                 f"drill {journal.scenario} did not prove detection and recovery:\n  - " + "\n  - ".join(problems)
             )
 
-    def _settle(self, experiment: dict[str, Any], config: dict[str, Any], name: str) -> None:
+    def _settle(self, experiment: dict[str, Any], configuration: dict[str, Any], secrets: dict[str, Any]) -> None:
         """Wait (bounded) for the steady state before injecting: an earlier drill may still be healing.
 
-        chaoslib evaluates the hypothesis once and would otherwise abort a drill that merely started early.
+        chaoslib evaluates the hypothesis once and would otherwise abort a drill that merely started early. The
+        experiment's own configuration and secrets fill its probes, as chaoslib's will.
         """
-        deadline = time.monotonic() + SETTLE_S
-        with kube_environment(config):
-            while True:
-                state = run_steady_state_hypothesis(experiment, config, {}, None, None)
-                if state.get("steady_state_met") or time.monotonic() > deadline:
-                    return
-                time.sleep(1)
+        if experiment.get("steady-state-hypothesis"):
+            with kube_environment(configuration):
+                steady_state_within(experiment, configuration, secrets, SETTLE_S)
 
     def _revert_leftovers(self, recorder: _Recorder) -> None:
         entry = recorder.entry
@@ -287,3 +456,13 @@ class ChaosRunner:
             return
         self.ledger.record_reverted(entry.id, how="runner after chaoslib")
         self.timeline.mark(REVERTED, "reverted from the ledger")
+
+
+def _references(secrets: dict[str, Any]) -> dict[str, Any]:
+    """The experiment's secrets as the ledger may hold them: where to read each (``type: env``...), never a value.
+    ``mnops recover`` resolves them again; an inline value is left out."""
+    return {
+        scope: {k: v for k, v in values.items() if isinstance(v, dict) and "type" in v}
+        for scope, values in secrets.items()
+        if isinstance(values, dict)
+    }

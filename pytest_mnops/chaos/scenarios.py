@@ -1,11 +1,16 @@
-"""Load and validate the chaostoolkit experiments in scenarios/; a malformed one is named with its field and fix."""
+"""Find, load and validate chaostoolkit experiments (JSON or YAML); a malformed one is named with its field and fix.
+
+A scenario is the project's own (scenarios/, with the ``mnops`` extension) or anyone's: a public chaostoolkit
+experiment runs as it is, its phases inferred (see :attr:`Scenario.phases`).
+"""
 
 from __future__ import annotations
 
 import copy
 import importlib.util
+import json
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -14,7 +19,8 @@ from pytest_mnops import assets
 from pytest_mnops.errors import ScenarioError
 from pytest_mnops.timeline import DETECTED, HUMAN_STEP, INJECT, RECOVERED
 
-REQUIRED = ("title", "description", "tags", "configuration", "steady-state-hypothesis", "method", "rollbacks")
+REQUIRED = ("title", "description", "method")  # what chaostoolkit itself requires
+SUFFIXES = (".yaml", ".yml", ".json")
 EXTENSION = "mnops"
 ACTIVITY_PHASES = (INJECT, DETECTED, RECOVERED, HUMAN_STEP)
 # Values the runner fills from the resolved target; a scenario may use them as ${name}.
@@ -47,9 +53,35 @@ class Scenario:
         return self.path.stem
 
     @property
-    def phases(self) -> dict[str, str]:
-        """Activity name -> timeline phase, from the experiment's ``mnops`` extension."""
+    def declared_phases(self) -> dict[str, str]:
+        """Activity name -> timeline phase, as the experiment's ``mnops`` extension declares them."""
         return dict(_extension(self.experiment).get("phases", {}))
+
+    @property
+    def inferred(self) -> bool:
+        """True for an experiment without declared phases (a public one): its first action injects."""
+        return not self.declared_phases
+
+    @property
+    def phases(self) -> dict[str, str]:
+        """The declared phases, else the inferred ones: the first action of the method injects."""
+        if not self.inferred:
+            return self.declared_phases
+        first = next((a["name"] for a in self.experiment["method"] if a["type"] == "action"), None)
+        return {first: INJECT} if first else {}
+
+    @property
+    def actions(self) -> list[dict[str, Any]]:
+        return [a for a in self.experiment["method"] if a["type"] == "action"]
+
+    @property
+    def rollbacks(self) -> list[dict[str, Any]]:
+        return list(self.experiment.get("rollbacks") or [])
+
+    @property
+    def hypothesis(self) -> dict[str, Any] | None:
+        hypothesis = self.experiment.get("steady-state-hypothesis")
+        return hypothesis if hypothesis and hypothesis.get("probes") else None
 
     @property
     def plot(self) -> str | None:
@@ -105,24 +137,54 @@ def _resolve_entry(path: Path, key: str, entry: Any) -> Any:
         ) from None
 
 
-def scenario_path(name: str) -> Path:
+def scenario_path(name: str, *, search: Sequence[Path] = (), relative_to: Sequence[Path] = ()) -> Path:
+    """A path (absolute, or relative to each of ``relative_to``: the test file's directory, the rootdir), or a
+    name looked up as NAME.yaml/.yml/.json in ``search`` (the user's scenario directories), then in the
+    built-in scenarios/."""
     candidate = Path(name)
-    if candidate.suffix in (".yaml", ".yml", ".json") and candidate.is_file():
-        return candidate
-    path = assets.path("scenarios", f"{name}.yaml")
-    if not path.is_file():
-        known = ", ".join(sorted(p.stem for p in assets.path("scenarios").glob("*.yaml")))
-        raise ScenarioError(f"scenario {name!r}: no file {path}. Known scenarios: {known}.")
-    return path
+    if candidate.suffix in SUFFIXES or len(candidate.parts) > 1:
+        tried = [candidate] if candidate.is_absolute() else [base / candidate for base in relative_to] or [candidate]
+        for path in tried:
+            if path.is_file():
+                return path
+        raise ScenarioError(
+            f"scenario {name!r}: no such file; looked at {', '.join(map(str, tried))}. Fix: give a path that "
+            "is absolute or relative to the test file or the rootdir."
+        )
+    directories = [*search, assets.path("scenarios")]
+    for directory in directories:
+        for suffix in SUFFIXES:
+            if (path := directory / f"{name}{suffix}").is_file():
+                return path
+    known = sorted({p.stem for d in directories if d.is_dir() for p in d.iterdir() if p.suffix in SUFFIXES})
+    raise ScenarioError(
+        f"scenario {name!r} not found: looked for {name}.yaml, .yml and .json in "
+        f"{', '.join(map(str, directories))}. Known scenarios: {', '.join(known) or 'none'}. Fix: correct the "
+        "name, pass the file's path, or add its directory to the ini key mnops_scenarios."
+    )
 
 
-def load(name: str) -> Scenario:
-    path = scenario_path(name)
+def read(path: Path) -> dict[str, Any]:
+    """One experiment from a JSON or YAML file."""
+    if path.suffix == ".json":
+        try:
+            experiment = json.loads(path.read_text())
+        except (OSError, ValueError) as exc:
+            raise ScenarioError(f"{path}: cannot be read as JSON: {exc}. Fix: correct the file.") from exc
+        if not isinstance(experiment, dict):
+            raise ScenarioError(f"{path}: is not a JSON object. Fix: write the experiment as one object.")
+        return experiment
     docs = assets.load_yaml_documents(path)
     if len(docs) != 1:
         raise ScenarioError(f"{path}: expected exactly one YAML document (a chaostoolkit experiment).")
-    validate(path, docs[0])
-    return Scenario(path, docs[0])
+    return docs[0]
+
+
+def load(name: str, *, search: Sequence[Path] = (), relative_to: Sequence[Path] = ()) -> Scenario:
+    path = scenario_path(name, search=search, relative_to=relative_to)
+    experiment = read(path)
+    validate(path, experiment)
+    return Scenario(path, experiment)
 
 
 def _fail(path: Path, field: str, problem: str, fix: str) -> ScenarioError:
@@ -167,9 +229,9 @@ def _check_activity(path: Path, where: str, activity: Any) -> None:
 def validate(path: Path, experiment: dict[str, Any]) -> None:
     missing = [key for key in REQUIRED if key not in experiment]
     if missing:
-        raise _fail(path, ", ".join(missing), "missing", "every drill scenario declares " + ", ".join(REQUIRED))
-    if not isinstance(experiment["tags"], list) or not experiment["tags"]:
-        raise _fail(path, "tags", "must be a non-empty list", "tag the scenario with its drill name")
+        raise _fail(path, ", ".join(missing), "missing", "a chaostoolkit experiment declares " + ", ".join(REQUIRED))
+    if not isinstance(experiment.get("tags", []), list):
+        raise _fail(path, "tags", "must be a list", "list the tags, e.g. [drill, pod-failure]")
     method = experiment["method"]
     if not isinstance(method, list) or not method:
         raise _fail(path, "method", "must be a non-empty list of activities", "add the fault injection action")
@@ -179,7 +241,7 @@ def validate(path: Path, experiment: dict[str, Any]) -> None:
         if activity["name"] in names:
             raise _fail(path, f"method[{index}].name", f"{activity['name']!r} is used twice", "make names unique")
         names.add(activity["name"])
-    probes = (experiment["steady-state-hypothesis"] or {}).get("probes") or []
+    probes = (experiment.get("steady-state-hypothesis") or {}).get("probes") or []
     for index, probe in enumerate(probes):
         _check_activity(path, f"steady-state-hypothesis.probes[{index}]", probe)
         if "tolerance" not in probe:
@@ -189,16 +251,10 @@ def validate(path: Path, experiment: dict[str, Any]) -> None:
                 "missing",
                 "say what value of the probe means steady state (e.g. tolerance: true)",
             )
-    rollbacks = experiment["rollbacks"]
+    # An experiment without rollbacks is judged by the runner: only faults Kubernetes heals by itself may lack them.
+    rollbacks = experiment.get("rollbacks", [])
     if not isinstance(rollbacks, list):
         raise _fail(path, "rollbacks", "must be a list", "list the actions that revert the fault")
-    if any(a["type"] == "action" for a in method) and not rollbacks:
-        raise _fail(
-            path,
-            "rollbacks",
-            "is empty but the method injects faults",
-            "add an action that reverts every injected fault (it must be safe to run twice)",
-        )
     for index, activity in enumerate(rollbacks):
         _check_activity(path, f"rollbacks[{index}]", activity)
     for activity_name, phase in _extension(experiment).get("phases", {}).items():
@@ -216,7 +272,8 @@ def validate(path: Path, experiment: dict[str, Any]) -> None:
                 f"unknown phase {phase!r}",
                 f"use one of: {', '.join(ACTIVITY_PHASES)}",
             )
-    if INJECT not in _extension(experiment).get("phases", {}).values():
+    declared = _extension(experiment).get("phases", {})
+    if declared and INJECT not in declared.values():
         raise _fail(
             path,
             "extensions[mnops].phases",

@@ -1,9 +1,10 @@
 """The fault ledger: written before every injection, so any fault can be reverted after any crash.
 
-One JSON line per event, fsync'ed: ``injected`` (with the scenario's rollback activities and the
-configuration they need) and ``reverted``. An ``injected`` entry without its ``reverted`` line is a fault
-still in the cluster; ``mnops recover`` replays its rollbacks. Appends are locked, so parallel workers
-(pytest-xdist) can share one ledger.
+One JSON line per event, fsync'ed: ``injected`` (with the scenario's rollback activities, the experiment's own
+resolved configuration they need, where its secrets are read from - never their values - and, for a fault
+Kubernetes heals by itself, the steady-state hypothesis that shows it healed) and ``reverted``. An ``injected``
+entry without its ``reverted`` line is a fault still in the cluster; ``mnops recover`` replays its rollbacks.
+Appends are locked, so parallel workers (pytest-xdist) can share one ledger.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import os
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -28,9 +29,11 @@ class Entry:
     pid: int
     configuration: dict[str, Any]
     rollbacks: list[dict[str, Any]]
+    secrets: dict[str, Any] = field(default_factory=dict)
+    hypothesis: dict[str, Any] | None = None
 
     def describe(self) -> str:
-        names = ", ".join(r.get("name", "?") for r in self.rollbacks)
+        names = ", ".join(r.get("name", "?") for r in self.rollbacks) or "its steady state coming back (self-healing)"
         ns = self.configuration.get("namespace", "?")
         return f"{self.scenario} in namespace {ns} (test {self.test or '-'}, pid {self.pid}): revert with {names}"
 
@@ -59,7 +62,14 @@ class Ledger:
                 fcntl.flock(out, fcntl.LOCK_UN)
 
     def record_injection(
-        self, *, scenario: str, test: str, configuration: dict[str, Any], rollbacks: list[dict[str, Any]]
+        self,
+        *,
+        scenario: str,
+        test: str,
+        configuration: dict[str, Any],
+        rollbacks: list[dict[str, Any]],
+        secrets: dict[str, Any] | None = None,
+        hypothesis: dict[str, Any] | None = None,
     ) -> Entry:
         entry = Entry(
             id=uuid.uuid4().hex,
@@ -69,6 +79,8 @@ class Ledger:
             pid=os.getpid(),
             configuration=configuration,
             rollbacks=rollbacks,
+            secrets=secrets or {},
+            hypothesis=hypothesis,
         )
         self._append({"event": "injected", **entry.__dict__})
         return entry
@@ -89,8 +101,9 @@ class Ledger:
             except ValueError:
                 continue  # a line cut short by a crash mid-write carries nothing to revert yet
             if record.get("event") == "injected":
-                fields = {k: record[k] for k in Entry.__dataclass_fields__}
-                injected[record["id"]] = Entry(**fields)
+                # Entries written before a field existed lack it: its default stands.
+                values = {f.name: record[f.name] for f in fields(Entry) if f.name in record}
+                injected[record["id"]] = Entry(**values)
             elif record.get("event") == "reverted":
                 injected.pop(record["id"], None)
         return sorted(injected.values(), key=lambda e: e.at)

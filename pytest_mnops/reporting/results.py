@@ -18,6 +18,7 @@ if TYPE_CHECKING:
 # The figures every report shows for a drill, in the order JUnit properties list them.
 FIGURES = (
     "scenario",
+    "phases",
     "mttd_s",
     "mttr_s",
     "abort_s",
@@ -115,6 +116,7 @@ class DrillResult:
             "budget_s": self.facts.get("budget_s"),
             "alerts": self.facts.get("alerts", []),
             "scenario": self.facts.get("scenario"),
+            "phases": self.facts.get("phases"),
             "problems": self.facts.get("problems", []),
             "timeline": [{"phase": e.phase, "at": e.at, "detail": e.detail} for e in self.events],
         }

@@ -49,8 +49,8 @@ def test_markers_are_registered(mnops_pytester: pytest.Pytester) -> None:
     assert result.ret == 0
     result.stdout.fnmatch_lines(
         [
-            "@pytest.mark.drill(name, *, budget_s=None, human_step=False): a chaos drill; name is one of "
-            + ", ".join(DRILLS),
+            "@pytest.mark.drill(name, *, budget_s=None, human_step=False, heals_itself=False): a chaos drill; name "
+            "is any slug (lowercase letters, digits, dashes), e.g. one of the built-in " + ", ".join(DRILLS) + "*",
             "@pytest.mark.validation(category, *, reads='cluster'): a validation check; category is one of "
             + ", ".join(CATEGORIES)
             + "*",
@@ -72,17 +72,38 @@ def test_an_unregistered_marker_still_fails_under_strict_markers(mnops_pytester:
     result.stdout.fnmatch_lines(["*'drils' not found in `markers` configuration option*"])
 
 
-def test_unknown_drill_is_a_usage_error_listing_valid_drills(mnops_pytester: pytest.Pytester) -> None:
-    mnops_pytester.makepyfile(test_bad="import pytest\n@pytest.mark.drill('nope')\ndef test_a():\n    pass\n")
+def test_a_drill_name_that_is_no_slug_is_a_usage_error_with_the_fix(mnops_pytester: pytest.Pytester) -> None:
+    mnops_pytester.makepyfile(test_bad="import pytest\n@pytest.mark.drill('Checkout Kill')\ndef test_a():\n    pass\n")
     result = mnops_pytester.runpytest()
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(
         [
             "ERROR: invalid pytest-mnops markers:",
-            "  test_bad.py::test_a: @pytest.mark.drill('nope'): unknown drill 'nope'; valid drills: "
-            + ", ".join(DRILLS),
+            "  test_bad.py::test_a: @pytest.mark.drill('Checkout Kill'): drill name 'Checkout Kill' is not a slug. "
+            "Fix: use lowercase letters, digits and single dashes, e.g. 'checkout-pod-kill'",
         ]
     )
+
+
+OWN_DRILLS = """
+import pytest
+
+@pytest.mark.drill("checkout-pod-kill", budget_s=120)
+def test_checkout():
+    pass
+
+@pytest.mark.drill("pod-failure")
+def test_builtin():
+    pass
+"""
+
+
+def test_any_slug_names_a_drill_selectable_scored_and_in_junit(mnops_pytester: pytest.Pytester) -> None:
+    mnops_pytester.makepyfile(test_own=OWN_DRILLS)
+    result = mnops_pytester.runpytest("--drill", "checkout-pod-kill", "--junitxml=junit.xml", "-v")
+    result.assert_outcomes(passed=1, deselected=1)
+    result.stdout.fnmatch_lines(["*test_checkout PASSED*", "checkout-pod-kill *", "resilience score: * over 1 drills"])
+    assert '<property name="drill" value="checkout-pod-kill" />' in (mnops_pytester.path / "junit.xml").read_text()
 
 
 @pytest.mark.parametrize(
@@ -118,7 +139,7 @@ def test_every_bad_marker_is_reported_at_once(mnops_pytester: pytest.Pytester) -
         test_bad="""
         import pytest
 
-        @pytest.mark.drill("nope")
+        @pytest.mark.drill("no pe")
         def test_a():
             pass
 
@@ -134,13 +155,16 @@ def test_every_bad_marker_is_reported_at_once(mnops_pytester: pytest.Pytester) -
     result = mnops_pytester.runpytest()
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(
-        ["*test_bad.py::test_a: *unknown drill 'nope'*", "*test_bad.py::test_b: *unknown validation category 'bogus'*"]
+        [
+            "*test_bad.py::test_a: *drill name 'no pe' is not a slug*",
+            "*test_bad.py::test_b: *unknown validation category 'bogus'*",
+        ]
     )
     assert "test_fine" not in result.stderr.str()
 
 
 def test_bad_marker_fails_collect_only_too(mnops_pytester: pytest.Pytester) -> None:
-    mnops_pytester.makepyfile(test_bad="import pytest\n@pytest.mark.drill('nope')\ndef test_a():\n    pass\n")
+    mnops_pytester.makepyfile(test_bad="import pytest\n@pytest.mark.drill('NOPE')\ndef test_a():\n    pass\n")
     result = mnops_pytester.runpytest("--collect-only")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
 
@@ -167,18 +191,24 @@ def test_drill_option_is_repeatable_and_sees_class_markers(mnops_pytester: pytes
     result.stdout.fnmatch_lines(["*test_high_latency PASSED*", "*TestCanary::test_aborts PASSED*"])
 
 
-def test_drill_option_with_a_drill_nobody_marked(mnops_pytester: pytest.Pytester) -> None:
+def test_drill_option_with_a_drill_nobody_marked_lists_the_collected_ones(mnops_pytester: pytest.Pytester) -> None:
+    """A typo must not pass as a run that proved nothing."""
     mnops_pytester.makepyfile(test_suite=SUITE)
-    result = mnops_pytester.runpytest("--drill", "secret-rotation")
-    result.assert_outcomes(deselected=8)
-    assert result.ret == pytest.ExitCode.NO_TESTS_COLLECTED
-
-
-def test_unknown_drill_option_is_a_usage_error(mnops_pytester: pytest.Pytester) -> None:
-    mnops_pytester.makepyfile(test_suite=SUITE)
-    result = mnops_pytester.runpytest("--drill", "pod-failure", "--drill", "nope")
+    result = mnops_pytester.runpytest("--drill", "pod-failure", "--drill", "secret-rotation")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
-    result.stderr.fnmatch_lines(["ERROR: --drill nope: unknown drill; valid drills: " + ", ".join(DRILLS)])
+    result.stderr.fnmatch_lines(
+        [
+            "ERROR: --drill secret-rotation: no collected test has @pytest.mark.drill('secret-rotation'); drills "
+            "collected: canary-failure, high-latency, pod-failure. Fix: correct the name or the test paths."
+        ]
+    )
+
+
+def test_a_drill_option_that_is_no_slug_is_a_usage_error(mnops_pytester: pytest.Pytester) -> None:
+    mnops_pytester.makepyfile(test_suite=SUITE)
+    result = mnops_pytester.runpytest("--drill", "Pod Failure")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["ERROR: --drill Pod Failure: drill name 'Pod Failure' is not a slug*"])
 
 
 @pytest.mark.parametrize(

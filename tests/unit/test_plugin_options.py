@@ -169,48 +169,54 @@ def test_every_option_has_cli_env_and_ini_names() -> None:
         ("MNOPS_PROMETHEUS_URL", "prometheus:9090", "'prometheus:9090' is not an http(s) URL"),
         ("MNOPS_TIME_SCALE", "12", "'12' must be in (0, 1]"),
         ("MNOPS_SANDBOX", "maybe", "'maybe' is not a boolean (use true/false)"),
+        ("MNOPS_FAIL_UNDER", "abc", "'abc' is not a number"),
     ],
 )
-def test_bad_env_value_names_the_variable(
+def test_bad_env_value_stops_the_run_before_any_test_naming_the_variable(
     mnops_pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, variable: str, value: str, message: str
 ) -> None:
+    """Exit code 4 at configure time, as a bad command-line value: no test runs, nothing is written."""
     monkeypatch.setenv(variable, value)
     mnops_pytester.makepyfile(test_show=SHOW)
-    result = mnops_pytester.runpytest()
-    result.assert_outcomes(errors=1)
+    result = mnops_pytester.runpytest("--junitxml=junit.xml")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
     option = next(o for o in OPTIONS if o.env == variable)
-    result.stdout.fnmatch_lines(
+    result.stderr.fnmatch_lines(
         [
-            f"E *ConfigError: environment variable {variable}: {message}*. "
-            f"Fix: correct it, or override with {option.cli}."
+            "ERROR: invalid pytest-mnops settings:",
+            f"  environment variable {variable}: {message}*. Fix: correct it, or override with {option.cli}.",
         ]
     )
+    assert "test_show" not in result.stdout.str()
 
 
-def test_bad_ini_value_names_the_key(mnops_pytester: pytest.Pytester) -> None:
-    _add_ini(mnops_pytester, "mnops_max_pods = lots\n")
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        (
+            "mnops_max_pods = lots",
+            "ini key mnops_max_pods: 'lots' is not a whole number. Fix: correct it, or override with --mnops-max-pods.",
+        ),
+        (
+            "mnops_alertmanager_url = alertmanager.local",
+            "ini key mnops_alertmanager_url: 'alertmanager.local' is "
+            "not an http(s) URL*Fix: correct it, or override with --mnops-alertmanager-url.",
+        ),
+    ],
+)
+def test_bad_ini_value_stops_the_run_naming_the_key(mnops_pytester: pytest.Pytester, line: str, message: str) -> None:
+    _add_ini(mnops_pytester, line + "\n")
     mnops_pytester.makepyfile(test_show=SHOW)
     result = mnops_pytester.runpytest()
-    result.assert_outcomes(failed=1)  # raised in the test body, by resolve() itself
-    result.stdout.fnmatch_lines(
-        [
-            "E *ConfigError: ini key mnops_max_pods: 'lots' is not a whole number. "
-            "Fix: correct it, or override with --mnops-max-pods."
-        ]
-    )
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines([f"  {message}"])
 
 
-def test_bad_ini_value_for_the_target_is_a_setup_error(mnops_pytester: pytest.Pytester) -> None:
-    _add_ini(mnops_pytester, "mnops_alertmanager_url = alertmanager.local\n")
-    mnops_pytester.makepyfile(test_target="def test_it(mnops_target):\n    pass\n")
-    result = mnops_pytester.runpytest()
-    result.assert_outcomes(errors=1)
-    result.stdout.fnmatch_lines(
-        [
-            "E *ConfigError: ini key mnops_alertmanager_url: 'alertmanager.local' is not an http(s) URL*"
-            "Fix: correct it, or override with --mnops-alertmanager-url."
-        ]
-    )
+def test_help_works_whatever_the_environment_holds(
+    mnops_pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MNOPS_FAIL_UNDER", "abc")
+    assert mnops_pytester.runpytest("--help").ret == pytest.ExitCode.OK
 
 
 def test_a_good_cli_value_overrides_a_bad_env_value(

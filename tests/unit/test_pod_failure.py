@@ -125,7 +125,15 @@ def test_a_kill_percent_that_kills_nothing_is_refused(monkeypatch: pytest.Monkey
 def test_the_injection_is_timed_from_the_start_of_the_kill(tmp_path: Path) -> None:
     scenario = load("pod-failure")
     timeline = Timeline()
-    recorder = _Recorder(scenario, {}, timeline, Ledger(tmp_path / "ledger.jsonl"), "test_pod_failure")
+    ledger = Ledger(tmp_path / "ledger.jsonl")
+    recorder = _Recorder(
+        scenario.phases,
+        timeline,
+        ledger,
+        lambda: ledger.record_injection(
+            scenario="pod-failure", test="test_pod_failure", configuration={}, rollbacks=[]
+        ),
+    )
     start = dt.datetime(2030, 1, 1, 12, 0, 0, tzinfo=dt.UTC)
     kill = {"status": "succeeded", "start": start.isoformat(), "output": ["demo-1", "demo-2"]}
     kill["end"] = (start + dt.timedelta(seconds=16)).isoformat()

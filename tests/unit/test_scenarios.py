@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import importlib
+import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -93,9 +94,60 @@ def test_a_kill_percent_that_is_no_number_is_named_with_the_fix(monkeypatch: pyt
     )
 
 
-def test_unknown_scenario_name_lists_the_known_ones() -> None:
-    with pytest.raises(ScenarioError, match=r"scenario 'nope': no file .*Known scenarios: .*pod-failure"):
-        scenarios.load("nope")
+def test_unknown_scenario_name_lists_where_it_looked_and_the_known_ones(tmp_path: Path) -> None:
+    with pytest.raises(ScenarioError) as info:
+        scenarios.load("nope", search=[tmp_path])
+    message = str(info.value)
+    assert message.startswith(f"scenario 'nope' not found: looked for nope.yaml, .yml and .json in {tmp_path}, ")
+    assert str(assets.path("scenarios")) in message and "Known scenarios: canary-failure," in message
+    assert (
+        "Fix: correct the name, pass the file's path, or add its directory to the ini key mnops_scenarios." in message
+    )
+
+
+def test_a_name_is_found_in_the_user_directories_before_the_built_in_ones(tmp_path: Path) -> None:
+    own = tmp_path / "pod-failure.json"
+    own.write_text(json.dumps(_base()))
+    assert scenarios.load("pod-failure", search=[tmp_path]).path == own
+    assert scenarios.load("pod-failure").path == assets.path("scenarios", "pod-failure.yaml")
+
+
+def test_a_relative_path_is_found_next_to_the_test_file_or_in_the_rootdir(tmp_path: Path) -> None:
+    (tmp_path / "tests").mkdir()
+    (tmp_path / "chaos").mkdir()
+    (tmp_path / "chaos" / "kill.yaml").write_text(yaml.safe_dump(_base()))
+    found = scenarios.load("chaos/kill.yaml", relative_to=[tmp_path / "tests", tmp_path])
+    assert found.path == tmp_path / "chaos" / "kill.yaml" and found.name == "kill"
+    with pytest.raises(ScenarioError) as info:
+        scenarios.load("chaos/gone.yaml", relative_to=[tmp_path / "tests", tmp_path])
+    assert f"looked at {tmp_path}/tests/chaos/gone.yaml, {tmp_path}/chaos/gone.yaml" in str(info.value)
+
+
+PUBLIC = {
+    "title": "Terminate a pod",
+    "description": "a community experiment: no rollbacks, no extension",
+    "configuration": {"ns": {"type": "env", "key": "NS"}},
+    "method": [
+        {
+            "type": "action",
+            "name": "terminate-pod",
+            "provider": {"type": "python", "module": "chaosk8s.pod.actions", "func": "terminate_pods"},
+        },
+        {
+            "type": "probe",
+            "name": "count",
+            "provider": {"type": "python", "module": "chaosk8s.pod.probes", "func": "count_pods"},
+        },
+    ],
+}
+
+
+def test_a_public_experiment_loads_as_it_is_with_its_phases_inferred(tmp_path: Path) -> None:
+    path = tmp_path / "terminate.json"
+    path.write_text(json.dumps(PUBLIC))
+    scenario = scenarios.load(str(path))
+    assert scenario.inferred and scenario.phases == {"terminate-pod": "inject"}
+    assert scenario.rollbacks == [] and scenario.hypothesis is None and scenario.blast == {}
 
 
 # -- malformed copies ------------------------------------------------------------------------------
@@ -113,8 +165,8 @@ def _phases(exp: dict[str, Any]) -> dict[str, str]:
     return scenarios._extension(exp)["phases"]
 
 
-def _drop_rollbacks(exp: dict[str, Any]) -> None:
-    del exp["rollbacks"]
+def _drop_method(exp: dict[str, Any]) -> None:
+    del exp["method"]
 
 
 def _unknown_phase(exp: dict[str, Any]) -> None:
@@ -140,10 +192,6 @@ def _function_in_module_path(exp: dict[str, Any]) -> None:
 
 def _duplicate_names(exp: dict[str, Any]) -> None:
     exp["method"][1]["name"] = exp["method"][0]["name"]
-
-
-def _empty_rollbacks(exp: dict[str, Any]) -> None:
-    exp["rollbacks"] = []
 
 
 def _no_tolerance(exp: dict[str, Any]) -> None:
@@ -178,8 +226,8 @@ def _empty_method(exp: dict[str, Any]) -> None:
     exp["method"] = []
 
 
-def _empty_tags(exp: dict[str, Any]) -> None:
-    exp["tags"] = []
+def _tags_not_a_list(exp: dict[str, Any]) -> None:
+    exp["tags"] = "drill"
 
 
 def _phase_for_unknown_activity(exp: dict[str, Any]) -> None:
@@ -191,7 +239,7 @@ def _no_inject_phase(exp: dict[str, Any]) -> None:
 
 
 MALFORMED: list[tuple[str, Callable[[dict[str, Any]], None], str]] = [
-    ("missing-rollbacks", _drop_rollbacks, "rollbacks: missing"),
+    ("missing-method", _drop_method, "method: missing"),
     ("unknown-phase", _unknown_phase, "extensions[mnops].phases.watch-replacements: unknown phase 'exploded'"),
     ("activity-without-provider", _no_provider, "method[1].provider: is missing"),
     (
@@ -210,7 +258,6 @@ MALFORMED: list[tuple[str, Callable[[dict[str, Any]], None], str]] = [
         "method[1].provider.module: 'chaosk8s.pod.actions.terminate_pods' is not importable",
     ),
     ("duplicate-names", _duplicate_names, "method[1].name: 'watch-replacements' is used twice"),
-    ("empty-rollbacks", _empty_rollbacks, "rollbacks: is empty but the method injects faults"),
     ("missing-tolerance", _no_tolerance, "steady-state-hypothesis.probes[1].tolerance: missing"),
     ("rollback-without-provider", _rollback_without_provider, "rollbacks[0].provider: is missing"),
     ("rollbacks-not-a-list", _rollbacks_not_a_list, "rollbacks: must be a list"),
@@ -219,7 +266,7 @@ MALFORMED: list[tuple[str, Callable[[dict[str, Any]], None], str]] = [
     ("provider-without-func", _python_provider_without_func, "method[1].provider: needs module and func"),
     ("arguments-not-a-mapping", _arguments_not_mapping, "method[1].provider.arguments: is not a mapping"),
     ("empty-method", _empty_method, "method: must be a non-empty list"),
-    ("empty-tags", _empty_tags, "tags: must be a non-empty list"),
+    ("tags-not-a-list", _tags_not_a_list, "tags: must be a list"),
     (
         "phase-for-unknown-activity",
         _phase_for_unknown_activity,
