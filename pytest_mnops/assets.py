@@ -1,4 +1,5 @@
-"""The project's deployable assets (charts/, monitoring/, scenarios/), found from a checkout or a configured dir."""
+"""The project's assets (charts/, monitoring/, scenarios/, suites/): from ``$MNOPS_ASSETS_DIR``, the checkout this
+package runs from, or the copy an installed wheel carries (pytest_mnops/_assets, see setup.py)."""
 
 from __future__ import annotations
 
@@ -11,18 +12,25 @@ import yaml
 from pytest_mnops.errors import ConfigError
 
 ASSET_DIRS = ("charts", "monitoring", "scenarios")
+NAMES = (*ASSET_DIRS, "suites")
+PACKAGED = Path(__file__).resolve().parent / "_assets"
 
 
 def root() -> Path:
-    """``$MNOPS_ASSETS_DIR``, else the checkout this package runs from, else the working directory."""
-    candidates = [Path(os.environ["MNOPS_ASSETS_DIR"])] if os.environ.get("MNOPS_ASSETS_DIR") else []
-    candidates += [Path(__file__).resolve().parents[1], Path.cwd()]
+    """``$MNOPS_ASSETS_DIR`` (a modified copy of the assets, e.g. your own charts/), else the checkout this package
+    runs from, else the assets the installed wheel carries."""
+    override = os.environ.get("MNOPS_ASSETS_DIR")
+    candidates = [Path(override)] if override else [Path(__file__).resolve().parents[1], PACKAGED]
     for candidate in candidates:
         if all((candidate / d).is_dir() for d in ASSET_DIRS):
             return candidate
     raise ConfigError(
         f"pytest-mnops assets ({', '.join(ASSET_DIRS)}) not found in {', '.join(map(str, candidates))}. "
-        "Fix: run from a pytest-mnops checkout or set MNOPS_ASSETS_DIR to one."
+        + (
+            "Fix: point MNOPS_ASSETS_DIR at a directory holding them, or unset it."
+            if override
+            else "Fix: reinstall pytest-mnops (its wheel carries them), or set MNOPS_ASSETS_DIR to a copy."
+        )
     )
 
 

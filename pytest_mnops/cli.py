@@ -9,7 +9,7 @@ from pytest_mnops.errors import MnopsError
 
 
 def parser() -> argparse.ArgumentParser:
-    from pytest_mnops import monitoring_cli, recover_cli, rollback_cli
+    from pytest_mnops import assets_cli, monitoring_cli, recover_cli, rollback_cli
     from pytest_mnops.sandbox import cli as sandbox_cli
     from pytest_mnops.secrets import cli as secrets_cli
 
@@ -20,6 +20,7 @@ def parser() -> argparse.ArgumentParser:
     recover_cli.register(commands)
     rollback_cli.register(commands)
     monitoring_cli.register(commands)
+    assets_cli.register(commands)
     return root
 
 

@@ -1,4 +1,5 @@
-"""`mnops monitoring load|prometheusrule`: put monitoring/'s alert rules where Prometheus reads them."""
+"""`mnops monitoring load [FILE...]|prometheusrule`: put alert rules (monitoring/'s, or your own rule files) where
+Prometheus reads them."""
 
 from __future__ import annotations
 
@@ -20,10 +21,16 @@ def _load(args: argparse.Namespace) -> int:
             "`mnops monitoring prometheusrule` for a cluster running the Prometheus Operator."
         )
         return 1
-    target = write_rules(settings.layout.config / "rules", time_scale=settings.time_scale)
+    files = [file.resolve() for file in args.files] or None
+    missing = [str(file) for file in files or [] if not file.is_file()]
+    if missing:
+        print(f"no such rule file: {', '.join(missing)}")
+        return 1
+    written = write_rules(settings.layout.config / "rules", time_scale=settings.time_scale, files=files)
     reload_prometheus(settings.prometheus_url)
+    count = sum(len(alert_rules(file=file)) for file in written)
     print(
-        f"loaded {len(alert_rules())} alert rules into {target} (time scale {settings.time_scale:.3f}) "
+        f"loaded {count} alert rules into {', '.join(map(str, written))} (time scale {settings.time_scale:.3f}) "
         f"and reloaded {settings.prometheus_url}"
     )
     return 0
@@ -43,7 +50,10 @@ def _prometheus_rule(args: argparse.Namespace) -> int:
 def register(subparsers: argparse._SubParsersAction) -> None:
     monitoring = subparsers.add_parser("monitoring", help="load the alert rules, or emit them as a PrometheusRule")
     verbs = monitoring.add_subparsers(dest="verb", required=True)
-    load = verbs.add_parser("load", help="write monitoring/prometheus-alerts.yaml (scaled) into the sandbox, reload")
+    load = verbs.add_parser(
+        "load", help="write rule files (default monitoring/prometheus-alerts.yaml), scaled, into the sandbox; reload"
+    )
+    load.add_argument("files", nargs="*", type=Path, metavar="FILE", help="Prometheus rule files (your own)")
     load.add_argument("--state-dir", type=Path, default=default_state_dir())
     load.set_defaults(func=_load)
     rule = verbs.add_parser(

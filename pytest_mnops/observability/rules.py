@@ -1,4 +1,5 @@
-"""monitoring/'s rule file: load it, scale it for the sandbox, reload Prometheus, or emit a PrometheusRule."""
+"""Prometheus rule files (monitoring/'s, or the user's own): read them, scale them for the sandbox, load them into
+a Prometheus, or emit them as a PrometheusRule."""
 
 from __future__ import annotations
 
@@ -15,23 +16,36 @@ from pytest_mnops.timescale import scale_tree
 RULES_FILE = "prometheus-alerts.yaml"
 
 
-def rule_groups(time_scale: float = 1.0) -> list[dict[str, Any]]:
-    file = assets.path("monitoring", RULES_FILE)
+def reference_rules() -> Path:
+    """The reference app's rule file, monitoring/prometheus-alerts.yaml."""
+    return assets.path("monitoring", RULES_FILE)
+
+
+def rule_groups(time_scale: float = 1.0, file: Path | None = None) -> list[dict[str, Any]]:
+    """The groups of one rule file (default: the reference app's), durations scaled by ``time_scale``."""
+    file = file or reference_rules()
     docs = assets.load_yaml_documents(file)
     if len(docs) != 1 or not isinstance(docs[0].get("groups"), list):
-        raise ConfigError(f"{file}: expected one document with a `groups:` list (a Prometheus rule file).")
+        raise ConfigError(
+            f"{file}: expected one document with a `groups:` list (a Prometheus rule file). Fix: check it with "
+            f"`promtool check rules {file}`."
+        )
     return scale_tree(docs[0], time_scale)["groups"]
 
 
-def alert_rules(time_scale: float = 1.0) -> list[dict[str, Any]]:
-    return [rule for group in rule_groups(time_scale) for rule in group["rules"] if "alert" in rule]
+def alert_rules(time_scale: float = 1.0, file: Path | None = None) -> list[dict[str, Any]]:
+    return [rule for group in rule_groups(time_scale, file) for rule in group["rules"] if "alert" in rule]
 
 
-def write_rules(directory: Path, *, time_scale: float = 1.0) -> Path:
+def write_rules(directory: Path, *, time_scale: float = 1.0, files: list[Path] | None = None) -> list[Path]:
+    """Each rule file (default: the reference app's), scaled, into ``directory`` under its own name."""
     directory.mkdir(parents=True, exist_ok=True)
-    target = directory / RULES_FILE
-    target.write_text(yaml.safe_dump({"groups": rule_groups(time_scale)}, sort_keys=False))
-    return target
+    written = []
+    for file in files or [reference_rules()]:
+        target = directory / f"{file.stem}.yaml"
+        target.write_text(yaml.safe_dump({"groups": rule_groups(time_scale, file)}, sort_keys=False))
+        written.append(target)
+    return written
 
 
 def reload_prometheus(prometheus_url: str) -> None:

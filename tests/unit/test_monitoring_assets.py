@@ -54,7 +54,7 @@ def test_every_alert_has_a_firing_and_a_quiet_unit_test_case() -> None:
 
 
 def test_rules_scaled_for_the_sandbox_still_pass_promtool(tmp_path: Path) -> None:
-    target = write_rules(tmp_path, time_scale=1 / 12)
+    [target] = write_rules(tmp_path, time_scale=1 / 12)
     checked = run("promtool", "check", "rules", str(target))
     assert checked.returncode == 0, checked.stdout + checked.stderr
     assert "[5m]" not in target.read_text()
