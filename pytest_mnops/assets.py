@@ -38,6 +38,12 @@ def path(*parts: str) -> Path:
     return root().joinpath(*parts)
 
 
+def shown(file: Path) -> str:
+    """A file as messages name it: the reference app's relative to the assets (monitoring/...), yours as given."""
+    base = root()
+    return str(file.relative_to(base)) if file.is_relative_to(base) else str(file)
+
+
 def load_yaml_documents(file: Path) -> list[dict[str, Any]]:
     try:
         docs = [d for d in yaml.safe_load_all(file.read_text()) if d]

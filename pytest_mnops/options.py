@@ -55,6 +55,15 @@ def _csv(text: str) -> list[str]:
     return [part.strip() for part in re.split(r"[,\n]", text) if part.strip()]
 
 
+def _choice(*choices: str) -> Callable[[str], str]:
+    def parse(text: str) -> str:
+        if text not in choices:
+            raise argparse.ArgumentTypeError(f"{text!r} is not one of {', '.join(choices)}")
+        return text
+
+    return parse
+
+
 def _flag(text: str) -> bool:
     lowered = text.strip().lower()
     if lowered in ("1", "true", "yes", "on"):
@@ -143,6 +152,32 @@ OPTIONS: tuple[Option, ...] = (
         "to the rootdir)",
         _csv,
         default=[],
+    ),
+    Option(
+        "expect",
+        "validation expectation set: 'properties' (what every canary system should have) or 'reference' (also "
+        "the reference app's exact numbers: 10/30/50/80/100, 95%/1%/500ms, its 15 rules, pager/slack/email)",
+        _choice("properties", "reference"),
+        default="properties",
+    ),
+    Option(
+        "rule-files",
+        "your Prometheus rule files the validation suite checks (comma-separated; default: the reference "
+        "app's monitoring/prometheus-alerts.yaml); load them with `mnops monitoring load FILE...`",
+        _csv,
+        default=[],
+    ),
+    Option(
+        "rule-tests",
+        "your promtool unit-test files for those rules (comma-separated; default: the reference app's "
+        "monitoring/tests/)",
+        _csv,
+        default=[],
+    ),
+    Option(
+        "dashboard",
+        "a Grafana dashboard JSON whose queries must return data (default: the reference dashboard, with "
+        "--mnops-expect=reference)",
     ),
     Option("report-json", "write a machine-readable drill summary to this path"),
     Option("fail-under", "fail the run when the overall resilience score is below this (0-100)", _score),

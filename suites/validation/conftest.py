@@ -1,5 +1,9 @@
 """Shared fixtures of the validation suite, and the category markers that make ``-m`` selection work.
 
+The checks are properties every canary system should have, checked on *your* Rollout, rule files and
+Alertmanager (--mnops-app, --mnops-rule-files, ...). ``--mnops-expect=reference`` adds the reference app's exact
+numbers (its canary weights, thresholds, rules and receivers) as an opt-in expectation set.
+
 Every check carries ``@pytest.mark.validation(category, reads=...)``. pytest's ``-m`` cannot select on a
 marker's arguments, so each check also gets a marker named after its category, added at collection:
 
@@ -20,8 +24,7 @@ import pytest
 from pytest_mnops.markers import CATEGORIES
 
 if TYPE_CHECKING:
-    from pytest_mnops.k8s import Kube
-    from pytest_mnops.rollouts import Rollout
+    pass
 
 Obj = dict[str, Any]
 ARGO_ROLLOUTS_CRDS = ("rollouts.argoproj.io", "analysistemplates.argoproj.io", "analysisruns.argoproj.io")
@@ -77,56 +80,41 @@ def not_applicable_fixture() -> Any:
 
 @pytest.fixture(scope="session")
 def repo_root() -> Path:
-    """The checkout whose assets the repo checks read: ``$MNOPS_ASSETS_DIR`` or this package's checkout."""
+    """Where the repo checks read the reference app's assets: ``$MNOPS_ASSETS_DIR``, this package's checkout,
+    or the copy an installed wheel carries."""
     from pytest_mnops import assets
 
     return assets.root()
 
 
 @pytest.fixture(scope="session")
-def argo_rollouts(k8s: Kube) -> None:
-    """Checks of the Rollout need Argo Rollouts; on a cluster without its CRDs they are not applicable."""
-    from pytest_mnops.k8s import resources
+def expect_reference(request: pytest.FixtureRequest) -> bool:
+    """``--mnops-expect=reference``: also hold the target to the reference app's exact numbers."""
+    from pytest_mnops.options import resolve
 
-    missing = [name for name in ARGO_ROLLOUTS_CRDS if k8s.find(resources.CRD, name) is None]
+    return resolve(request.config, "expect") == "reference"
+
+
+def _files(request: pytest.FixtureRequest, option: str) -> list[Path]:
+    from pytest_mnops.options import resolve
+
+    base = request.config.invocation_params.dir
+    files = [base / name for name in resolve(request.config, option)]
+    missing = [str(f) for f in files if not f.is_file()]
     if missing:
-        not_applicable(
-            f"the cluster at {k8s.host} has no Argo Rollouts (CRD {', '.join(missing)} not "
-            "installed); the infrastructure check of the CRDs reports it as the failure"
-        )
+        pytest.fail(f"--mnops-{option}: no such file {', '.join(missing)}. Fix: correct the path.", pytrace=False)
+    return files
 
 
-@pytest.fixture
-def rollout_obj(rollout: Rollout, argo_rollouts: None) -> Obj:
-    """The Rollout under test as the API serves it (fails, naming it and the fix, when it does not exist)."""
-    return rollout.get()
+@pytest.fixture(scope="session")
+def rule_files(request: pytest.FixtureRequest) -> list[Path]:
+    """Your Prometheus rule files (--mnops-rule-files), else the reference app's monitoring/prometheus-alerts.yaml."""
+    from pytest_mnops.observability.rules import reference_rules
+
+    return _files(request, "rule-files") or [reference_rules()]
 
 
-@pytest.fixture
-def pod_template(k8s: Kube, rollout_obj: Obj) -> Obj:
-    """The Rollout's pod template: ``spec.template``, or that of the Deployment its workloadRef names."""
-    from pytest_mnops.k8s import resources
-
-    spec = rollout_obj["spec"]
-    if spec.get("template"):
-        return spec["template"]
-    ref = spec.get("workloadRef") or {}
-    namespace = rollout_obj["metadata"]["namespace"]
-    if ref.get("kind") == "Deployment" and ref.get("name"):
-        return k8s.get(resources.DEPLOYMENT, ref["name"], namespace=namespace)["spec"]["template"]
-    pytest.fail(
-        f"Rollout {namespace}/{rollout_obj['metadata']['name']} has neither spec.template nor a "
-        "workloadRef to a Deployment. Fix: deploy charts/argo-rollout.yaml, which carries the "
-        "template."
-    )
-
-
-@pytest.fixture
-def app_pods(k8s: Kube, rollout_obj: Obj) -> list[Obj]:
-    """The pods the Rollout's selector selects."""
-    from pytest_mnops.k8s import resources
-
-    selector = rollout_obj["spec"]["selector"].get("matchLabels") or {}
-    label_selector = ",".join(f"{k}={v}" for k, v in selector.items())
-    pods, _ = k8s.list(resources.POD, namespace=rollout_obj["metadata"]["namespace"], label_selector=label_selector)
-    return pods
+@pytest.fixture(scope="session")
+def rule_tests(request: pytest.FixtureRequest, repo_root: Path) -> list[Path]:
+    """Your promtool unit tests (--mnops-rule-tests), else the reference app's monitoring/tests/*.yaml."""
+    return _files(request, "rule-tests") or sorted((repo_root / "monitoring" / "tests").glob("*.yaml"))

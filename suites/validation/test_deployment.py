@@ -16,7 +16,6 @@ Obj = dict[str, Any]
 ENDPOINT_SLICE = Resource("discovery.k8s.io", "v1", "endpointslices", "EndpointSlice")
 SERVICE_NAME_LABEL = "kubernetes.io/service-name"
 HASH_LABEL = "rollouts-pod-template-hash"
-CHART = "charts/argo-rollout.yaml"
 # The endpoint controllers follow pod changes within a second or two; give them that before judging.
 ENDPOINTS_SETTLE_S = 5.0
 DIGEST = re.compile(r"^[a-z0-9]+(?:[.+_-][a-z0-9]+)*:[0-9a-fA-F]{32,}$")
@@ -24,6 +23,14 @@ DIGEST = re.compile(r"^[a-z0-9]+(?:[.+_-][a-z0-9]+)*:[0-9a-fA-F]{32,}$")
 
 def _name(obj: Obj) -> str:
     return f"{obj['kind']} {obj['metadata'].get('namespace', '')}/{obj['metadata']['name']}"
+
+
+def _template_of(rollout: Obj) -> str:
+    """Where the pod template of the user's Rollout is edited: the Rollout, or the Deployment it references."""
+    meta, ref = rollout["metadata"], rollout["spec"].get("workloadRef") or {}
+    if ref.get("name") and not rollout["spec"].get("template"):
+        return f"spec.template of Deployment {meta['namespace']}/{ref['name']} (the Rollout's workloadRef)"
+    return f"spec.template of {_name(rollout)} (`kubectl edit rollout {meta['name']} -n {meta['namespace']}`)"
 
 
 def _containers(template: Obj) -> list[Obj]:
@@ -94,7 +101,7 @@ def test_containers_have_probes(rollout_obj: Obj, pod_template: Obj) -> None:
     assert not problems, (
         f"{_name(rollout_obj)}: {'; '.join(problems)}. Without a readiness probe a starting pod gets "
         "traffic; without a liveness probe a hung one is never restarted. Fix: add them to the container "
-        f"in {CHART} (spec.template.spec.containers[]) and re-apply charts/."
+        f"in {_template_of(rollout_obj)}."
     )
 
 
@@ -114,8 +121,8 @@ def test_containers_run_as_non_root(rollout_obj: Obj, pod_template: Obj) -> None
         elif user == 0:
             problems.append(f"container {container['name']!r} sets runAsNonRoot but runAsUser: 0, so it cannot start")
     assert not problems, (
-        f"{_name(rollout_obj)}: {'; '.join(problems)}. Fix: set spec.template.spec.securityContext "
-        f"{{runAsNonRoot: true, runAsUser: 10001}} in {CHART} (or per container) and re-apply charts/."
+        f"{_name(rollout_obj)}: {'; '.join(problems)}. Fix: set securityContext {{runAsNonRoot: true, "
+        f"runAsUser: 10001}} for the pod (or per container) in {_template_of(rollout_obj)}."
     )
 
 
@@ -129,7 +136,8 @@ def test_containers_have_resource_limits(rollout_obj: Obj, pod_template: Obj) ->
             problems.append(f"container {container['name']!r} has no {' and no '.join(missing)} limit")
     assert not problems, (
         f"{_name(rollout_obj)}: {'; '.join(problems)}. An unbounded container can starve its node, and the "
-        f"resource alerts divide usage by the limit. Fix: set resources.limits.cpu and .memory in {CHART}."
+        f"resource alerts divide usage by the limit. Fix: set resources.limits.cpu and .memory in "
+        f"{_template_of(rollout_obj)}."
     )
 
 
@@ -157,7 +165,7 @@ def test_images_pinned(rollout_obj: Obj, pod_template: Obj) -> None:
     assert not problems, (
         f"{_name(rollout_obj)}: {'; '.join(problems)}: a restart can pull different code than was tested, "
         "and a rollback cannot name what to go back to. Fix: pin a version tag or a digest "
-        f"(image@sha256:...) in {CHART}."
+        f"(image@sha256:...) in {_template_of(rollout_obj)}."
     )
 
 
@@ -182,8 +190,8 @@ def _app_services(k8s: Kube, rollout_obj: Obj, template: Obj) -> list[Obj]:
     if missing:
         pytest.fail(
             f"{_name(rollout_obj)} names Service(s) {', '.join(sorted(missing))} in its canary "
-            f"strategy, but they do not exist in namespace {namespace}. Fix: apply "
-            "charts/services.yaml.",
+            f"strategy, but they do not exist in namespace {namespace}. Fix: create them (Services selecting the "
+            "Rollout's pods), or correct the names in its spec.strategy.canary.",
             pytrace=False,
         )
     return chosen
@@ -237,7 +245,8 @@ def test_service_endpoints_match_ready_pods(k8s: Kube, rollout_obj: Obj, pod_tem
     services = _app_services(k8s, rollout_obj, pod_template)
     assert services, (
         f"no Service in namespace {rollout_obj['metadata']['namespace']} selects the pods of "
-        f"{_name(rollout_obj)}, so nothing can reach them. Fix: apply charts/services.yaml."
+        f"{_name(rollout_obj)}, so nothing can reach them. Fix: create a Service whose selector matches the "
+        "Rollout's pod labels."
     )
     deadline = time.monotonic() + ENDPOINTS_SETTLE_S
     while (problems := _endpoint_mismatches(k8s, services)) and time.monotonic() < deadline:

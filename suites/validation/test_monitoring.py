@@ -1,6 +1,6 @@
-"""Monitoring: Prometheus scrapes every target and runs every rule of monitoring/, every alert expression and
-dashboard query evaluates (the panels show data), Alertmanager has the receivers, promtool passes, and
-nothing fires at rest."""
+"""Monitoring: Prometheus scrapes every target and runs every rule of your rule files (--mnops-rule-files, default
+the reference app's), every alert expression evaluates, every severity the rules use reaches a receiver that
+notifies, promtool passes, nothing fires at rest; a dashboard's queries return data (--mnops-dashboard)."""
 
 from __future__ import annotations
 
@@ -15,16 +15,20 @@ import pytest
 import requests
 import yaml
 
+from pytest_mnops.assets import shown
 from pytest_mnops.errors import ClusterError
 from pytest_mnops.observability.alerts import Alerts
 from pytest_mnops.observability.prometheus import Prometheus
-from pytest_mnops.observability.rules import RULES_FILE, alert_rules
+from pytest_mnops.observability.routing import integrations, receivers_for
+from pytest_mnops.observability.rules import rule_groups
+from pytest_mnops.options import resolve
 from pytest_mnops.sandbox import binaries
 from pytest_mnops.target import Target
 
-RULES = f"monitoring/{RULES_FILE}"
 DASHBOARD = "monitoring/grafana-dashboard.json"
-ALERTMANAGER_CONFIG = "monitoring/alertmanager.yml"
+# The reference app's rule file as the opt-in expectation set counts it.
+REFERENCE_RULES, REFERENCE_GROUPS = 15, 5
+REFERENCE_RECEIVERS = ("pager", "slack", "email")
 REQUIRED_VARIABLES = ("datasource", "namespace", "app")
 # Grafana's built-in interval variables, as a dashboard viewing the last hours would resolve them.
 BUILTINS = {"__rate_interval": "5m", "__interval": "1m", "__range": "1h"}
@@ -65,18 +69,55 @@ def test_prometheus_ready_and_targets_up(prometheus: Prometheus) -> None:
     )
 
 
-def _alerting_rules(prometheus: Prometheus) -> dict[str, tuple[str, dict[str, Any]]]:
-    """Loaded alerting rules by name, once each has been evaluated: a rule Prometheus has only just (re)loaded
-    reports health "unknown" until its group's next evaluation, which is no verdict either way."""
+def _rules(files: list[Path], time_scale: float = 1.0) -> list[tuple[Path, str, dict[str, Any]]]:
+    """(file, group, rule) for every alerting and recording rule of the files."""
+    return [(f, g["name"], r) for f in files for g in rule_groups(time_scale, f) for r in g["rules"]]
+
+
+def _rule_name(rule: dict[str, Any]) -> str:
+    return rule.get("alert") or rule.get("record") or "?"
+
+
+@pytest.mark.validation("monitoring", reads="cluster")
+def test_alert_rules_loaded_and_healthy(prometheus: Prometheus, rule_files: list[Path], expect_reference: bool) -> None:
+    loaded = _loaded_rules(prometheus)
+    problems = []
+    for file in rule_files:
+        rules = [(g, r) for f, g, r in _rules([file]) if f == file]
+        where = shown(file)
+        missing = [_rule_name(r) for _, r in rules if _rule_name(r) not in loaded]
+        unhealthy = [
+            f"{name} (group {loaded[name][0]}): health {loaded[name][1].get('health')}, "
+            f"{loaded[name][1].get('lastError') or 'no error text'}"
+            for name in (_rule_name(r) for _, r in rules)
+            if name in loaded and loaded[name][1].get("health") != "ok"
+        ]
+        if missing:
+            problems.append(
+                f"{len(missing)} alert rule(s) of {where} are not loaded: {', '.join(missing)} (fix: "
+                f"add the file to Prometheus' rule_files and reload: `curl -X POST {prometheus.url}/-/reload`, "
+                f"or on the sandbox `mnops monitoring load {where}`)"
+            )
+        if unhealthy:
+            problems.append(
+                f"rules of {where} failing to evaluate: {'; '.join(unhealthy)} (fix: the named rule's "
+                f"expression; check it with `promtool check rules {where}`)"
+            )
+        if expect_reference and (len(rules), len({g for g, _ in rules})) != (REFERENCE_RULES, REFERENCE_GROUPS):
+            problems.append(
+                f"{where} holds {len(rules)} rules in {len({g for g, _ in rules})} groups, the reference app "
+                f"{REFERENCE_RULES} in {REFERENCE_GROUPS} (--mnops-expect=reference)"
+            )
+    assert not problems, f"Prometheus {prometheus.url}: " + "; ".join(problems)
+
+
+def _loaded_rules(prometheus: Prometheus) -> dict[str, tuple[str, dict[str, Any]]]:
+    """Loaded rules by name, once each has been evaluated: a rule Prometheus has only just (re)loaded reports
+    health "unknown" until its group's next evaluation, which is no verdict either way."""
     deadline = None
     while True:
         groups = prometheus.rule_groups()
-        loaded = {
-            rule["name"]: (group["name"], rule)
-            for group in groups
-            for rule in group["rules"]
-            if rule.get("type") == "alerting"
-        }
+        loaded = {rule["name"]: (group["name"], rule) for group in groups for rule in group["rules"]}
         if all(rule.get("health") != "unknown" for _, rule in loaded.values()):
             return loaded
         if deadline is None:
@@ -87,47 +128,21 @@ def _alerting_rules(prometheus: Prometheus) -> dict[str, tuple[str, dict[str, An
 
 
 @pytest.mark.validation("monitoring", reads="cluster")
-def test_alert_rules_loaded_and_healthy(prometheus: Prometheus) -> None:
-    loaded = _alerting_rules(prometheus)
-    expected = [rule["alert"] for rule in alert_rules()]
-    missing = [name for name in expected if name not in loaded]
-    unhealthy = [
-        f"{name} (group {loaded[name][0]}): health {loaded[name][1].get('health')}, "
-        f"{loaded[name][1].get('lastError') or 'no error text'}"
-        for name in expected
-        if name in loaded and loaded[name][1].get("health") != "ok"
-    ]
-    problems = []
-    if missing:
-        problems.append(
-            f"{len(missing)} alert rule(s) of {RULES} are not loaded: {', '.join(missing)} (fix: "
-            "add the file to Prometheus' rule_files and reload: "
-            f"`curl -X POST {prometheus.url}/-/reload`)"
-        )
-    if unhealthy:
-        problems.append(
-            f"rules failing to evaluate: {'; '.join(unhealthy)} (fix: the named rule's "
-            f"expression; check it with `promtool check rules {RULES}`)"
-        )
-    assert not problems, f"Prometheus {prometheus.url}: " + "; ".join(problems)
-
-
-@pytest.mark.validation("monitoring", reads="cluster")
-def test_alert_expressions_evaluate(prometheus: Prometheus, mnops_target: Target) -> None:
+def test_alert_expressions_evaluate(prometheus: Prometheus, mnops_target: Target, rule_files: list[Path]) -> None:
     errors = []
-    for rule in alert_rules(mnops_target.time_scale):
+    for file, _, rule in _rules(rule_files, mnops_target.time_scale):
         try:
             prometheus.query(rule["expr"])
         except ClusterError as exc:
-            errors.append(f"alert {rule['alert']}: {exc}")
-    assert not errors, f"{RULES}: {'; '.join(errors)}. Fix: correct the named alert's expr."
+            errors.append(f"{shown(file)}: rule {_rule_name(rule)}: {exc}")
+    assert not errors, f"{'; '.join(errors)}. Fix: correct the named rule's expr."
 
 
-def _dashboard(root: Path) -> dict[str, Any]:
+def _dashboard(file: Path) -> dict[str, Any]:
     try:
-        return json.loads((root / DASHBOARD).read_text())
+        return json.loads(file.read_text())
     except (OSError, ValueError) as exc:
-        pytest.fail(f"{DASHBOARD}: cannot be read as JSON: {exc}. Fix: re-export it from Grafana.", pytrace=False)
+        pytest.fail(f"{file}: cannot be read as JSON: {exc}. Fix: re-export it from Grafana.", pytrace=False)
 
 
 def _panels(dashboard: dict[str, Any]) -> list[dict[str, Any]]:
@@ -141,7 +156,7 @@ def _panels(dashboard: dict[str, Any]) -> list[dict[str, Any]]:
 
 @pytest.mark.validation("monitoring", reads="repo")
 def test_dashboard_json_valid(repo_root: Path) -> None:
-    dashboard = _dashboard(repo_root)
+    dashboard = _dashboard(repo_root / DASHBOARD)
     problems = []
     for key in ("uid", "title"):
         if not dashboard.get(key):
@@ -177,10 +192,24 @@ def substitute(expr: str, values: dict[str, str]) -> str:
 
 
 @pytest.mark.validation("monitoring", reads="cluster")
-def test_dashboard_queries_return_data(prometheus: Prometheus, mnops_target: Target, repo_root: Path) -> None:
+def test_dashboard_queries_return_data(
+    request: pytest.FixtureRequest,
+    prometheus: Prometheus,
+    mnops_target: Target,
+    repo_root: Path,
+    expect_reference: bool,
+    not_applicable: Any,
+) -> None:
+    given = resolve(request.config, "dashboard")
+    if not given and not expect_reference:
+        not_applicable(
+            "no dashboard to check: pass yours with --mnops-dashboard=FILE (the reference app's "
+            f"{DASHBOARD} is checked with --mnops-expect=reference)"
+        )
+    file = request.config.invocation_params.dir / given if given else repo_root / DASHBOARD
     values = {"namespace": mnops_target.namespace, "app": mnops_target.app, "datasource": "prometheus", **BUILTINS}
     errors, empty = [], []
-    for panel in _panels(_dashboard(repo_root)):
+    for panel in _panels(_dashboard(file)):
         for target in panel.get("targets") or []:
             expr = substitute(target.get("expr") or "", values)
             label = f"panel {panel.get('id')} {panel.get('title')!r} query {target.get('refId')}"
@@ -200,33 +229,49 @@ def test_dashboard_queries_return_data(prometheus: Prometheus, mnops_target: Tar
             "scrape the series they read, or correct their label filters)"
         )
     where = f"{mnops_target.namespace}/{mnops_target.app}"
-    assert not problems, f"{DASHBOARD} for {where}: " + "; ".join(problems)
+    assert not problems, f"{shown(file)} for {where}: " + "; ".join(problems)
 
 
 @pytest.mark.validation("monitoring", reads="cluster")
-def test_alertmanager_ready_with_receivers(mnops_target: Target, repo_root: Path) -> None:
+def test_alertmanager_routes_every_severity_to_a_receiver(
+    mnops_target: Target, rule_files: list[Path], expect_reference: bool
+) -> None:
+    """Every severity the rules use reaches a receiver that notifies someone, as the running routing tree says."""
     url = mnops_target.require("alertmanager_url", "--mnops-alertmanager-url")
     ready = _get(f"{url}/-/ready")
     assert ready.ok, f"Alertmanager {url}/-/ready answered {ready.status_code}. Fix: read its log."
     status = _get(f"{url}/api/v2/status")
     assert status.ok, f"Alertmanager {url}/api/v2/status answered {status.status_code}. Fix: read its log."
     running = yaml.safe_load(status.json()["config"]["original"]) or {}
-    configured = {r["name"]: r for r in running.get("receivers") or []}
-    repo_config = yaml.safe_load((repo_root / ALERTMANAGER_CONFIG).read_text()) or {}
-    wanted = [r["name"] for r in repo_config.get("receivers") or []]
-    problems = [f"receiver {name!r} is not configured" for name in wanted if name not in configured]
-    problems += [
-        f"receiver {name!r} has no integration (no *_configs)"
-        for name in wanted
-        if name in configured and not any(k.endswith("_configs") and v for k, v in configured[name].items())
-    ]
-    for name in ("pager", "slack"):
-        if name not in wanted:
-            problems.append(f"{ALERTMANAGER_CONFIG} defines no {name!r} receiver")
+    receivers = {r["name"]: r for r in running.get("receivers") or []}
+    route = running.get("route") or {}
+    problems, severities = [], set()
+    for file, _, rule in _rules(rule_files):
+        if "alert" not in rule:
+            continue
+        labels = {"alertname": rule["alert"], "namespace": mnops_target.namespace, **(rule.get("labels") or {})}
+        severity = labels.get("severity", "(none)")
+        if severity in severities or severity == "none":  # severity none marks heartbeats (Watchdog)
+            continue
+        severities.add(severity)
+        reached = receivers_for(route, labels)
+        notifying = [name for name in reached if integrations(receivers.get(name, {}))]
+        if not notifying:
+            problems.append(
+                f"severity {severity!r} (alert {rule['alert']} of {shown(file)}) is routed to "
+                f"{', '.join(repr(r) for r in reached) or 'no receiver'}, which notifies nobody"
+            )
+    if expect_reference:
+        problems += [
+            f"receiver {name!r} of the reference app is not configured (--mnops-expect=reference)"
+            for name in REFERENCE_RECEIVERS
+            if not integrations(receivers.get(name, {}))
+        ]
     assert not problems, (
-        f"Alertmanager {url}: {'; '.join(problems)}; alerts routed there are dropped. "
-        f"Fix: load {ALERTMANAGER_CONFIG} (`amtool check-config {ALERTMANAGER_CONFIG}`, "
-        f"then `curl -X POST {url}/-/reload`)."
+        f"Alertmanager {url}: {'; '.join(problems)}; those alerts are dropped. Fix: route each severity to a "
+        "receiver with an integration (slack_configs, email_configs, pagerduty_configs, webhook_configs...) in "
+        f"the running Alertmanager configuration, check it with `amtool check-config`, then `curl -X POST "
+        f"{url}/-/reload`."
     )
 
 
@@ -238,30 +283,35 @@ def _promtool(args: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
 
 
 @pytest.mark.validation("monitoring", reads="repo")
-def test_promtool_check_rules(repo_root: Path) -> None:
-    proc = _promtool(["check", "rules", RULES], repo_root)
+def test_promtool_check_rules(rule_files: list[Path], repo_root: Path) -> None:
+    names = [shown(f) for f in rule_files]
+    proc = _promtool(["check", "rules", *map(str, rule_files)], repo_root)
     assert proc.returncode == 0, (
-        f"`promtool check rules {RULES}` failed:\n{proc.stdout}{proc.stderr}\n"
-        f"Fix: correct {RULES} where promtool points."
+        f"`promtool check rules {' '.join(names)}` failed:\n{proc.stdout}{proc.stderr}\n"
+        "Fix: correct the file where promtool points."
     )
 
 
 @pytest.mark.validation("monitoring", reads="repo")
-def test_promtool_test_rules(repo_root: Path) -> None:
-    tests = sorted(str(p.relative_to(repo_root)) for p in (repo_root / "monitoring" / "tests").glob("*.yaml"))
-    assert tests, "monitoring/tests/ has no promtool unit tests. Fix: add them (one file per rule group)."
-    proc = _promtool(["test", "rules", *tests], repo_root)
+def test_promtool_test_rules(rule_tests: list[Path], repo_root: Path) -> None:
+    assert rule_tests, (
+        "no promtool unit tests for the rules. Fix: write them (one file per rule group) and pass them with "
+        "--mnops-rule-tests."
+    )
+    names = [shown(f) for f in rule_tests]
+    # promtool resolves a test's rule_files relative to the test file itself.
+    proc = _promtool(["test", "rules", *map(str, rule_tests)], repo_root)
     failed = [line for line in proc.stdout.splitlines() + proc.stderr.splitlines() if "FAILED" in line]
     which = f" ({', '.join(failed)})" if failed else ""
     assert proc.returncode == 0, (
-        f"`promtool test rules monitoring/tests/*.yaml` failed{which}:\n"
+        f"`promtool test rules {' '.join(names)}` failed{which}:\n"
         f"{proc.stdout}{proc.stderr}\n"
-        f"Fix: make the named rule in {RULES} (or its test) right again."
+        "Fix: make the named rule (or its test) right again."
     )
 
 
 @pytest.mark.validation("monitoring", reads="cluster")
-def test_no_alert_firing_at_rest(alerts: Alerts, mnops_target: Target) -> None:
+def test_no_alert_firing_at_rest(alerts: Alerts, mnops_target: Target, rule_files: list[Path]) -> None:
     """Nothing about the target fires on an idle system.
 
     In scope: alerts labelled with the target's namespace, and cluster-wide ones (no namespace label, e.g. the
@@ -270,7 +320,9 @@ def test_no_alert_firing_at_rest(alerts: Alerts, mnops_target: Target) -> None:
     """
     namespaces = {"", mnops_target.namespace, *mnops_target.allowed_namespaces}
     firing = [a for a in alerts.firing() if a.get("namespace", "") in namespaces and a.get("severity") != "none"]
-    runbooks = {r["alert"]: r.get("annotations", {}).get("runbook_url", "") for r in alert_rules()}
+    runbooks = {
+        r["alert"]: r.get("annotations", {}).get("runbook_url", "") for _, _, r in _rules(rule_files) if "alert" in r
+    }
     described = []
     for alert in sorted(firing, key=lambda a: a["alertname"]):
         labels = ", ".join(f"{k}={v}" for k, v in sorted(alert.items()) if k not in ("__name__", "alertstate"))

@@ -1,18 +1,22 @@
-"""Argo Rollouts: the five-step canary with its three background analyses, in charts/ and in the cluster; the
-analysis thresholds; charts/ admitted by the real API server; the stable revision not judged Failed."""
+"""Argo Rollouts. Of your Rollout: the canary reaches 100% through increasing steps, each guarded by an analysis,
+every referenced AnalysisTemplate exists, has pass/fail conditions and its provider answers; the stable revision
+was not judged Failed. Of the reference app: its five-step canary and thresholds (in charts/, and in the cluster
+with --mnops-expect=reference), charts/ admitted by the real API server."""
 
 from __future__ import annotations
 
+import itertools
 import re
 from pathlib import Path
 from typing import Any
 
 import pytest
+import requests
 import yaml
 
 from pytest_mnops import app, assets
 from pytest_mnops.errors import ClusterError
-from pytest_mnops.k8s import Kube, resources
+from pytest_mnops.k8s import Kube, Resource, resources
 from pytest_mnops.rollouts import HASH_LABEL, REVISION_ANNOTATION, Rollout
 from pytest_mnops.target import Target
 
@@ -21,9 +25,12 @@ CANARY_WEIGHTS = [10, 30, 50, 80, 100]
 # template name -> (comparison on result[0] that passes, threshold); failureCondition must be its complement.
 THRESHOLDS = {"success-rate": (">=", 0.95), "error-rate": ("<=", 0.01), "response-time": ("<=", 0.5)}
 COMPLEMENT = {">=": "<", "<=": ">", ">": "<=", "<": ">="}
+ARG = re.compile(r"\{\{\s*args\.([\w-]+)\s*\}\}")
 CONDITION = re.compile(r"result\[0\]\s*(>=|<=|>|<)\s*([0-9]*\.?[0-9]+)")
 BAD_ANALYSIS = ("Failed", "Error")
-ROLLOUT_CHART = "charts/argo-rollout.yaml"
+CLUSTER_ANALYSIS_TEMPLATE = Resource(
+    "argoproj.io", "v1alpha1", "clusteranalysistemplates", "ClusterAnalysisTemplate", namespaced=False
+)
 
 
 def chart_files(root: Path) -> list[tuple[str, Obj]]:
@@ -36,7 +43,39 @@ def chart_files(root: Path) -> list[tuple[str, Obj]]:
     ]
 
 
+def canary_properties(rollout: Obj) -> list[str]:
+    """What every canary should have: weights that increase to full traffic, each step watched by an analysis."""
+    canary = (rollout["spec"].get("strategy") or {}).get("canary")
+    if not canary:
+        return ["spec.strategy.canary is missing (not a canary Rollout)"]
+    steps = canary.get("steps") or []
+    weighted = [(index, step["setWeight"]) for index, step in enumerate(steps) if "setWeight" in step]
+    if not weighted:
+        return ["spec.strategy.canary.steps sets no weight (no setWeight step), so there is no canary phase"]
+    problems = []
+    weights = [w for _, w in weighted]
+    if any(not 0 < w <= 100 for w in weights) or any(b <= a for a, b in itertools.pairwise(weights)):
+        problems.append(f"canary weights {weights} do not increase step by step within 1..100")
+    background = canary.get("analysis") or {}
+    start = int(background.get("startingStep") or 0) if background.get("templates") else None
+    unguarded = []
+    for position, (index, weight) in enumerate(weighted):
+        if weight >= 100:
+            continue
+        end = weighted[position + 1][0] if position + 1 < len(weighted) else len(steps)
+        inline = any("analysis" in step for step in steps[index + 1 : end])
+        if not inline and (start is None or start > index):
+            unguarded.append(f"{weight}% (step {index})")
+    if unguarded:
+        problems.append(
+            f"canary step(s) {', '.join(unguarded)} run with no analysis watching them (no background analysis "
+            "from that step, no analysis step before the next weight)"
+        )
+    return problems
+
+
 def canary_problems(rollout: Obj) -> list[str]:
+    """The reference app's canary: 10/30/50/80/100 under the three background analyses from the first step."""
     canary = (rollout["spec"].get("strategy") or {}).get("canary")
     if not canary:
         return ["spec.strategy.canary is missing (not a canary Rollout)"]
@@ -103,14 +142,89 @@ def test_chart_canary_steps_and_analysis(repo_root: Path) -> None:
     assert not problems, f"{'; '.join(problems)}. Fix: restore the 10/30/50/80/100 steps and the 3 analyses."
 
 
+def _fix(rollout: Obj) -> str:
+    meta = rollout["metadata"]
+    return f"`kubectl edit rollout {meta['name']} -n {meta['namespace']}`"
+
+
 @pytest.mark.validation("rollouts", reads="cluster")
-def test_cluster_canary_steps_and_analysis(rollout_obj: Obj) -> None:
-    problems = canary_problems(rollout_obj)
+def test_cluster_canary_steps_and_analysis(rollout_obj: Obj, expect_reference: bool) -> None:
     meta = rollout_obj["metadata"]
+    problems = canary_properties(rollout_obj)
     assert not problems, (
-        f"Rollout {meta['namespace']}/{meta['name']}: {'; '.join(problems)}. The cluster runs a different "
-        f"canary than {ROLLOUT_CHART}. Fix: re-apply charts/ "
-        f"(`kubectl apply -k charts/ -n {meta['namespace']}`)."
+        f"Rollout {meta['namespace']}/{meta['name']}: {'; '.join(problems)}. Fix: in its spec.strategy.canary, "
+        "let setWeight steps increase towards 100 and guard each with an analysis (a background "
+        f"spec.strategy.canary.analysis from the first step, or an analysis step after it): {_fix(rollout_obj)}."
+    )
+    reference = canary_problems(rollout_obj) if expect_reference else []
+    assert not reference, (
+        f"Rollout {meta['namespace']}/{meta['name']}: {'; '.join(reference)} (--mnops-expect=reference). Fix: "
+        f"re-apply the reference app's charts/ (`kubectl apply -k charts/ -n {meta['namespace']}`)."
+    )
+
+
+def template_refs(rollout: Obj) -> list[tuple[str, Obj]]:
+    """(where, templates[] entry) for every AnalysisTemplate the Rollout's canary references."""
+    canary = (rollout["spec"].get("strategy") or {}).get("canary") or {}
+    refs = [("background analysis", t) for t in (canary.get("analysis") or {}).get("templates") or []]
+    for index, step in enumerate(canary.get("steps") or []):
+        refs += [(f"steps[{index}].analysis", t) for t in (step.get("analysis") or {}).get("templates") or []]
+    return refs
+
+
+def _args(rollout: Obj) -> dict[str, str]:
+    """The analysis args with a literal value (valueFrom ones are resolved by Argo Rollouts per run)."""
+    canary = (rollout["spec"].get("strategy") or {}).get("canary") or {}
+    analyses = [canary.get("analysis") or {}] + [s.get("analysis") or {} for s in canary.get("steps") or []]
+    return {a["name"]: str(a["value"]) for analysis in analyses for a in analysis.get("args") or [] if "value" in a}
+
+
+def provider_problem(metric: Obj, args: dict[str, str]) -> str | None:
+    """Why a metric's provider does not answer, or None. Only Prometheus is queried; others are not judged."""
+    prometheus = (metric.get("provider") or {}).get("prometheus")
+    if not prometheus:
+        return None
+    query = ARG.sub(lambda m: args.get(m.group(1), m.group(0)), prometheus.get("query", ""))
+    address = str(prometheus.get("address", "")).rstrip("/")
+    try:
+        answer = requests.get(f"{address}/api/v1/query", params={"query": query}, timeout=10)
+        body = answer.json()
+    except (requests.RequestException, ValueError) as exc:
+        return f"its Prometheus {address} does not answer ({type(exc).__name__}: {exc})"
+    if body.get("status") != "success":
+        return f"its query fails at {address}: {body.get('error') or answer.status_code} (`{query}`)"
+    if not body["data"]["result"]:
+        return f"its query returns no data from {address}, so every analysis run errors (`{query}`)"
+    return None
+
+
+@pytest.mark.validation("rollouts", reads="cluster")
+def test_analysis_templates_exist_and_providers_answer(k8s: Kube, rollout_obj: Obj) -> None:
+    meta = rollout_obj["metadata"]
+    namespace, args = meta["namespace"], _args(rollout_obj)
+    refs = template_refs(rollout_obj)
+    assert refs, (
+        f"Rollout {namespace}/{meta['name']} references no AnalysisTemplate: nothing judges its canary. Fix: add "
+        f"spec.strategy.canary.analysis.templates (or analysis steps): {_fix(rollout_obj)}."
+    )
+    problems = []
+    for where, ref in refs:
+        name, cluster = ref.get("templateName", "?"), bool(ref.get("clusterScope"))
+        kind = "ClusterAnalysisTemplate" if cluster else "AnalysisTemplate"
+        resource = CLUSTER_ANALYSIS_TEMPLATE if cluster else resources.ANALYSIS_TEMPLATE
+        template = k8s.find(resource, name, namespace=None if cluster else namespace)
+        label = f"{kind} {name if cluster else f'{namespace}/{name}'} ({where})"
+        if template is None:
+            problems.append(f"{label} does not exist: that analysis cannot start")
+            continue
+        for metric in template["spec"].get("metrics") or []:
+            if not metric.get("successCondition") and not metric.get("failureCondition"):
+                problems.append(f"{label} metric {metric.get('name')!r} has no successCondition or failureCondition")
+            if why := provider_problem(metric, args):
+                problems.append(f"{label} metric {metric.get('name')!r}: {why}")
+    assert not problems, (
+        f"Rollout {namespace}/{meta['name']}: {'; '.join(problems)}. Fix: create or correct the named template "
+        f"(`kubectl get analysistemplates -n {namespace}`): its conditions, its provider's query and address."
     )
 
 
@@ -136,7 +250,14 @@ def test_chart_analysis_thresholds(repo_root: Path) -> None:
 
 
 @pytest.mark.validation("rollouts", reads="cluster")
-def test_cluster_analysis_templates_and_thresholds(k8s: Kube, mnops_target: Target, argo_rollouts: None) -> None:
+def test_cluster_analysis_templates_and_thresholds(
+    k8s: Kube, mnops_target: Target, argo_rollouts: None, expect_reference: bool, not_applicable: Any
+) -> None:
+    if not expect_reference:
+        not_applicable(
+            "the reference app's templates and thresholds (success-rate >= 0.95, error-rate <= 0.01, "
+            "response-time <= 0.5 s) are an opt-in expectation set: --mnops-expect=reference"
+        )
     namespace = mnops_target.namespace
     problems = []
     for name in THRESHOLDS:
