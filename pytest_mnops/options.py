@@ -156,7 +156,8 @@ OPTIONS: tuple[Option, ...] = (
     Option(
         "expect",
         "validation expectation set: 'properties' (what every canary system should have) or 'reference' (also "
-        "the reference app's exact numbers: 10/30/50/80/100, 95%/1%/500ms, its 15 rules, pager/slack/email)",
+        "the reference app's exact numbers: 10/30/50/80/100, thresholds 0.95/0.01/0.5 s, its 15 rules, "
+        "pager/slack/email)",
         _choice("properties", "reference"),
         default="properties",
     ),
