@@ -24,7 +24,8 @@ import pytest
 from pytest_mnops.markers import CATEGORIES
 
 if TYPE_CHECKING:
-    pass
+    from pytest_mnops.k8s import Kube
+    from pytest_mnops.rollouts import Rollout
 
 Obj = dict[str, Any]
 ARGO_ROLLOUTS_CRDS = ("rollouts.argoproj.io", "analysistemplates.argoproj.io", "analysisruns.argoproj.io")
@@ -118,3 +119,52 @@ def rule_files(request: pytest.FixtureRequest) -> list[Path]:
 def rule_tests(request: pytest.FixtureRequest, repo_root: Path) -> list[Path]:
     """Your promtool unit tests (--mnops-rule-tests), else the reference app's monitoring/tests/*.yaml."""
     return _files(request, "rule-tests") or sorted((repo_root / "monitoring" / "tests").glob("*.yaml"))
+
+
+@pytest.fixture(scope="session")
+def argo_rollouts(k8s: Kube) -> None:
+    """Checks of the Rollout need Argo Rollouts; on a cluster without its CRDs they are not applicable."""
+    from pytest_mnops.k8s import resources
+
+    missing = [name for name in ARGO_ROLLOUTS_CRDS if k8s.find(resources.CRD, name) is None]
+    if missing:
+        not_applicable(
+            f"the cluster at {k8s.host} has no Argo Rollouts (CRD {', '.join(missing)} not "
+            "installed); the infrastructure check of the CRDs reports it as the failure"
+        )
+
+
+@pytest.fixture
+def rollout_obj(rollout: Rollout, argo_rollouts: None) -> Obj:
+    """The Rollout under test as the API serves it (fails, naming it and the fix, when it does not exist)."""
+    return rollout.get()
+
+
+@pytest.fixture
+def pod_template(k8s: Kube, rollout_obj: Obj) -> Obj:
+    """The Rollout's pod template: ``spec.template``, or that of the Deployment its workloadRef names."""
+    from pytest_mnops.k8s import resources
+
+    spec = rollout_obj["spec"]
+    if spec.get("template"):
+        return spec["template"]
+    ref = spec.get("workloadRef") or {}
+    namespace = rollout_obj["metadata"]["namespace"]
+    if ref.get("kind") == "Deployment" and ref.get("name"):
+        return k8s.get(resources.DEPLOYMENT, ref["name"], namespace=namespace)["spec"]["template"]
+    pytest.fail(
+        f"Rollout {namespace}/{rollout_obj['metadata']['name']} has neither spec.template nor a "
+        "workloadRef to a Deployment. Fix: give it a pod template (spec.template) or a "
+        "workloadRef to the Deployment that has one."
+    )
+
+
+@pytest.fixture
+def app_pods(k8s: Kube, rollout_obj: Obj) -> list[Obj]:
+    """The pods the Rollout's selector selects."""
+    from pytest_mnops.k8s import resources
+
+    selector = rollout_obj["spec"]["selector"].get("matchLabels") or {}
+    label_selector = ",".join(f"{k}={v}" for k, v in selector.items())
+    pods, _ = k8s.list(resources.POD, namespace=rollout_obj["metadata"]["namespace"], label_selector=label_selector)
+    return pods

@@ -25,6 +25,7 @@ CANARY_WEIGHTS = [10, 30, 50, 80, 100]
 # template name -> (comparison on result[0] that passes, threshold); failureCondition must be its complement.
 THRESHOLDS = {"success-rate": (">=", 0.95), "error-rate": ("<=", 0.01), "response-time": ("<=", 0.5)}
 COMPLEMENT = {">=": "<", "<=": ">", ">": "<=", "<": ">="}
+FIELDS = ("query", "address")
 ARG = re.compile(r"\{\{\s*args\.([\w-]+)\s*\}\}")
 CONDITION = re.compile(r"result\[0\]\s*(>=|<=|>|<)\s*([0-9]*\.?[0-9]+)")
 BAD_ANALYSIS = ("Failed", "Error")
@@ -173,10 +174,17 @@ def template_refs(rollout: Obj) -> list[tuple[str, Obj]]:
 
 
 def _args(rollout: Obj) -> dict[str, str]:
-    """The analysis args with a literal value (valueFrom ones are resolved by Argo Rollouts per run)."""
+    """The analysis args as a run now would get them: literal values, and pod-template hashes from the status."""
     canary = (rollout["spec"].get("strategy") or {}).get("canary") or {}
+    status = rollout.get("status") or {}
+    hashes = {"Stable": status.get("stableRS"), "Latest": status.get("currentPodHash")}
     analyses = [canary.get("analysis") or {}] + [s.get("analysis") or {} for s in canary.get("steps") or []]
-    return {a["name"]: str(a["value"]) for analysis in analyses for a in analysis.get("args") or [] if "value" in a}
+    values = {}
+    for arg in (a for analysis in analyses for a in analysis.get("args") or []):
+        value = arg.get("value", hashes.get((arg.get("valueFrom") or {}).get("podTemplateHashValue", "")))
+        if value is not None:
+            values[arg["name"]] = str(value)
+    return values
 
 
 def provider_problem(metric: Obj, args: dict[str, str]) -> str | None:
@@ -184,8 +192,10 @@ def provider_problem(metric: Obj, args: dict[str, str]) -> str | None:
     prometheus = (metric.get("provider") or {}).get("prometheus")
     if not prometheus:
         return None
-    query = ARG.sub(lambda m: args.get(m.group(1), m.group(0)), prometheus.get("query", ""))
-    address = str(prometheus.get("address", "")).rstrip("/")
+    query, address = (ARG.sub(lambda m: args.get(m.group(1), m.group(0)), str(prometheus.get(k, ""))) for k in FIELDS)
+    address = address.rstrip("/")
+    if ARG.search(query + address):
+        return None  # an arg Argo Rollouts resolves per run (valueFrom): nothing to query with here
     try:
         answer = requests.get(f"{address}/api/v1/query", params={"query": query}, timeout=10)
         body = answer.json()
@@ -217,10 +227,11 @@ def test_analysis_templates_exist_and_providers_answer(k8s: Kube, rollout_obj: O
         if template is None:
             problems.append(f"{label} does not exist: that analysis cannot start")
             continue
+        defaults = {a["name"]: str(a["value"]) for a in template["spec"].get("args") or [] if "value" in a}
         for metric in template["spec"].get("metrics") or []:
             if not metric.get("successCondition") and not metric.get("failureCondition"):
                 problems.append(f"{label} metric {metric.get('name')!r} has no successCondition or failureCondition")
-            if why := provider_problem(metric, args):
+            if why := provider_problem(metric, {**defaults, **args}):
                 problems.append(f"{label} metric {metric.get('name')!r}: {why}")
     assert not problems, (
         f"Rollout {namespace}/{meta['name']}: {'; '.join(problems)}. Fix: create or correct the named template "

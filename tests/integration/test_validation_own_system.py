@@ -1,0 +1,163 @@
+"""The validation suite against a system that is not the reference app: a second Rollout with other names,
+labels, canary steps and AnalysisTemplates. It must report only what is really wrong there (here: a sidecar
+without limits), naming that Rollout; and the reference expectation set must still pass on the reference app."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import uuid
+import xml.etree.ElementTree as ET
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pytest_mnops.k8s import Kube, resources
+from pytest_mnops.rollouts import Rollout
+from pytest_mnops.sandbox.cluster import SandboxSettings
+from tests.integration.conftest import ROOT, in_namespace
+
+APP = "storefront"
+LABELS = {"app.kubernetes.io/name": APP}
+DIGEST = "sha256:" + "4f" * 32
+RUN_TIMEOUT_S = 600
+
+
+def storefront(namespace: str, prometheus_url: str) -> list[dict[str, Any]]:
+    """A Rollout shaped unlike the reference app: sidecar first, digest-pinned image, its own steps and template."""
+    probe = {"httpGet": {"path": "/ready", "port": 9901}}
+    template = {
+        "apiVersion": "argoproj.io/v1alpha1",
+        "kind": "AnalysisTemplate",
+        "metadata": {"name": "storefront-availability", "namespace": namespace},
+        "spec": {
+            "args": [{"name": "namespace"}],
+            "metrics": [
+                {
+                    "name": "ready-pods",
+                    "interval": "30s",
+                    "successCondition": "result[0] >= 1",
+                    "provider": {
+                        "prometheus": {
+                            "address": prometheus_url,
+                            "query": 'sum(kube_pod_status_ready{namespace="{{args.namespace}}",condition="true"})',
+                        }
+                    },
+                }
+            ],
+        },
+    }
+    analysis = {
+        "templates": [{"templateName": "storefront-availability"}],
+        "args": [{"name": "namespace", "value": namespace}],
+    }
+    rollout = {
+        "apiVersion": "argoproj.io/v1alpha1",
+        "kind": "Rollout",
+        "metadata": {"name": APP, "namespace": namespace},
+        "spec": {
+            "replicas": 4,
+            "selector": {"matchLabels": LABELS},
+            "template": {
+                "metadata": {"labels": LABELS},
+                "spec": {
+                    "securityContext": {"runAsNonRoot": True, "runAsUser": 10001},
+                    "containers": [
+                        # The real finding: the sidecar has no limits.
+                        {
+                            "name": "proxy",
+                            "image": f"registry.example/envoy@{DIGEST}",
+                            "readinessProbe": probe,
+                            "livenessProbe": probe,
+                        },
+                        {
+                            "name": "web",
+                            "image": "registry.example/storefront:3.4.1",
+                            "ports": [{"containerPort": 8080}],
+                            "readinessProbe": probe,
+                            "livenessProbe": probe,
+                            "resources": {"limits": {"cpu": "500m", "memory": "256Mi"}},
+                        },
+                    ],
+                },
+            },
+            "strategy": {
+                "canary": {
+                    "steps": [
+                        {"setWeight": 20},
+                        {"analysis": analysis},
+                        {"setWeight": 60},
+                        {"pause": {"duration": "30s"}},
+                        {"analysis": analysis},
+                    ]
+                }
+            },
+        },
+    }
+    service = {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {"name": APP, "namespace": namespace},
+        "spec": {"selector": LABELS, "ports": [{"port": 80, "targetPort": 8080}]},
+    }
+    return [template, rollout, service]
+
+
+@pytest.fixture(scope="module")
+def own_system(kube: Kube, sandbox: SandboxSettings) -> Iterator[str]:
+    namespace = f"mnops-it-storefront-{uuid.uuid4().hex[:6]}"
+    kube.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}})
+    try:
+        for doc in storefront(namespace, sandbox.prometheus_url):
+            kube.apply(doc, namespace=namespace)
+        Rollout(kube, namespace=namespace, name=APP).wait_for(phase="Healthy", timeout_s=180)
+        yield namespace
+    finally:
+        kube.delete(resources.NAMESPACE, namespace)
+
+
+def _validate(
+    sandbox: SandboxSettings, tmp_path: Path, namespace: str, *args: str
+) -> tuple[dict[str, tuple[str, str]], str]:
+    """Run suites/validation as a user would; testcase name -> (outcome, message)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MNOPS_", "PYTEST_"))}
+    junit = tmp_path / f"validation-{namespace}.xml"
+    argv = [sys.executable, "-m", "pytest", "suites/validation", "-p", "no:cacheprovider", "--mnops-sandbox"]
+    argv += ["--mnops-sandbox-dir", sandbox.state_dir, *in_namespace(namespace), f"--junitxml={junit}", *args]
+    argv += ["--mnops-ledger", str(tmp_path / "ledger.jsonl")]
+    proc = subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, text=True, timeout=RUN_TIMEOUT_S, check=False)
+    outcomes = {}
+    for case in ET.parse(junit).getroot().iter("testcase"):
+        found = [(c.tag, c.get("message", "")) for c in case if c.tag in ("failure", "error", "skipped")]
+        outcomes[case.get("name", "")] = found[0] if found else ("passed", "")
+    return outcomes, proc.stdout + proc.stderr
+
+
+def _failed(outcomes: dict[str, tuple[str, str]]) -> dict[str, str]:
+    return {name: message for name, (kind, message) in outcomes.items() if kind in ("failure", "error")}
+
+
+def test_a_second_rollout_gets_only_its_real_problems(
+    sandbox: SandboxSettings, own_system: str, tmp_path: Path
+) -> None:
+    outcomes, out = _validate(sandbox, tmp_path, own_system, "--mnops-app", APP)
+    failed = _failed(outcomes)
+    assert set(failed) == {"test_containers_have_resource_limits"}, out
+    # the properties were checked on it, not skipped
+    for check in ("test_cluster_canary_steps_and_analysis", "test_analysis_templates_exist_and_providers_answer"):
+        assert outcomes[check][0] == "passed", out
+    message = failed["test_containers_have_resource_limits"]
+    assert f"Rollout {own_system}/{APP}: container 'proxy' has no cpu and no memory limit" in message
+    assert f"spec.template of Rollout {own_system}/{APP}" in message and "charts/" not in message
+
+
+def test_the_reference_expectation_set_still_passes_on_the_reference_app(
+    sandbox: SandboxSettings, namespace: str, tmp_path: Path
+) -> None:
+    outcomes, out = _validate(sandbox, tmp_path, namespace, "--mnops-expect=reference")
+    assert not _failed(outcomes), out
+    for check in ("test_cluster_analysis_templates_and_thresholds", "test_dashboard_queries_return_data"):
+        assert outcomes[check][0] == "passed", out  # the opt-in checks ran
