@@ -44,6 +44,8 @@ def prometheus_config(settings: SandboxSettings) -> dict[str, Any]:
                 p.apiserver,
                 scheme="https",
                 scrape_interval=APISERVER_SCRAPE_INTERVAL,
+                # The global timeout is the 1 s interval: on a loaded machine its big /metrics takes longer.
+                scrape_timeout=APISERVER_SCRAPE_INTERVAL,
                 tls_config={
                     "ca_file": str(pki.ca_cert.resolve()),
                     "cert_file": str(pki.admin_cert.resolve()),

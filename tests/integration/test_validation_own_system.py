@@ -38,12 +38,13 @@ def storefront(namespace: str, prometheus_url: str) -> list[dict[str, Any]]:
             "metrics": [
                 {
                     "name": "ready-pods",
-                    "interval": "30s",
+                    "interval": "10s",
+                    "count": 2,
                     "successCondition": "result[0] >= 1",
                     "provider": {
                         "prometheus": {
                             "address": prometheus_url,
-                            "query": 'sum(kube_pod_status_ready{namespace="{{args.namespace}}",condition="true"})',
+                            "query": 'max(rollout_info{namespace="{{args.namespace}}",name="storefront"})',
                         }
                     },
                 }
