@@ -19,6 +19,7 @@ GUIDES = {
     "docs/sandbox.md": "the local sandbox and what is real / simulated in it",
     "docs/runbooks.md": "one section per alert",
     "docs/ci-gating.md": "how CI gates on the suites' JUnit",
+    "docs/write-your-own-drill.md": "a team's own drill, end to end: experiment, test, command, guards",
 }
 MIN_GUIDE_CHARS = 200
 README = "README.md"

@@ -263,7 +263,7 @@ def test_deployment_missing_readiness_probe_is_named(
             run_check(check),
             f"Rollout {NAMESPACE}/{APP}",
             f"container {container['name']!r} has no readinessProbe",
-            "Fix: add them to the container in charts/argo-rollout.yaml",
+            f"Fix: add them to the container in spec.template of Rollout {NAMESPACE}/{APP}",
         )
     finally:
         # The template is the stable one again: Argo Rollouts drops the canary it started, no analysis.
@@ -292,8 +292,10 @@ def test_rollouts_loosened_analysis_threshold_is_named(
     check = "test_rollouts.py::test_cluster_analysis_templates_and_thresholds"
     kube.patch(resources.ANALYSIS_TEMPLATE, "success-rate", {"spec": {"metrics": loosened}}, namespace=NAMESPACE)
     try:
+        # The reference thresholds are an opt-in expectation set; without it a looser threshold is no finding.
+        run_check(check).assert_outcomes(skipped=1)
         _assert_failed_with(
-            run_check(check),
+            run_check(check, expect="reference"),
             f"AnalysisTemplate {NAMESPACE}/success-rate",
             "successCondition is result[0] >= 0.9, expected result[0] >= 0.95",
             "failureCondition is result[0] < 0.90, expected result[0] < 0.95",
@@ -301,6 +303,30 @@ def test_rollouts_loosened_analysis_threshold_is_named(
         )
     finally:
         kube.patch(resources.ANALYSIS_TEMPLATE, "success-rate", {"spec": {"metrics": metrics}}, namespace=NAMESPACE)
+    run_check(check, expect="reference").assert_outcomes(passed=1)
+
+
+def test_rollouts_missing_analysis_template_is_named(
+    run_check: Callable[..., pytest.RunResult], kube: Kube, healthy: Rollout
+) -> None:
+    """A property every canary needs: the templates it references exist (here: the user's Rollout's own)."""
+    template = kube.get(resources.ANALYSIS_TEMPLATE, "error-rate", namespace=NAMESPACE)
+    check = "test_rollouts.py::test_analysis_templates_exist_and_providers_answer"
+    kube.delete(resources.ANALYSIS_TEMPLATE, "error-rate", namespace=NAMESPACE)
+    try:
+        _assert_failed_with(
+            run_check(check),
+            f"Rollout {NAMESPACE}/{APP}: AnalysisTemplate {NAMESPACE}/error-rate (background analysis) does not exist",
+            "Fix: create or correct the named template",
+        )
+    finally:
+        kept = {
+            k: template["metadata"][k]
+            for k in ("name", "namespace", "labels", "annotations")
+            if k in template["metadata"]
+        }
+        kube.create(resources.ANALYSIS_TEMPLATE, {**template, "metadata": kept}, namespace=NAMESPACE)
+        healthy.wait_for(phase="Healthy", stable_is_current=True, timeout_s=WAIT_S)
     run_check(check).assert_outcomes(passed=1)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 from pathlib import Path
 from typing import Any
 
@@ -10,7 +11,7 @@ import pytest
 
 from pytest_mnops.chaos.runner import ChaosRunner
 from pytest_mnops.chaos.scenarios import load
-from pytest_mnops.errors import GuardViolation
+from pytest_mnops.errors import GuardViolation, ScenarioError
 from pytest_mnops.guards.ledger import Ledger
 from pytest_mnops.guards.policy import Guards
 from pytest_mnops.guards.targets import derive
@@ -421,3 +422,65 @@ def test_a_context_not_allowed_fails_the_drill_before_any_change(mnops_pytester:
         ]
     )
     assert not (mnops_pytester.path / ".mnops").exists()
+
+
+# -- public experiments: what the runner accepts before anything runs -----------------------------------
+
+
+def _runner(tmp_path: Path, kube: FakeKube) -> ChaosRunner:
+    guards = Guards(TARGET, max_pods=50, max_percent=50.0, dry_run=True, echo=[].append)
+    return ChaosRunner(
+        kube=kube,  # type: ignore[arg-type]
+        target=TARGET,
+        timeline=Timeline(),
+        ledger=Ledger(tmp_path / "ledger.jsonl"),
+        guards=guards,
+        node=None,  # type: ignore[arg-type]
+    )
+
+
+def _experiment(tmp_path: Path, *actions: dict[str, Any], hypothesis: bool = True) -> Path:
+    experiment: dict[str, Any] = {"title": "t", "description": "d", "method": list(actions)}
+    if hypothesis:
+        probe = {
+            "type": "probe",
+            "name": "ok",
+            "tolerance": True,
+            "provider": {"type": "python", "module": "os", "func": "getcwd"},
+        }
+        experiment["steady-state-hypothesis"] = {"title": "ok", "probes": [probe]}
+    path = tmp_path / "public.json"
+    path.write_text(json.dumps(experiment))
+    return path
+
+
+def test_an_experiment_without_rollbacks_is_refused_unless_kubernetes_heals_its_faults(tmp_path: Path) -> None:
+    kube = FakeKube(_pods(10))
+    scale = _action(
+        "chaosk8s.deployment.actions", "scale_deployment", "scale-down", name="demo", replicas=0, ns="drills"
+    )
+    with pytest.raises(ScenarioError) as info:
+        _runner(tmp_path, kube).run(str(_experiment(tmp_path, scale)))
+    assert (
+        "action 'scale-down' (chaosk8s.deployment.actions.scale_deployment) injects a fault Kubernetes does not "
+        in (str(info.value))
+    )
+    assert "heals_itself=True" in str(info.value)
+    kill = _terminate(label_selector="app=demo", ns="drills")
+    with pytest.raises(pytest.skip.Exception):  # accepted: planned in the dry run
+        _runner(tmp_path, kube).run(str(_experiment(tmp_path, kill)))
+
+
+def test_an_experiment_with_no_way_to_show_recovery_is_refused(tmp_path: Path) -> None:
+    kill = _terminate(label_selector="app=demo", ns="drills")
+    with pytest.raises(ScenarioError, match="no steady-state-hypothesis and no recovery probe"):
+        _runner(tmp_path, FakeKube(_pods(10))).run(str(_experiment(tmp_path, kill, hypothesis=False)))
+
+
+def test_an_injection_that_would_touch_no_pod_fails(tmp_path: Path) -> None:
+    kill = _terminate(label_selector="app=nothing", ns="drills")
+    runner = _runner(tmp_path, FakeKube(_pods(10)))
+    runner.guards.dry_run = False
+    with pytest.raises(AssertionError, match="would touch no pod: app=nothing matches none in namespace drills"):
+        runner.run(str(_experiment(tmp_path, kill)))
+    assert not (tmp_path / "ledger.jsonl").exists()
