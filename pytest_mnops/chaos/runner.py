@@ -258,9 +258,9 @@ class ChaosRunner:
             self.guards.print_plan(loaded.name, experiment, actions, reverts)
             pytest.skip(f"--mnops-dry-run: {loaded.name} planned, nothing changed")
         self._check_something_injected(actions, phases, what)
-        if RECOVERY_PROBE in phases and RECOVERY_PROBE not in loaded.phases:
+        if RECOVERY_PROBE in phases:
             handoff[STEADY_STATE_KEY] = (experiment, secrets)
-            experiment["method"].append(self._recovery_probe(loaded))
+            experiment["method"].append(self._recovery_probe())
         drill_facts(self.node)["phases"] = how
         self._settle(experiment, resolved, secrets)
 
@@ -321,7 +321,8 @@ class ChaosRunner:
             how.append("recovered = steady state met again after the method")
         return phases, "inferred: " + "; ".join(how)
 
-    def _recovery_probe(self, scenario: Scenario) -> dict[str, Any]:
+    def _recovery_probe(self) -> dict[str, Any]:
+        """The probe that waits for the experiment's steady state to be met again (see wait_for_steady_state)."""
         spec = drill_spec(self.node) if self.node is not None else None
         production = spec.budget_s if spec and spec.budget_s else RECOVERY_S
         timeout = max(MIN_BUDGET_S, 2 * production * self.target.time_scale)  # room to measure an over-budget one

@@ -155,11 +155,14 @@ def _nodes(kube: Kube, target: ActionTarget, args: Obj, _: Obj) -> ActionTarget:
     chosen = sorted(hosted, key=lambda name: -len(hosted[name]))[: int(args["count"]) if args.get("count") else None]
     pods = [p for name in chosen for p in hosted[name]]
     namespaces = tuple(sorted({p["metadata"]["namespace"] for p in pods}))
-    everyone = [p for ns in namespaces for p in _pods(kube, ns, None)]
+    # The share is of every pod in those namespaces, the drained ones listed first.
+    drained = _names(pods)
+    seen = set(drained)
+    others = [n for n in _names([p for ns in namespaces for p in _pods(kube, ns, None)]) if n not in seen]
     return replace(
         target,
         namespaces=namespaces,
-        matching=_names(pods + [p for p in everyone if p not in pods]),
+        matching=drained + tuple(others),
         touched=len(pods),
         objects=tuple(f"Node {name}" for name in chosen),
     )
