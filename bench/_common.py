@@ -1,4 +1,4 @@
-"""Shared bits of the benchmark scripts: repo paths and a median printer."""
+"""Shared bits of the benchmark scripts: repo paths and a printer of the median, every run and the spread."""
 
 from __future__ import annotations
 
@@ -29,5 +29,6 @@ def report(label: str, samples: list[float], unit: str = "s", target: str = "") 
     median = statistics.median(samples)
     shown = ", ".join(f"{s:.3f}" for s in samples)
     goal = f"   target {target}" if target else ""
-    print(f"{label:<44} median {median:8.3f} {unit}   ({len(samples)} runs: {shown}){goal}")
+    spread = max(samples) - min(samples)
+    print(f"{label:<44} median {median:8.3f} {unit}   ({len(samples)} runs: {shown}; spread {spread:.3f}){goal}")
     return median

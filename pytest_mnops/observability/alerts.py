@@ -57,15 +57,8 @@ class Alerts:
                 )
             time.sleep(POLL_S)
 
-    def firing(
-        self, severity: str | None = None, *, state: str = "firing", namespace: str | None = None
-    ) -> list[dict[str, str]]:
-        """Alerts in ``state``; with ``namespace``, those about it and those about no namespace (the cluster)."""
-        matchers = [f'alertstate="{state}"']
-        if severity:
-            matchers.append(f'severity="{severity}"')
-        if namespace:
-            matchers.append(f'namespace=~"{namespace}|"')  # a DNS label: nothing in it needs escaping
+    def firing(self, severity: str | None = None) -> list[dict[str, str]]:
+        matchers = ['alertstate="firing"'] + ([f'severity="{severity}"'] if severity else [])
         return [s["metric"] for s in self.prometheus.query("ALERTS{" + ",".join(matchers) + "}")]
 
     def assert_none_firing(self, severity: str | None = None, *, ignore: tuple[str, ...] = ()) -> None:
@@ -156,17 +149,24 @@ class Alerts:
             time.sleep(POLL_S)
 
 
-def notifies(payload: Any, name: str, status: str, namespace: str | None = None) -> bool:
+def notifies(
+    payload: Any, name: str, status: str, namespace: str | None = None, labels: dict[str, str] | None = None
+) -> bool:
     """Webhook payloads carry alerts[]; Slack payloads and e-mails carry rendered text. With ``namespace``, only
-    a notification about that namespace counts: parallel drills fire the same alerts in their own ones."""
+    a notification about that namespace counts: parallel drills fire the same alerts in their own ones. With
+    ``labels``, only an alert carrying them (a text: naming their values) counts: one notification groups every
+    alert of a name and namespace, a drill's synthetic one with a real one."""
+    wanted = labels or {}
     if isinstance(payload, dict) and isinstance(payload.get("alerts"), list):
         return any(
             a.get("labels", {}).get("alertname") == name
             and a.get("status") == status
             and namespace in (None, a.get("labels", {}).get("namespace"))
+            and all(a.get("labels", {}).get(k) == v for k, v in wanted.items())
             for a in payload["alerts"]
         )
     text = str(payload)
     # The whole name: drills-gw1 must not match a message about drills-gw10.
     about = namespace is None or re.search(rf"(?<![\w-]){re.escape(namespace)}(?![\w-])", text) is not None
-    return name in text and about and (status != "resolved" or "RESOLVED" in text.upper())
+    named = name in text and all(v in text for v in wanted.values())
+    return named and about and (status != "resolved" or "RESOLVED" in text.upper())

@@ -6,14 +6,13 @@ import base64
 import json
 import re
 from pathlib import Path
-from typing import Any
 
 import pytest
 import yaml
 
 from pytest_mnops import workers
 from pytest_mnops.k8s import Kube
-from pytest_mnops.observability.alerts import Alerts, notifies
+from pytest_mnops.observability.alerts import notifies
 from pytest_mnops.reporting.results import DrillResult
 from pytest_mnops.timeline import Event
 
@@ -113,19 +112,21 @@ def test_a_text_notification_matches_the_whole_namespace_name() -> None:
     assert not notifies(slack, "HighLatencyP95", "firing", "drills")
 
 
-class RecordingPrometheus:
-    def __init__(self) -> None:
-        self.queries: list[str] = []
-
-    def query(self, expr: str) -> list[dict[str, Any]]:
-        self.queries.append(expr)
-        return []
-
-
-def test_alerts_of_a_namespace_include_cluster_wide_ones_and_no_others() -> None:
-    prometheus = RecordingPrometheus()
-    Alerts(prometheus, alertmanager_url=None).firing("critical", state="pending", namespace="drills-gw2")  # type: ignore[arg-type]
-    assert prometheus.queries == ['ALERTS{alertstate="pending",severity="critical",namespace=~"drills-gw2|"}']
+def test_a_notification_counts_only_for_the_alert_carrying_the_labels() -> None:
+    """Alertmanager groups a drill's synthetic alert with a real one of the same name and namespace."""
+    grouped = {
+        "alerts": [
+            {"status": "resolved", "labels": {"alertname": "RolloutAborted", "namespace": "default"}},
+            {"status": "firing", "labels": {"alertname": "RolloutAborted", "namespace": "default", "drill_run": "r1"}},
+        ]
+    }
+    ours = {"drill_run": "r1"}
+    assert notifies(grouped, "RolloutAborted", "firing", "default", ours)
+    assert not notifies(grouped, "RolloutAborted", "resolved", "default", ours)
+    assert notifies(grouped, "RolloutAborted", "resolved", "default")  # without labels: any alert of the group
+    email = {"subject": "[FIRING] RolloutAborted (default)", "body": "drill_run = r1"}
+    assert notifies(email, "RolloutAborted", "firing", "default", ours)
+    assert not notifies(email, "RolloutAborted", "firing", "default", {"drill_run": "r2"})
 
 
 def test_a_drill_result_survives_the_trip_from_worker_to_controller_without_its_plot() -> None:
