@@ -31,6 +31,10 @@ class WaitTimeout(ClusterError):
     """A watch-based wait ran out of time; the message says what was awaited and what was last seen."""
 
 
+class MonitoringUnreachable(ClusterError):
+    """Prometheus, Alertmanager or the receivers did not answer (after one bounded retry): fail closed."""
+
+
 class SandboxError(MnopsError):
     """A sandbox component could not be built, started or stopped."""
 

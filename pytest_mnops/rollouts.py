@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
+import math
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -148,8 +150,14 @@ class Rollout:
         return self._patch_status({"status": {"promoteFull": True}})
 
     def restart(self) -> Obj:
-        now = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-        return self._patch({"spec": {"restartAt": now}})
+        """Replace every pod that exists now, like `kubectl argo rollouts restart`, but at the next whole second.
+
+        ``restartAt`` has one-second resolution and Argo Rollouts replaces only pods created *before* it. At "now"
+        (truncated to the second), a pod created earlier in this same second, such as a replacement for a pod
+        just killed, would be passed over and keep what it read at start: the old value of a rotated Secret.
+        """
+        at = dt.datetime.fromtimestamp(math.floor(time.time()) + 1, dt.UTC)
+        return self._patch({"spec": {"restartAt": at.strftime("%Y-%m-%dT%H:%M:%SZ")}})
 
     def set_image(
         self,

@@ -29,6 +29,7 @@ from pytest_mnops.guards.policy import Guards
 from pytest_mnops.guards.targets import SELF_HEALING, ActionTarget, call_of, derive
 from pytest_mnops.k8s import Kube, default_kubeconfig
 from pytest_mnops.markers import drill_spec
+from pytest_mnops.observability import reach
 from pytest_mnops.session import drill_facts
 from pytest_mnops.target import Target
 from pytest_mnops.timeline import (
@@ -262,6 +263,11 @@ class ChaosRunner:
             handoff[STEADY_STATE_KEY] = (experiment, secrets)
             experiment["method"].append(self._recovery_probe())
         drill_facts(self.node)["phases"] = how
+        # Fail closed: no fault goes in while the monitoring that would show its blast (and a real incident
+        # meanwhile) does not answer.
+        for service, key in (("Prometheus", "prometheus_url"), ("Alertmanager", "alertmanager_url")):
+            if resolved.get(key):
+                reach.require(service, resolved[key], needed_by=f"drill {loaded.name}")
         self._settle(experiment, resolved, secrets)
 
         def record() -> Entry:

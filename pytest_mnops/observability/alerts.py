@@ -10,6 +10,7 @@ from typing import Any
 import requests
 
 from pytest_mnops.errors import ClusterError, WaitTimeout
+from pytest_mnops.observability import reach
 from pytest_mnops.observability.prometheus import POLL_S, Prometheus
 
 STATES = ("pending", "firing", "resolved")
@@ -71,8 +72,13 @@ class Alerts:
     def _am(self, method: str, path: str, **kwargs: Any) -> Any:
         if not self.alertmanager_url:
             raise ClusterError("no Alertmanager URL for this target. Fix: pass --mnops-alertmanager-url.")
+        url = f"{self.alertmanager_url}/api/v2{path}"
         try:
-            resp = requests.request(method, f"{self.alertmanager_url}/api/v2{path}", timeout=10, **kwargs)
+            resp = reach.call(
+                "Alertmanager",
+                self.alertmanager_url,
+                lambda: requests.request(method, url, timeout=reach.TIMEOUT, **kwargs),
+            )
             resp.raise_for_status()
         except requests.RequestException as exc:
             raise ClusterError(f"Alertmanager {self.alertmanager_url}: {method} {path}: {exc}") from None
@@ -118,8 +124,13 @@ class Alerts:
     def received(self, channel: str) -> list[dict[str, Any]]:
         if not self.receivers_url:
             raise ClusterError("no receivers URL for this target. Fix: pass --mnops-receivers-url.")
+        url = f"{self.receivers_url}/received"
         try:
-            resp = requests.get(f"{self.receivers_url}/received", params={"channel": channel}, timeout=10)
+            resp = reach.call(
+                "notification receivers",
+                self.receivers_url,
+                lambda: requests.get(url, params={"channel": channel}, timeout=reach.TIMEOUT),
+            )
             resp.raise_for_status()
         except requests.RequestException as exc:
             raise ClusterError(f"receivers {self.receivers_url}: {exc}") from None

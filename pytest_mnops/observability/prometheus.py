@@ -11,8 +11,10 @@ from typing import Any
 import requests
 from prometheus_api_client.exceptions import PrometheusApiClientException
 from prometheus_api_client.prometheus_connect import PrometheusConnect
+from urllib3.util.retry import Retry
 
 from pytest_mnops.errors import ClusterError, WaitTimeout
+from pytest_mnops.observability import reach
 
 Sample = dict[str, Any]
 POLL_S = 0.25  # Prometheus has no watch API; the sandbox evaluates every second, so poll at a quarter of it.
@@ -21,7 +23,14 @@ POLL_S = 0.25  # Prometheus has no watch API; the sandbox evaluates every second
 class Prometheus:
     def __init__(self, url: str) -> None:
         self.url = url.rstrip("/")
-        self._client = PrometheusConnect(url=self.url, disable_ssl=True)
+        # The client's own retries (3, with backoff, no timeout) cost a check minutes when Prometheus is down;
+        # reach.call retries once, bounded, and names the server.
+        self._client = PrometheusConnect(
+            url=self.url,
+            disable_ssl=True,
+            retry=Retry(0, read=False),
+            timeout=reach.TIMEOUT,  # type: ignore[arg-type]  # requests takes (connect, read)
+        )
 
     def __repr__(self) -> str:
         return f"Prometheus({self.url})"
@@ -29,7 +38,7 @@ class Prometheus:
     def query(self, expr: str) -> list[Sample]:
         """Instant vector query: ``[{"metric": {...}, "value": [ts, "1.5"]}, ...]``."""
         try:
-            return self._client.custom_query(expr)
+            return reach.call("Prometheus", self.url, lambda: self._client.custom_query(expr))
         except (PrometheusApiClientException, requests.RequestException) as exc:
             raise ClusterError(f"Prometheus {self.url}: query `{expr}` failed: {exc}") from None
 
@@ -43,11 +52,15 @@ class Prometheus:
 
     def range(self, expr: str, start: float, end: float, step_s: float = 1.0) -> list[Sample]:
         try:
-            return self._client.custom_query_range(
-                expr,
-                start_time=dt.datetime.fromtimestamp(start, dt.UTC),
-                end_time=dt.datetime.fromtimestamp(end, dt.UTC),
-                step=f"{step_s}s",
+            return reach.call(
+                "Prometheus",
+                self.url,
+                lambda: self._client.custom_query_range(
+                    expr,
+                    start_time=dt.datetime.fromtimestamp(start, dt.UTC),
+                    end_time=dt.datetime.fromtimestamp(end, dt.UTC),
+                    step=f"{step_s}s",
+                ),
             )
         except (PrometheusApiClientException, requests.RequestException) as exc:
             raise ClusterError(f"Prometheus {self.url}: range query `{expr}` failed: {exc}") from None
@@ -72,7 +85,7 @@ class Prometheus:
 
     def _api(self, path: str) -> Any:
         try:
-            resp = requests.get(f"{self.url}{path}", timeout=10)
+            resp = reach.call("Prometheus", self.url, lambda: requests.get(f"{self.url}{path}", timeout=reach.TIMEOUT))
             resp.raise_for_status()
             return resp.json()["data"]
         except (requests.RequestException, ValueError, KeyError) as exc:

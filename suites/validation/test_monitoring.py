@@ -16,7 +16,8 @@ import requests
 import yaml
 
 from pytest_mnops.assets import shown
-from pytest_mnops.errors import ClusterError
+from pytest_mnops.errors import ClusterError, MonitoringUnreachable
+from pytest_mnops.observability import reach
 from pytest_mnops.observability.alerts import Alerts
 from pytest_mnops.observability.prometheus import Prometheus
 from pytest_mnops.observability.routing import integrations, receivers_for
@@ -36,19 +37,14 @@ VARIABLE = re.compile(r"\$\{(\w+)(?::\w+)?\}|\$(\w+)|\[\[(\w+)\]\]")
 PROMTOOL_TIMEOUT_S = 120
 
 
-def _get(url: str) -> requests.Response:
-    try:
-        return requests.get(url, timeout=10)
-    except requests.RequestException as exc:
-        raise ClusterError(
-            f"{url} did not answer: {exc}. Fix: check the server is up and the URL option "
-            "(--mnops-prometheus-url / --mnops-alertmanager-url) points at it."
-        ) from None
+def _get(service: str, base: str, path: str) -> requests.Response:
+    """One GET, failing fast with the server named when it cannot be reached."""
+    return reach.call(service, base, lambda: requests.get(f"{base}{path}", timeout=reach.TIMEOUT))
 
 
 @pytest.mark.validation("monitoring", reads="cluster")
 def test_prometheus_ready_and_targets_up(prometheus: Prometheus) -> None:
-    ready = _get(f"{prometheus.url}/-/ready")
+    ready = _get("Prometheus", prometheus.url, "/-/ready")
     assert ready.ok, (
         f"Prometheus {prometheus.url}/-/ready answered {ready.status_code}: "
         f"{ready.text.strip()}. Fix: wait for its WAL replay to finish, or read its log."
@@ -133,6 +129,8 @@ def test_alert_expressions_evaluate(prometheus: Prometheus, mnops_target: Target
     for file, _, rule in _rules(rule_files, mnops_target.time_scale):
         try:
             prometheus.query(rule["expr"])
+        except MonitoringUnreachable:
+            raise  # every other query would wait for the same server: one named failure says it
         except ClusterError as exc:
             errors.append(f"{shown(file)}: rule {_rule_name(rule)}: {exc}")
     assert not errors, f"{'; '.join(errors)}. Fix: correct the named rule's expr."
@@ -215,6 +213,8 @@ def test_dashboard_queries_return_data(
             label = f"panel {panel.get('id')} {panel.get('title')!r} query {target.get('refId')}"
             try:
                 result = prometheus.query(expr)
+            except MonitoringUnreachable:
+                raise  # every other query would wait for the same server: one named failure says it
             except ClusterError as exc:
                 errors.append(f"{label}: {exc}")
                 continue
@@ -238,9 +238,9 @@ def test_alertmanager_routes_every_severity_to_a_receiver(
 ) -> None:
     """Every severity the rules use reaches a receiver that notifies someone, as the running routing tree says."""
     url = mnops_target.require("alertmanager_url", "--mnops-alertmanager-url")
-    ready = _get(f"{url}/-/ready")
+    ready = _get("Alertmanager", url, "/-/ready")
     assert ready.ok, f"Alertmanager {url}/-/ready answered {ready.status_code}. Fix: read its log."
-    status = _get(f"{url}/api/v2/status")
+    status = _get("Alertmanager", url, "/api/v2/status")
     assert status.ok, f"Alertmanager {url}/api/v2/status answered {status.status_code}. Fix: read its log."
     running = yaml.safe_load(status.json()["config"]["original"]) or {}
     receivers = {r["name"]: r for r in running.get("receivers") or []}
