@@ -35,6 +35,10 @@ class MonitoringUnreachable(ClusterError):
     """Prometheus, Alertmanager or the receivers did not answer (after one bounded retry): fail closed."""
 
 
+class ControllerDown(ClusterError):
+    """A controller the drill relies on (Argo Rollouts) does not reconcile: the verdict names it, not detection."""
+
+
 class SandboxError(MnopsError):
     """A sandbox component could not be built, started or stopped."""
 

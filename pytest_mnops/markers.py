@@ -22,9 +22,10 @@ DRILLS = (
 CATEGORIES = ("infrastructure", "deployment", "rollouts", "monitoring", "automation", "documentation")
 SLUG = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 MARKERS = (
-    "drill(name, *, budget_s=None, human_step=False, heals_itself=False): a chaos drill; name is any slug "
-    "(lowercase letters, digits, dashes), e.g. one of the built-in " + ", ".join(DRILLS) + "; heals_itself "
-    "accepts an experiment without rollbacks whose faults the system heals by itself",
+    "drill(name, *, budget_s=None, human_step=False, heals_itself=False, stop_when=()): a chaos drill; name "
+    "is any slug (lowercase letters, digits, dashes), e.g. one of the built-in " + ", ".join(DRILLS) + "; "
+    "heals_itself accepts an experiment without rollbacks whose faults the system heals by itself; stop_when "
+    "lists PromQL stop conditions of this drill",
     "validation(category, *, reads='cluster'): a validation check; category is one of "
     + ", ".join(CATEGORIES)
     + "; reads is 'cluster' (the target) or 'repo' (this repository's assets)",
@@ -37,6 +38,7 @@ class DrillSpec:
     budget_s: float | None = None
     human_step: bool = False
     heals_itself: bool = False
+    stop_when: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -56,14 +58,22 @@ def slug_problem(name: object) -> str | None:
 
 
 def _drill(
-    name: str, *, budget_s: float | None = None, human_step: bool = False, heals_itself: bool = False
+    name: str,
+    *,
+    budget_s: float | None = None,
+    human_step: bool = False,
+    heals_itself: bool = False,
+    stop_when: str | list[str] | tuple[str, ...] = (),
 ) -> DrillSpec:
     problem = slug_problem(name)
     if problem:
         raise ValueError(problem)
     if budget_s is not None and budget_s <= 0:
         raise ValueError(f"budget_s must be positive, got {budget_s!r}")
-    return DrillSpec(name, budget_s, human_step, heals_itself)
+    conditions = (stop_when,) if isinstance(stop_when, str) else tuple(stop_when)
+    if not all(isinstance(c, str) and c.strip() for c in conditions):
+        raise ValueError(f"stop_when must be PromQL strings, got {stop_when!r}")
+    return DrillSpec(name, budget_s, human_step, heals_itself, conditions)
 
 
 def _validation(category: str, *, reads: str = "cluster") -> ValidationSpec:

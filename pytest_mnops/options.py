@@ -64,6 +64,11 @@ def _choice(*choices: str) -> Callable[[str], str]:
     return parse
 
 
+def _lines(text: str) -> list[str]:
+    """One item a line (an ini value, an environment variable); a CLI option repeats instead."""
+    return [line.strip() for line in text.splitlines() if line.strip()]
+
+
 def _flag(text: str) -> bool:
     lowered = text.strip().lower()
     if lowered in ("1", "true", "yes", "on"):
@@ -82,6 +87,7 @@ class Option:
     parse: Callable[[str], Any] = str
     default: Any = None
     flag: bool = False
+    repeat: bool = False  # the CLI option may be given several times; env and ini hold one value a line
 
     @property
     def cli(self) -> str:
@@ -180,6 +186,26 @@ OPTIONS: tuple[Option, ...] = (
         "a Grafana dashboard JSON whose queries must return data (default: the reference dashboard, with "
         "--mnops-expect=reference)",
     ),
+    Option(
+        "stop-when",
+        "stop condition: PromQL that, when it returns a series, interrupts the running drill and reverts its "
+        "faults (STOPPED); repeatable, ini one a line; $namespace and $app are filled in",
+        _lines,
+        default=[],
+        repeat=True,
+    ),
+    Option(
+        "stop-defaults",
+        "the default stop conditions (success rate below 0.5, an unexpected critical alert firing in the "
+        "namespace): auto (every target but the sandbox), on, off",
+        _choice("auto", "on", "off"),
+        default="auto",
+    ),
+    Option(
+        "stop-file",
+        "manual stop: while this file exists every running drill is stopped and reverted, and none starts",
+        default=".mnops/STOP",
+    ),
     Option("report-json", "write a machine-readable drill summary to this path"),
     Option("fail-under", "fail the run when the overall resilience score is below this (0-100)", _score),
 )
@@ -191,6 +217,15 @@ def register(parser: pytest.Parser) -> None:
     for opt in OPTIONS:
         if opt.flag:
             group.addoption(opt.cli, action="store_const", const=True, dest=opt.dest, default=None, help=opt.help)
+        elif opt.repeat:
+            group.addoption(
+                opt.cli,
+                dest=opt.dest,
+                action="append",
+                default=None,
+                metavar="VALUE",
+                help=f"{opt.help} [env {opt.env}, ini {opt.dest}]",
+            )
         else:
             group.addoption(
                 opt.cli,

@@ -43,10 +43,14 @@ def pytest_configure(config: pytest.Config) -> None:
     config.pluginmanager.register(session, "mnops-session")
     # SIGTERM unwinds like Ctrl-C, so chaoslib's rollbacks and the ledger's reverts run before exit.
     config.stash[SIGTERM_KEY] = signals.install_sigterm_as_interrupt()
+    # SIGUSR1 is the manual stop: every running drill reverts and none starts (see guards/stop.py).
+    session.manual_stop.install()
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
     signals.restore(config.stash.get(SIGTERM_KEY, None))
+    if SESSION_KEY in config.stash:
+        config.stash[SESSION_KEY].manual_stop.uninstall()
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

@@ -8,7 +8,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from pytest_mnops.errors import ClusterError, NotFound
+from pytest_mnops.errors import ClusterError, ControllerDown, NotFound, WaitTimeout
 from pytest_mnops.k8s import Kube, resources
 from pytest_mnops.k8s.conditions import condition_true
 
@@ -16,6 +16,8 @@ Obj = dict[str, Any]
 REVISION_ANNOTATION = "rollout.argoproj.io/revision"
 HASH_LABEL = "rollouts-pod-template-hash"
 ANALYSIS_DONE = frozenset({"Successful", "Failed", "Error", "Inconclusive"})
+# The controller observes a spec change in well under a second; this long without, it is not reconciling.
+CONTROLLER_GRACE_S = 20.0
 
 
 @dataclass(frozen=True)
@@ -270,6 +272,31 @@ class Rollout:
             timeout_s=timeout_s,
             what=f"Rollout {self.name!r} to reach {wanted}",
         )
+
+    def wait_observed(self, timeout_s: float = CONTROLLER_GRACE_S) -> RolloutStatus:
+        """The Argo Rollouts controller has seen the latest spec (``status.observedGeneration == generation``).
+
+        A drill that waits for an analysis or an abort would otherwise time out as "not detected" when the
+        controller that runs them is down.
+        """
+        try:
+            return self.kube.wait(
+                resources.ROLLOUT,
+                lambda objs: read_status(objs[0]) if objs and read_status(objs[0]).trusted else None,
+                name=self.name,
+                namespace=self.namespace,
+                timeout_s=timeout_s,
+                what=f"the Argo Rollouts controller to observe Rollout {self.name!r}",
+            )
+        except WaitTimeout:
+            obj = self.get()
+            observed = (obj.get("status") or {}).get("observedGeneration", "none")
+            raise ControllerDown(
+                f"the Argo Rollouts controller is not reconciling Rollout {self.namespace}/{self.name}: "
+                f"metadata.generation {obj['metadata'].get('generation')} unobserved for {timeout_s:.0f}s "
+                f"(status.observedGeneration {observed}). Fix: check the controller is running and watches this "
+                "namespace (`kubectl -n argo-rollouts get pods`, its log; sandbox: `mnops sandbox status`)."
+            ) from None
 
     def analysis_runs(self) -> list[Obj]:
         items, _ = self.kube.list(resources.ANALYSIS_RUN, namespace=self.namespace)

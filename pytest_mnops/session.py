@@ -17,6 +17,7 @@ from pytest_mnops.workers import worker_id
 if TYPE_CHECKING:
     from pytest_mnops.guards.ledger import Ledger
     from pytest_mnops.guards.policy import Guards
+    from pytest_mnops.guards.stop import ManualStop
     from pytest_mnops.reporting.results import DrillResult
     from pytest_mnops.target import Target
     from pytest_mnops.timeline import Event
@@ -63,6 +64,12 @@ class MnopsSession:
             dry_run=resolve(self.config, "dry-run"),
             echo=self.say,
         )
+
+    @functools.cached_property
+    def manual_stop(self) -> ManualStop:
+        from pytest_mnops.guards.stop import ManualStop
+
+        return ManualStop(Path(resolve(self.config, "stop-file")))
 
     @property
     def training(self) -> bool:

@@ -227,6 +227,7 @@ def synthetic_alerts_active(configuration: Configuration) -> int:
 def wait_for_analysis_failed(configuration: Configuration, timeout_s: float = 600) -> dict[str, Any]:
     """An AnalysisRun of this Rollout, created during this run, ends Failed or Error."""
     rollout = _rollout(configuration)
+    rollout.wait_observed()  # no analysis runs without the controller: say so, not "not detected"
     # creationTimestamp has one-second resolution: allow the second the run started in.
     since = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(_run_started(configuration) - 1))
 
@@ -255,6 +256,7 @@ def wait_for_analysis_failed(configuration: Configuration, timeout_s: float = 60
 
 
 def wait_for_abort(configuration: Configuration, timeout_s: float = 600) -> dict[str, Any]:
+    _rollout(configuration).wait_observed()
     status = _rollout(configuration).wait_for(aborted=True, timeout_s=budget(configuration, timeout_s))
     return {"phase": status.phase, "message": status.message, "aborted_at": time.time()}
 

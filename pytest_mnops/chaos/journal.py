@@ -6,6 +6,7 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any
 
+from pytest_mnops.errors import ControllerDown
 from pytest_mnops.timeline import DETECTED, RECOVERED
 
 
@@ -84,6 +85,8 @@ class DrillJournal:
         for run in self.activities:
             if run.status != "succeeded":
                 what = {DETECTED: "NOT DETECTED", RECOVERED: "NOT RECOVERED"}.get(run.phase or "", "FAILED")
+                if ControllerDown.__name__ in run.error:
+                    what = "CONTROLLER DOWN"  # the system under test was not there to detect anything
                 out.append(f"{what}: {run.name}: {run.error or run.status}")
         if self.deviated or self.steady_state_after is False:
             out.append("steady state did not come back after the fault (hypothesis after the method deviated)")

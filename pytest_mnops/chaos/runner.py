@@ -15,6 +15,7 @@ from chaoslib import substitute
 from chaoslib.activity import run_activity
 from chaoslib.configuration import load_configuration
 from chaoslib.exceptions import ActivityFailed
+from chaoslib.exit import exit_gracefully
 from chaoslib.experiment import run_experiment
 from chaoslib.hypothesis import run_steady_state_hypothesis
 from chaoslib.run import RunEventHandler
@@ -24,13 +25,15 @@ from chaoslib.types import Strategy
 from pytest_mnops.chaos.journal import DrillJournal, timestamp
 from pytest_mnops.chaos.scenarios import TARGET_KEYS, Scenario, load
 from pytest_mnops.errors import ClusterError, ScenarioError
+from pytest_mnops.guards import stop
 from pytest_mnops.guards.ledger import Entry, Ledger
 from pytest_mnops.guards.policy import Guards
 from pytest_mnops.guards.targets import SELF_HEALING, ActionTarget, call_of, derive
 from pytest_mnops.k8s import Kube, default_kubeconfig
 from pytest_mnops.markers import drill_spec
 from pytest_mnops.observability import reach
-from pytest_mnops.session import drill_facts
+from pytest_mnops.options import resolve as option_value
+from pytest_mnops.session import SESSION_KEY, drill_facts
 from pytest_mnops.target import Target
 from pytest_mnops.timeline import (
     DETECTED,
@@ -53,6 +56,9 @@ MIN_BUDGET_S = 30.0
 RECOVERY_S = 600.0
 STEADY_STATE_KEY = "steady-state"
 RECOVERY_PROBE = "steady-state-restored"
+# A revert outlasts an API server restart (seconds; a managed control plane's failover: a minute or two).
+REVERT_RETRY_S = 180.0
+REVERT_PAUSE_S = 2.0
 
 
 class Handoff(dict):
@@ -135,10 +141,30 @@ def wait_for_steady_state(timeout_s: float, configuration: dict[str, Any]) -> di
     return {"recovered_at": at}
 
 
-def revert(entry: Entry) -> None:
+def revert(entry: Entry, *, retry_s: float = REVERT_RETRY_S) -> None:
     """Play an entry's rollbacks with the experiment's own configuration and secrets; each is idempotent, so a
     second revert is harmless. A fault Kubernetes heals by itself (no rollbacks) is reverted once the
-    experiment's steady state is back."""
+    experiment's steady state is back.
+
+    While the API server does not answer (restarting, failing over), the revert is tried again, for at most
+    ``retry_s``; once it answers, one more failure is the revert's own and is raised.
+    """
+    deadline = time.monotonic() + retry_s
+    answered = False
+    while True:
+        try:
+            _play_rollbacks(entry)
+            return
+        except Exception as exc:
+            was_answering, answered = answered, _api_answers(entry.configuration)
+            if time.monotonic() > deadline:
+                raise ClusterError(f"{exc} (still failing after {retry_s:.0f}s of retries)") from None
+            if answered and was_answering:
+                raise
+            time.sleep(REVERT_PAUSE_S)
+
+
+def _play_rollbacks(entry: Entry) -> None:
     with kube_environment(entry.configuration):
         secrets = load_secrets(entry.secrets or {}, entry.configuration)
         for activity in entry.rollbacks:
@@ -152,6 +178,15 @@ def revert(entry: Entry) -> None:
                     f"{entry.describe()}: the steady state is not back after {timeout:.0f}s: {missed}. Fix: heal "
                     "what the probes name, then run `mnops recover` again."
                 )
+
+
+def _api_answers(configuration: dict[str, Any]) -> bool:
+    try:
+        Kube(kubeconfig=configuration.get("kubeconfig"), context=configuration.get("context")).server_version()
+    except ClusterError:
+        return False
+    return True
+
 
 
 class _Recorder(RunEventHandler):
@@ -196,6 +231,22 @@ class _Recorder(RunEventHandler):
         ):
             self.ledger.record_reverted(self.entry.id, how="chaoslib rollbacks")
             self.timeline.mark(REVERTED, "rollbacks succeeded")
+
+
+class StopEvents(RunEventHandler):
+    """chaoslib's run events the stop watch needs: when its signal handler is in place and the method runs."""
+
+    def __init__(self, watch: stop.StopWatch) -> None:
+        self.watch = watch
+
+    def started(self, experiment: Any, journal: Any) -> None:
+        self.watch.started()
+
+    def start_method(self, experiment: Any) -> None:
+        self.watch.start_method()
+
+    def method_completed(self, experiment: Any, state: Any = None) -> None:
+        self.watch.method_completed()
 
 
 class ChaosRunner:
@@ -268,6 +319,7 @@ class ChaosRunner:
         for service, key in (("Prometheus", "prometheus_url"), ("Alertmanager", "alertmanager_url")):
             if resolved.get(key):
                 reach.require(service, resolved[key], needed_by=f"drill {loaded.name}")
+        watch = self._stop_watch(experiment, resolved, loaded.name)
         self._settle(experiment, resolved, secrets)
 
         def record() -> Entry:
@@ -282,15 +334,21 @@ class ChaosRunner:
 
         recorder = _Recorder(phases, self.timeline, self.ledger, record)
         try:
-            with kube_environment(resolved):
+            with kube_environment(resolved), watch:
                 raw = run_experiment(
-                    experiment, settings=SETTINGS, strategy=Strategy.DEFAULT, event_handlers=[recorder]
+                    experiment,
+                    settings=SETTINGS,
+                    strategy=Strategy.DEFAULT,
+                    event_handlers=[recorder, StopEvents(watch)],
                 )
         finally:
             # Whatever happened inside chaoslib (it swallows Ctrl-C and SIGTERM), nothing stays injected.
             self._revert_leftovers(recorder)
         journal = DrillJournal.from_journal(loaded.name, raw, phases)
         self._record(loaded, config, journal)
+        if watch.stopped is not None:
+            drill_facts(self.node)["stopped"] = watch.stopped.facts()
+            watch.raise_if_stopped()
         if journal.status == "interrupted":
             raise KeyboardInterrupt(f"{loaded.name} interrupted; its faults were reverted")
         return journal
@@ -439,6 +497,32 @@ class ChaosRunner:
             raise AssertionError(
                 f"drill {journal.scenario} did not prove detection and recovery:\n  - " + "\n  - ".join(problems)
             )
+
+    def _stop_watch(self, experiment: dict[str, Any], config: dict[str, Any], name: str) -> stop.StopWatch:
+        """The drill's stop conditions, checked once now: one that holds already means nothing is injected."""
+        spec = drill_spec(self.node)
+        conditions = stop.conditions_for(
+            option=option_value(self.node.config, "stop-when"),
+            marker=spec.stop_when if spec else (),
+            defaults=option_value(self.node.config, "stop-defaults"),
+            sandbox=self.target.sandbox,
+            experiment=experiment,
+        )
+        manual = self.node.config.stash[SESSION_KEY].manual_stop
+        watch = stop.watch_for(
+            conditions,
+            configuration=config,
+            manual=manual,
+            what=f"drill {name}",
+            api_health=self.kube.server_version,
+            interrupt=exit_gracefully,  # SIGUSR1: SystemExit(20) in the main thread, then chaoslib's rollbacks
+        )
+        try:
+            watch.check_before()
+        except stop.DrillStopped:
+            drill_facts(self.node)["stopped"] = watch.stopped.facts() if watch.stopped else {}
+            raise
+        return watch
 
     def _settle(self, experiment: dict[str, Any], configuration: dict[str, Any], secrets: dict[str, Any]) -> None:
         """Wait (bounded) for the steady state before injecting: an earlier drill may still be healing.

@@ -99,6 +99,8 @@ class DrillResult:
     def verdict(self) -> str:
         if self.outcome == "skipped":
             return "skipped"
+        if self.facts.get("stopped"):
+            return "STOPPED"  # a stop condition held or the manual stop was pulled: interrupted and reverted
         return "proved" if self.outcome == "passed" else "failed"
 
     def as_dict(self) -> dict[str, Any]:

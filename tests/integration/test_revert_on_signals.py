@@ -1,20 +1,26 @@
-"""A chaos tool must always revert: on Ctrl-C and SIGTERM by itself, after SIGKILL through `mnops recover`."""
+"""A chaos tool must always revert: on Ctrl-C and SIGTERM by itself, after SIGKILL through `mnops recover`, for
+every kind of fault the drills inject."""
 
 from __future__ import annotations
 
+import base64
 import os
 import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
+import requests
 
 from pytest_mnops import app
+from pytest_mnops.chaos.activities import RUN_ANNOTATION
 from pytest_mnops.guards.ledger import Ledger
-from pytest_mnops.k8s import Kube, resources
+from pytest_mnops.k8s import Kube, pod_ready, resources
 from pytest_mnops.rollouts import Rollout
 from pytest_mnops.sandbox.cluster import SandboxSettings
 from tests.integration.conftest import ROOT, drill_argv, in_namespace
@@ -71,38 +77,102 @@ def test_interrupt_mid_fault_reverts(
     assert Ledger(ledger).pending() == []
 
 
+SECRET = "machine-native-ops-credentials"
+CHAOS = (resources.NETWORK_CHAOS, resources.STRESS_CHAOS)
+
+
+def cluster_state(kube: Kube, namespace: str) -> dict[str, Any]:
+    """What a fault changes, without the bookkeeping every write changes (resourceVersion, generation, status):
+    the Rollout's spec (a restart's restartAt aside: replacing pods is how a rotation reaches them), the chaos
+    objects present, the app Secret's keys and the Ready pods."""
+    rollout = Rollout(kube, namespace=namespace, name=app.APP_NAME)
+    spec = {k: v for k, v in rollout.get()["spec"].items() if k != "restartAt"}
+    chaos = sorted(o["metadata"]["name"] for r in CHAOS for o in kube.list(r, namespace=namespace)[0])
+    secret = kube.find(resources.SECRET, SECRET, namespace=namespace) or {}
+    pods, _ = kube.list(resources.POD, namespace=namespace, label_selector=f"app={app.APP_NAME}")
+    ready = [p for p in pods if pod_ready(p) and not p["metadata"].get("deletionTimestamp")]
+    return {"spec": spec, "chaos": chaos, "secret_keys": sorted(secret.get("data") or {}), "ready": len(ready)}
+
+
+@dataclass(frozen=True)
+class Fault:
+    drill: str
+    # True once the drill's fault is in the cluster, given the state before and the namespace.
+    injected: Callable[[Kube, str, dict[str, Any]], bool]
+
+
+def _pod_uids(kube: Kube, namespace: str) -> set[str]:
+    pods, _ = kube.list(resources.POD, namespace=namespace, label_selector=f"app={app.APP_NAME}")
+    return {p["metadata"]["uid"] for p in pods}
+
+
+def _pods_replaced(kube: Kube, namespace: str, before: dict[str, Any]) -> bool:
+    # KWOK replaces a pod in a fraction of a second: a pod of before gone is the evidence, not a dip in Ready.
+    return not before["uids"] <= _pod_uids(kube, namespace)
+
+
+def _chaos_present(kube: Kube, namespace: str, before: dict[str, Any]) -> bool:
+    return bool(cluster_state(kube, namespace)["chaos"])
+
+
+def _canary_deployed(kube: Kube, namespace: str, before: dict[str, Any]) -> bool:
+    template = Rollout(kube, namespace=namespace, name=app.APP_NAME).get()["spec"]["template"]
+    return RUN_ANNOTATION in (template["metadata"].get("annotations") or {})
+
+
+def _secret_rotated(kube: Kube, namespace: str, before: dict[str, Any]) -> bool:
+    return bool(Rollout(kube, namespace=namespace, name=app.APP_NAME).get()["spec"].get("restartAt"))
+
+
+FAULTS = [
+    Fault("pod-failure", _pods_replaced),
+    Fault("high-latency", _chaos_present),
+    Fault("resource-exhaustion", _chaos_present),
+    Fault("canary-failure", _canary_deployed),
+    Fault("secret-rotation", _secret_rotated),
+]
+
+
+@pytest.mark.parametrize("fault", FAULTS, ids=["pod kill", "NetworkChaos", "StressChaos", "canary version", "Secret"])
 def test_sigkill_mid_fault_is_reverted_by_mnops_recover(
-    kube: Kube, namespace: str, sandbox: SandboxSettings, tmp_path: Path
+    fault: Fault, kube: Kube, namespace: str, sandbox: SandboxSettings, tmp_path: Path
 ) -> None:
     ledger = tmp_path / "ledger.jsonl"
     rollout = Rollout(kube, namespace=namespace, name=app.APP_NAME)
-    rollout.wait_for(phase="Healthy", stable_is_current=True, timeout_s=120)
-    before = rollout.get()["spec"]["template"]
-
-    def injected() -> bool:
-        return rollout.get()["spec"]["template"]["metadata"]["annotations"] != before["metadata"]["annotations"]
-
-    drill = start_drill("canary-failure", namespace, sandbox, ledger)
+    rollout.wait_for(settled=True, timeout_s=180)
+    before = cluster_state(kube, namespace)
+    baseline = {**before, "uids": _pod_uids(kube, namespace)}
+    drill = start_drill(fault.drill, namespace, sandbox, ledger)
     try:
-        wait_until(injected, timeout_s=120, what="the faulty version to be rolled out")
+        wait_until(lambda: fault.injected(kube, namespace, baseline), timeout_s=180, what=f"{fault.drill}'s fault")
     finally:
         drill.kill()  # SIGKILL: no handler, no rollback, no ledger update
-        drill.communicate(timeout=30)
-    assert len(Ledger(ledger).pending()) == 1
-    assert injected(), "the fault must still be there after SIGKILL, or this test proves nothing"
+        output, _ = drill.communicate(timeout=30)
+    assert len(Ledger(ledger).pending()) == 1, output
+    assert fault.injected(kube, namespace, before), (
+        "the fault must still be there after SIGKILL, or this proves nothing"
+    )
 
     recover = subprocess.run(
         [sys.executable, "-m", "pytest_mnops.cli", "recover", "--ledger", str(ledger)],
         cwd=ROOT,
         capture_output=True,
         text=True,
-        timeout=300,
+        timeout=600,
     )
     assert recover.returncode == 0, recover.stdout + recover.stderr
-    assert "reverted canary-failure" in recover.stdout
-    after = rollout.wait_for(phase="Healthy", stable_is_current=True, timeout_s=120)
-    template = rollout.get()["spec"]["template"]
-    assert template["metadata"]["annotations"] == before["metadata"]["annotations"]
-    assert [c["image"] for c in template["spec"]["containers"]] == [c["image"] for c in before["spec"]["containers"]]
+    assert f"reverted {fault.drill}" in recover.stdout
+    after = rollout.wait_for(settled=True, timeout_s=180)
+    assert cluster_state(kube, namespace) == before
     assert not after.aborted
     assert Ledger(ledger).pending() == []
+    assert consumers_accept_current_secret(kube, sandbox, namespace), "a consumer holds another credential"
+
+
+def consumers_accept_current_secret(kube: Kube, sandbox: SandboxSettings, namespace: str) -> bool:
+    """Every sampled request through the app accepts the Secret's current value: no consumer left on another."""
+    data = kube.get(resources.SECRET, SECRET, namespace=namespace)["data"]
+    token = base64.b64decode(data["api-token"]).decode()
+    url = f"{sandbox.traffic_url}/svc/{namespace}/{app.APP_NAME}/auth"
+    headers = {"Authorization": f"Bearer {token}"}
+    return {requests.get(url, headers=headers, timeout=10).status_code for _ in range(30)} == {200}

@@ -49,8 +49,10 @@ def test_markers_are_registered(mnops_pytester: pytest.Pytester) -> None:
     assert result.ret == 0
     result.stdout.fnmatch_lines(
         [
-            "@pytest.mark.drill(name, *, budget_s=None, human_step=False, heals_itself=False): a chaos drill; name "
-            "is any slug (lowercase letters, digits, dashes), e.g. one of the built-in " + ", ".join(DRILLS) + "*",
+            "@pytest.mark.drill(name, *, budget_s=None, human_step=False, heals_itself=False, stop_when=()): a chaos "
+            "drill; name is any slug (lowercase letters, digits, dashes), e.g. one of the built-in "
+            + ", ".join(DRILLS)
+            + "*stop_when lists PromQL stop conditions of this drill",
             "@pytest.mark.validation(category, *, reads='cluster'): a validation check; category is one of "
             + ", ".join(CATEGORIES)
             + "*",

@@ -1,0 +1,213 @@
+"""Stop conditions and the manual stop: where a drill's conditions come from, what holds, and that a condition
+holding mid-method interrupts a real chaoslib run, whose rollbacks still play."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from chaoslib.exit import exit_gracefully
+from chaoslib.experiment import run_experiment
+
+from pytest_mnops.chaos.runner import SETTINGS, StopEvents
+from pytest_mnops.errors import ClusterError, ConfigError, MonitoringUnreachable
+from pytest_mnops.guards import stop
+
+CONFIGURATION = {"namespace": "drills", "app": "demo", "time_scale": 0.5}
+MODULE = "tests.unit.test_stop_conditions"
+
+
+class FakePrometheus:
+    """Answers each query with the first of ``answers`` whose key is in it: a list of samples or an exception."""
+
+    def __init__(self, answers: dict[str, Any] | None = None, *, after_s: float = 0.0) -> None:
+        self.answers, self.after = answers or {}, time.monotonic() + after_s
+        self.queries: list[str] = []
+
+    def query(self, expr: str) -> list[dict[str, Any]]:
+        self.queries.append(expr)
+        for key, answer in self.answers.items():
+            if key in expr:
+                if isinstance(answer, Exception):
+                    raise answer
+                return answer if time.monotonic() >= self.after else []
+        return []
+
+
+def _watch(conditions: list[str], prometheus: FakePrometheus, tmp_path: Path) -> stop.StopWatch:
+    return stop.StopWatch(
+        [stop.Condition(c, "test") for c in conditions],
+        prometheus=prometheus,  # type: ignore[arg-type]
+        configuration=dict(CONFIGURATION),
+        manual=stop.ManualStop(tmp_path / "STOP"),
+        interrupt=exit_gracefully,
+        poll_s=0.1,
+    )
+
+
+def test_conditions_come_from_option_marker_and_defaults_off_the_sandbox() -> None:
+    experiment = {"method": [{"provider": {"arguments": {"alertname": "HighLatencyP95"}}}], "rollbacks": []}
+
+    def sources(defaults: str, sandbox: bool) -> list[str]:
+        found = stop.conditions_for(
+            option=["up == 0"], marker=("x > 1",), defaults=defaults, sandbox=sandbox, experiment=experiment
+        )
+        return [c.source for c in found]
+
+    assert sources("auto", sandbox=True) == ["--mnops-stop-when", "marker stop_when"]
+    assert len(sources("auto", sandbox=False)) == 4
+    assert len(sources("on", sandbox=True)) == 4
+    assert len(sources("off", sandbox=False)) == 2
+    alert = stop.conditions_for(option=[], marker=(), defaults="on", sandbox=True, experiment=experiment)[1]
+    assert 'alertname!~"HighLatencyP95"' in alert.expr and 'severity="critical"' in alert.expr
+
+
+def test_a_condition_that_never_holds_lets_the_drill_run(tmp_path: Path) -> None:
+    prometheus = FakePrometheus()
+    watch = _watch(['sum(rate(errors{namespace="$namespace"}[1m])) > 10'], prometheus, tmp_path)
+    watch.check_before()
+    assert watch.stopped is None
+    # $namespace filled in, range selectors scaled to the target's time scale, as the drills' own probes are
+    assert prometheus.queries[-1] == 'sum(rate(errors{namespace="drills"}[30s])) > 10'
+
+
+def test_a_condition_holding_before_injection_stops_with_nothing_injected(tmp_path: Path) -> None:
+    sample = [{"metric": {"__name__": "", "pod": "demo-1"}, "value": [0, "0.31"]}]
+    watch = _watch(["success_rate < 0.5"], FakePrometheus({"success_rate": sample}), tmp_path)
+    with pytest.raises(
+        stop.DrillStopped,
+        match=r"STOPPED: stop condition `success_rate < 0.5` \(test\) held, value "
+        r"0.31 \{'pod': 'demo-1'\}, at .* UTC; nothing was injected",
+    ):
+        watch.check_before()
+
+
+def test_a_malformed_condition_is_a_config_error_naming_it(tmp_path: Path) -> None:
+    watch = _watch(["rate(x[1m]"], FakePrometheus({"rate(": ClusterError("400 bad_data: parse error")}), tmp_path)
+    with pytest.raises(ConfigError, match=r"stop condition `rate\(x\[1m\]` \(test\) does not evaluate: 400"):
+        watch.check_before()
+
+
+def test_a_condition_that_cannot_be_evaluated_stops_the_drill(tmp_path: Path) -> None:
+    down = MonitoringUnreachable("Prometheus at http://127.0.0.1:1 is unreachable: connection refused")
+    watch = _watch(["up == 0"], FakePrometheus({"up": down}), tmp_path)
+    with pytest.raises(stop.DrillStopped, match=r"cannot be evaluated: Prometheus at http://127\.0\.0\.1:1"):
+        watch.check_before()
+
+
+def test_the_stop_file_stops_every_drill_until_removed(tmp_path: Path) -> None:
+    (tmp_path / "STOP").touch()
+    with pytest.raises(stop.DrillStopped, match=r"manual stop: .*STOP exists"):
+        _watch([], FakePrometheus(), tmp_path).check_before()
+    (tmp_path / "STOP").unlink()
+    _watch([], FakePrometheus(), tmp_path).check_before()
+
+
+def test_sigusr1_between_drills_is_the_manual_stop(tmp_path: Path) -> None:
+    manual = stop.ManualStop(tmp_path / "STOP")
+    manual.install()
+    try:
+        os.kill(os.getpid(), signal.SIGUSR1)
+        time.sleep(0.1)
+    finally:
+        manual.uninstall()
+    assert manual.pulled() == "manual stop: SIGUSR1 received"
+
+
+# -- a real chaoslib run, interrupted -------------------------------------------------------------------------
+
+
+def hold(seconds: float) -> str:
+    time.sleep(seconds)
+    return "held"
+
+
+def revert(marker: str) -> bool:
+    Path(marker).write_text("reverted")
+    return True
+
+
+def _experiment(marker: Path) -> dict[str, Any]:
+    return {
+        "title": "hold a fault",
+        "description": "stop-condition test",
+        "method": [
+            {
+                "type": "action",
+                "name": "inject",
+                "provider": {"type": "python", "module": MODULE, "func": "hold", "arguments": {"seconds": 30}},
+            },
+        ],
+        "rollbacks": [
+            {
+                "type": "action",
+                "name": "revert",
+                "provider": {
+                    "type": "python",
+                    "module": MODULE,
+                    "func": "revert",
+                    "arguments": {"marker": str(marker)},
+                },
+            },
+        ],
+    }
+
+
+def test_a_condition_holding_mid_method_interrupts_it_and_the_rollbacks_play(tmp_path: Path) -> None:
+    marker = tmp_path / "reverted"
+    sample = [{"metric": {}, "value": [0, "1"]}]
+    watch = _watch(["errors > 0"], FakePrometheus({"errors": sample}, after_s=1.0), tmp_path)
+    watch.check_before()
+    started = time.monotonic()
+    with watch:
+        journal = run_experiment(_experiment(marker), settings=SETTINGS, event_handlers=[StopEvents(watch)])
+    assert time.monotonic() - started < 10, "the 30 s fault must be interrupted within seconds"
+    assert journal["status"] == "interrupted"
+    assert marker.read_text() == "reverted"
+    with pytest.raises(stop.DrillStopped, match="interrupted and its faults reverted"):
+        watch.raise_if_stopped()
+
+
+def test_a_condition_that_never_holds_leaves_the_run_alone(tmp_path: Path) -> None:
+    marker = tmp_path / "reverted"
+    experiment = _experiment(marker)
+    experiment["method"][0]["provider"]["arguments"]["seconds"] = 0.5
+    watch = _watch(["errors > 0"], FakePrometheus(), tmp_path)
+    with watch:
+        journal = run_experiment(experiment, settings=SETTINGS, event_handlers=[StopEvents(watch)])
+    assert journal["status"] == "completed" and watch.stopped is None
+    assert journal["run"][0]["output"] == "held"
+
+
+class ApiServer:
+    """Answers /version as told: each False in ``answers`` is one request it does not answer."""
+
+    def __init__(self, *answers: bool) -> None:
+        self.answers = list(answers)
+
+    def version(self) -> None:
+        if not self.answers.pop(0):
+            raise ClusterError("GET https://127.0.0.1:1/version: the API server did not answer")
+
+
+@pytest.mark.parametrize(("answers", "stops"), [((False, False), True), ((False, True), False), ((True,), False)])
+def test_an_api_server_that_stops_answering_stops_the_drill(
+    answers: tuple[bool, ...], stops: bool, tmp_path: Path
+) -> None:
+    watch = stop.StopWatch(
+        [],
+        prometheus=None,
+        configuration=dict(CONFIGURATION),
+        manual=stop.ManualStop(tmp_path / "STOP"),
+        api_health=ApiServer(*answers).version,
+    )
+    if stops:
+        with pytest.raises(stop.DrillStopped, match=r"API server stopped answering mid-drill \(GET .*did not answer"):
+            watch.check_before()
+    else:
+        watch.check_before()  # one unanswered request is a blip: asked again, it answers
+        assert watch.stopped is None
