@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -289,14 +290,32 @@ class Rollout:
                 what=f"the Argo Rollouts controller to observe Rollout {self.name!r}",
             )
         except WaitTimeout:
+            raise ControllerDown(self._not_reconciling(self.get(), timeout_s)) from None
+
+    def reconciling_check(self, grace_s: float = CONTROLLER_GRACE_S) -> Callable[[], str | None]:
+        """A check for a drill's stop watch: None while the controller keeps up with the spec, else why not."""
+        unobserved_since: float | None = None
+
+        def check() -> str | None:
+            nonlocal unobserved_since
             obj = self.get()
-            observed = (obj.get("status") or {}).get("observedGeneration", "none")
-            raise ControllerDown(
-                f"the Argo Rollouts controller is not reconciling Rollout {self.namespace}/{self.name}: "
-                f"metadata.generation {obj['metadata'].get('generation')} unobserved for {timeout_s:.0f}s "
-                f"(status.observedGeneration {observed}). Fix: check the controller is running and watches this "
-                "namespace (`kubectl -n argo-rollouts get pods`, its log; sandbox: `mnops sandbox status`)."
-            ) from None
+            if read_status(obj).trusted:
+                unobserved_since = None
+                return None
+            unobserved_since = unobserved_since or time.monotonic()
+            lag = time.monotonic() - unobserved_since
+            return self._not_reconciling(obj, lag) if lag > grace_s else None
+
+        return check
+
+    def _not_reconciling(self, obj: Obj, for_s: float) -> str:
+        observed = (obj.get("status") or {}).get("observedGeneration", "none")
+        return (
+            f"the Argo Rollouts controller is not reconciling Rollout {self.namespace}/{self.name}: "
+            f"metadata.generation {obj['metadata'].get('generation')} unobserved for {for_s:.0f}s "
+            f"(status.observedGeneration {observed}). Fix: check the controller is running and watches this "
+            "namespace (`kubectl -n argo-rollouts get pods`, its log; sandbox: `mnops sandbox status`)."
+        )
 
     def analysis_runs(self) -> list[Obj]:
         items, _ = self.kube.list(resources.ANALYSIS_RUN, namespace=self.namespace)

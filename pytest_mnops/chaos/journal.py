@@ -83,7 +83,10 @@ class DrillJournal:
         if self.steady_state_before is False:
             out.append("steady state was not met before injection (the system was not healthy to begin with)")
         for run in self.activities:
-            if run.status != "succeeded":
+            if run.status not in ("succeeded", "failed"):
+                # A stop (stop condition, manual stop, platform outage) ended it: the stop is the verdict.
+                out.append(f"INTERRUPTED: {run.name} (the drill was stopped while it ran)")
+            elif run.status != "succeeded":
                 what = {DETECTED: "NOT DETECTED", RECOVERED: "NOT RECOVERED"}.get(run.phase or "", "FAILED")
                 if ControllerDown.__name__ in run.error:
                     what = "CONTROLLER DOWN"  # the system under test was not there to detect anything

@@ -33,6 +33,7 @@ from pytest_mnops.k8s import Kube, default_kubeconfig
 from pytest_mnops.markers import drill_spec
 from pytest_mnops.observability import reach
 from pytest_mnops.options import resolve as option_value
+from pytest_mnops.rollouts import Rollout
 from pytest_mnops.session import SESSION_KEY, drill_facts
 from pytest_mnops.target import Target
 from pytest_mnops.timeline import (
@@ -514,7 +515,10 @@ class ChaosRunner:
             configuration=config,
             manual=manual,
             what=f"drill {name}",
-            api_health=self.kube.server_version,
+            checks=(
+                stop.api_server_answers(self.kube.server_version),
+                Rollout(self.kube, namespace=config["namespace"], name=config["app"]).reconciling_check(),
+            ),
             interrupt=exit_gracefully,  # SIGUSR1: SystemExit(20) in the main thread, then chaoslib's rollbacks
         )
         try:

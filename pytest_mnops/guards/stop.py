@@ -11,8 +11,9 @@ and every ``POLL_S`` through the experiment's method. When one holds, or the man
 file appears, or SIGUSR1 arrives), it interrupts the method the way chaoslib provides for
 (:func:`chaoslib.exit.exit_gracefully`: SIGUSR1, raised in the main thread as ``SystemExit(20)``, after which
 chaoslib still plays the rollbacks), and the drill fails with its own verdict, STOPPED. A condition that cannot
-be evaluated (Prometheus unreachable) stops the drill too: a guard that cannot see is not a guard. So does the
-Kubernetes API server going silent mid-drill: the faults are then reverted as soon as it answers again.
+be evaluated (Prometheus unreachable) stops the drill too: a guard that cannot see is not a guard. So do the
+platform's own faults: the Kubernetes API server going silent (the faults are reverted as soon as it answers
+again) and the Argo Rollouts controller no longer reconciling (nothing would abort a bad canary).
 """
 
 from __future__ import annotations
@@ -106,13 +107,13 @@ class StopWatch:
         prometheus: Prometheus | None,
         configuration: dict[str, Any],
         manual: ManualStop,
-        api_health: Callable[[], object] | None = None,
+        checks: tuple[Callable[[], str | None], ...] = (),
         interrupt: Callable[[], None] | None = None,
         poll_s: float = POLL_S,
     ) -> None:
         self.conditions, self.prometheus, self.manual, self.poll_s = conditions, prometheus, manual, poll_s
-        # Asks the API server something cheap; raises ClusterError when it does not answer.
-        self.api_health = api_health
+        # Health of what the drill relies on (the API server, the Rollouts controller): a problem, or None.
+        self.checks = checks
         self.interrupt = interrupt
         self.namespace, self.app = configuration["namespace"], configuration["app"]
         self.time_scale = float(configuration.get("time_scale", 1.0))
@@ -130,13 +131,20 @@ class StopWatch:
         why = self.manual.pulled()
         if why:
             return Stop(why, time.time())
-        if self.api_health is not None and (outage := self._api_outage()):
-            return Stop(outage, time.time())
+        for check in self.checks:
+            try:
+                problem = check()
+            except ClusterError:
+                continue  # the API server's own check says when it is down; a blip is asked again next poll
+            if problem:
+                return Stop(problem, time.time())
         for condition in self.conditions:
             try:
                 result = self.prometheus.query(self._expr(condition))
             except MonitoringUnreachable as exc:
                 return Stop(f"stop condition {condition.describe()} cannot be evaluated: {exc}", time.time())
+            except ClusterError:
+                continue  # an answer with an error (a 503 while Prometheus reloads): asked again next poll
             if result:
                 sample = result[0]
                 labels = {k: v for k, v in sample["metric"].items() if k != "__name__"}
@@ -144,23 +152,6 @@ class StopWatch:
                 value = sample["value"][1]
                 return Stop(f"stop condition {condition.describe()} held, value {value}{shown}", time.time())
         return None
-
-    def _api_outage(self) -> str | None:
-        """None while the API server answers (tried twice, as the monitoring is); else what it said."""
-        assert self.api_health is not None
-        try:
-            self.api_health()
-            return None
-        except ClusterError:
-            time.sleep(API_RETRY_PAUSE_S)
-        try:
-            self.api_health()
-            return None
-        except ClusterError as exc:
-            return (
-                f"the Kubernetes API server stopped answering mid-drill ({exc}); no fault can be reverted until "
-                "it answers again"
-            )
 
     def check_before(self) -> None:
         """Before anything is injected: a malformed condition is a ConfigError, one that holds stops the drill."""
@@ -237,6 +228,27 @@ class StopWatch:
         self._done.set()  # the faults are being reverted now: the drill's own verdict takes over
 
 
+def api_server_answers(server_version: Callable[[], object]) -> Callable[[], str | None]:
+    """A check: None while the API server answers (asked twice, as the monitoring is); else what it said."""
+
+    def check() -> str | None:
+        try:
+            server_version()
+            return None
+        except ClusterError:
+            time.sleep(API_RETRY_PAUSE_S)
+        try:
+            server_version()
+            return None
+        except ClusterError as exc:
+            return (
+                f"the Kubernetes API server stopped answering mid-drill ({exc}); no fault can be reverted until "
+                "it answers again"
+            )
+
+    return check
+
+
 def conditions_for(
     *, option: list[str], marker: tuple[str, ...], defaults: str, sandbox: bool, experiment: dict[str, Any]
 ) -> list[Condition]:
@@ -254,7 +266,7 @@ def watch_for(
     configuration: dict[str, Any],
     manual: ManualStop,
     what: str,
-    api_health: Callable[[], object] | None = None,
+    checks: tuple[Callable[[], str | None], ...] = (),
     interrupt: Callable[[], None] | None = None,
 ) -> StopWatch:
     prometheus = None
@@ -273,6 +285,6 @@ def watch_for(
         prometheus=prometheus,
         configuration=configuration,
         manual=manual,
-        api_health=api_health,
+        checks=checks,
         interrupt=interrupt,
     )

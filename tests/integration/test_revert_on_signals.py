@@ -139,6 +139,7 @@ def test_sigkill_mid_fault_is_reverted_by_mnops_recover(
 ) -> None:
     ledger = tmp_path / "ledger.jsonl"
     rollout = Rollout(kube, namespace=namespace, name=app.APP_NAME)
+    with_credential(kube, rollout)
     rollout.wait_for(settled=True, timeout_s=180)
     before = cluster_state(kube, namespace)
     baseline = {**before, "uids": _pod_uids(kube, namespace)}
@@ -149,7 +150,7 @@ def test_sigkill_mid_fault_is_reverted_by_mnops_recover(
         drill.kill()  # SIGKILL: no handler, no rollback, no ledger update
         output, _ = drill.communicate(timeout=30)
     assert len(Ledger(ledger).pending()) == 1, output
-    assert fault.injected(kube, namespace, before), (
+    assert fault.injected(kube, namespace, baseline), (
         "the fault must still be there after SIGKILL, or this proves nothing"
     )
 
@@ -167,6 +168,15 @@ def test_sigkill_mid_fault_is_reverted_by_mnops_recover(
     assert not after.aborted
     assert Ledger(ledger).pending() == []
     assert consumers_accept_current_secret(kube, sandbox, namespace), "a consumer holds another credential"
+
+
+def with_credential(kube: Kube, rollout: Rollout) -> None:
+    """The app's Secret exists and its consumers loaded it, as in a deployed app (a fresh namespace has none)."""
+    if kube.find(resources.SECRET, SECRET, namespace=rollout.namespace) is None:
+        value = base64.b64encode(os.urandom(18)).decode()
+        body = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": SECRET}, "stringData": {"api-token": value}}
+        kube.create(resources.SECRET, body, namespace=rollout.namespace)
+        rollout.restart()
 
 
 def consumers_accept_current_secret(kube: Kube, sandbox: SandboxSettings, namespace: str) -> bool:

@@ -203,7 +203,7 @@ def test_an_api_server_that_stops_answering_stops_the_drill(
         prometheus=None,
         configuration=dict(CONFIGURATION),
         manual=stop.ManualStop(tmp_path / "STOP"),
-        api_health=ApiServer(*answers).version,
+        checks=(stop.api_server_answers(ApiServer(*answers).version),),
     )
     if stops:
         with pytest.raises(stop.DrillStopped, match=r"API server stopped answering mid-drill \(GET .*did not answer"):
@@ -211,3 +211,24 @@ def test_an_api_server_that_stops_answering_stops_the_drill(
     else:
         watch.check_before()  # one unanswered request is a blip: asked again, it answers
         assert watch.stopped is None
+
+
+def test_a_stopped_drill_names_what_it_interrupted_and_a_silent_controller_not_detection() -> None:
+    from pytest_mnops.chaos.journal import DrillJournal
+
+    def run(name: str, **fields: Any) -> dict[str, Any]:
+        return {"activity": {"name": name, "type": "probe"}, **fields}
+
+    down = "pytest_mnops.errors.ControllerDown: the Argo Rollouts controller is not reconciling Rollout d/app"
+    journal = DrillJournal.from_journal(
+        "canary-failure",
+        {
+            "status": "interrupted",
+            "run": [run("analysis-failed", status="failed", exception=[down]), run("rollout-aborted")],
+        },
+        {"analysis-failed": "detected", "rollout-aborted": "detected"},
+    )
+    problems = journal.problems()
+    assert problems[0] == f"CONTROLLER DOWN: analysis-failed: {down}"
+    assert problems[1] == "INTERRUPTED: rollout-aborted (the drill was stopped while it ran)"
+    assert not any("NOT DETECTED" in p for p in problems)
