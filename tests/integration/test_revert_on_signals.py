@@ -121,7 +121,8 @@ def _canary_deployed(kube: Kube, namespace: str, before: dict[str, Any]) -> bool
 
 
 def _secret_rotated(kube: Kube, namespace: str, before: dict[str, Any]) -> bool:
-    return bool(Rollout(kube, namespace=namespace, name=app.APP_NAME).get()["spec"].get("restartAt"))
+    # The rotation restarts the consumers once the Secret holds the new value.
+    return Rollout(kube, namespace=namespace, name=app.APP_NAME).get()["spec"].get("restartAt") != before["restart_at"]
 
 
 FAULTS = [
@@ -142,7 +143,7 @@ def test_sigkill_mid_fault_is_reverted_by_mnops_recover(
     with_credential(kube, rollout)
     rollout.wait_for(settled=True, timeout_s=180)
     before = cluster_state(kube, namespace)
-    baseline = {**before, "uids": _pod_uids(kube, namespace)}
+    baseline = {**before, "uids": _pod_uids(kube, namespace), "restart_at": rollout.get()["spec"].get("restartAt")}
     drill = start_drill(fault.drill, namespace, sandbox, ledger)
     try:
         wait_until(lambda: fault.injected(kube, namespace, baseline), timeout_s=180, what=f"{fault.drill}'s fault")
