@@ -147,9 +147,11 @@ def test_sigkill_mid_fault_is_reverted_by_mnops_recover(
     drill = start_drill(fault.drill, namespace, sandbox, ledger)
     try:
         wait_until(lambda: fault.injected(kube, namespace, baseline), timeout_s=180, what=f"{fault.drill}'s fault")
-    finally:
-        drill.kill()  # SIGKILL: no handler, no rollback, no ledger update
-        output, _ = drill.communicate(timeout=30)
+    except AssertionError as exc:
+        drill.kill()
+        raise AssertionError(f"{exc}; the drill's output:\n{drill.communicate(timeout=30)[0]}") from None
+    drill.kill()  # SIGKILL: no handler, no rollback, no ledger update
+    output, _ = drill.communicate(timeout=30)
     assert len(Ledger(ledger).pending()) == 1, output
     assert fault.injected(kube, namespace, baseline), (
         "the fault must still be there after SIGKILL, or this proves nothing"
@@ -165,10 +167,24 @@ def test_sigkill_mid_fault_is_reverted_by_mnops_recover(
     assert recover.returncode == 0, recover.stdout + recover.stderr
     assert f"reverted {fault.drill}" in recover.stdout
     after = rollout.wait_for(settled=True, timeout_s=180)
-    assert cluster_state(kube, namespace) == before
+    after_state = cluster_state(kube, namespace)
+    # An undo puts back the ReplicaSet's copy of the template, which the API server filled with pod defaults
+    # (terminationMessagePath, dnsPolicy...): what was there before must be there again, defaults aside.
+    template, before_template = after_state["spec"].pop("template"), dict(before["spec"]).pop("template")
+    assert holds(template, before_template), f"pod template not restored: {template} vs {before_template}"
+    assert after_state == {**before, "spec": {k: v for k, v in before["spec"].items() if k != "template"}}
     assert not after.aborted
     assert Ledger(ledger).pending() == []
     assert consumers_accept_current_secret(kube, sandbox, namespace), "a consumer holds another credential"
+
+
+def holds(value: Any, expected: Any) -> bool:
+    """``value`` has everything ``expected`` has (mappings may hold more: server-side defaults)."""
+    if isinstance(expected, dict):
+        return isinstance(value, dict) and all(k in value and holds(value[k], v) for k, v in expected.items())
+    if isinstance(expected, list):
+        return isinstance(value, list) and len(value) == len(expected) and all(map(holds, value, expected))
+    return bool(value == expected)
 
 
 def with_credential(kube: Kube, rollout: Rollout) -> None:
