@@ -189,7 +189,6 @@ def _api_answers(configuration: dict[str, Any]) -> bool:
     return True
 
 
-
 class _Recorder(RunEventHandler):
     """Feeds chaoslib's events into the drill timeline and writes the ledger before the first injection."""
 
