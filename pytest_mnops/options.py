@@ -48,6 +48,7 @@ _positive_int = _number(int, 1, float("inf"))
 _percent = _number(float, 0, 100, low_open=True)
 _score = _number(float, 0, 100)
 _factor = _number(float, 0, 1, low_open=True)
+_slowdown = _number(float, 1, 100, low_open=True)
 
 
 def _csv(text: str) -> list[str]:
@@ -208,6 +209,31 @@ OPTIONS: tuple[Option, ...] = (
     ),
     Option("report-json", "write a machine-readable drill summary to this path"),
     Option("fail-under", "fail the run when the overall resilience score is below this (0-100)", _score),
+    Option(
+        "history-dir",
+        "directory of the run history each run appends to and is compared with (e.g. a CI cache)",
+        default=".mnops/history",
+    ),
+    Option("history-runs", "how many earlier runs the trends and regressions look at", _positive_int, default=10),
+    Option(
+        "regression-factor",
+        "a drill regressed when its MTTD or MTTR is above this x the median of its history",
+        _slowdown,
+        default=1.5,
+    ),
+    Option(
+        "fail-on-regression",
+        "fail the run when a drill regressed against the run history (naming it)",
+        _flag,
+        default=False,
+        flag=True,
+    ),
+    Option(
+        "pushgateway-url",
+        "push the drill results as Prometheus metrics to this Pushgateway (sandbox: its own)",
+        _url,
+    ),
+    Option("metrics-textfile", "write the drill results as Prometheus metrics to this node-exporter *.prom file"),
 )
 BY_NAME = {o.name: o for o in OPTIONS}
 

@@ -71,6 +71,13 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, exitstatu
     config.stash[SESSION_KEY].terminal_summary(terminalreporter)
 
 
+@pytest.hookimpl(optionalhook=True)  # pytest-html's hook, called from its sessionfinish (after ours)
+def pytest_html_results_summary(
+    prefix: list[str], summary: list[str], postfix: list[str], session: pytest.Session
+) -> None:
+    session.config.stash[SESSION_KEY].html_summary(prefix)
+
+
 @pytest.hookimpl(tryfirst=True)  # before junitxml writes its file: the suite's score goes into it
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     session.config.stash[SESSION_KEY].finish(session)

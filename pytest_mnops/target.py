@@ -33,6 +33,8 @@ class Target:
     allowed_namespaces: tuple[str, ...] = field(default_factory=tuple)
     # The pytest-xdist worker whose own namespace and app instance this is (see pytest_mnops.workers).
     worker: str | None = None
+    # Where the run's results are pushed as metrics (reporting, not drilling: no activity reads it).
+    pushgateway_url: str | None = None
 
     def scaled(self, production_s: float) -> float:
         """A production duration (an alert's `for:`, an analysis interval) as the target runs it."""
@@ -64,6 +66,7 @@ def from_config(config: pytest.Config) -> Target:
     )
     time_scale = resolve(config, "time-scale")
     github_url, github_repo = resolve(config, "github-url"), resolve(config, "github-repo")
+    pushgateway = resolve(config, "pushgateway-url")
     namespace, app, app_url = resolve(config, "namespace"), resolve(config, "app"), resolve(config, "app-url")
     allowed_ns = tuple(resolve(config, "allow-namespace")) or (namespace,)
     worker = worker_id(config)
@@ -86,6 +89,7 @@ def from_config(config: pytest.Config) -> Target:
         time_scale = time_scale or settings.time_scale
         app_url = app_url or f"{settings.traffic_url}/svc/{namespace}/{app}"
         github_repo = github_repo or GITHUB_REPO
+        pushgateway = pushgateway or settings.pushgateway_url
         if config.getoption("mnops_github_url") is None:
             github_url = settings.github_url
     return Target(
@@ -99,6 +103,7 @@ def from_config(config: pytest.Config) -> Target:
         app_url=app_url,
         github_url=github_url,
         github_repo=github_repo,
+        pushgateway_url=pushgateway,
         time_scale=time_scale or 1.0,
         sandbox=sandbox,
         sandbox_dir=sandbox_dir,

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Everything the two README commands need, idempotent and with progress:
-# Debian packages (Prometheus, Alertmanager), a virtualenv with the project, and the sandbox binaries
+# Debian packages (Prometheus, Alertmanager, Pushgateway, Chromium for the report test), a virtualenv with the project, and the sandbox binaries
 # (found on PATH / $MNOPS_SANDBOX_BIN, else built from Go modules into ~/.cache/mnops, never into the repo).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -8,17 +8,20 @@ VENV=${VENV:-.venv}
 
 step() { printf '\n==> %s\n' "$*"; }
 
-step "Debian packages (prometheus, prometheus-alertmanager)"
+step "Debian packages (prometheus, prometheus-alertmanager, prometheus-pushgateway, chromium)"
 missing=()
 command -v prometheus >/dev/null || missing+=(prometheus)
 command -v promtool >/dev/null || missing+=(prometheus)
 command -v prometheus-alertmanager >/dev/null || command -v alertmanager >/dev/null || missing+=(prometheus-alertmanager)
+command -v prometheus-pushgateway >/dev/null || command -v pushgateway >/dev/null || missing+=(prometheus-pushgateway)
+# Headless Chromium renders report.html in the project's own tests and makes the docs' report screenshot.
+command -v chromium >/dev/null || missing+=(chromium)
 if [ ${#missing[@]} -gt 0 ]; then
   sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
   $sudo apt-get update -q
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q --no-install-recommends "${missing[@]}"
   # Debian starts its own services on install; the sandbox runs its own instances on its own ports.
-  for service in prometheus prometheus-alertmanager prometheus-node-exporter; do
+  for service in prometheus prometheus-alertmanager prometheus-pushgateway prometheus-node-exporter; do
     $sudo systemctl disable --now "$service" >/dev/null 2>&1 || true
   done
 else

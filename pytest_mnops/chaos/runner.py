@@ -249,6 +249,19 @@ class StopEvents(RunEventHandler):
         self.watch.method_completed()
 
 
+def _deliveries(outputs: dict[str, dict[str, Any]], inject_at: float | None) -> list[str]:
+    """Proof of delivery in words: which notification reached which receiver, and when after the injection."""
+    proofs = []
+    for output in outputs.values():
+        if output.get("channel") and "received_at" in output:
+            after = f" at +{output['received_at'] - inject_at:.1f}s" if inject_at else ""
+            proofs.append(f"{output.get('alert', 'notification')} → {output['channel']}{after}")
+        elif output.get("channel") and output.get("delivered"):
+            proofs.append(f"{len(output['delivered'])} {output.get('status', '')} alerts → {output['channel']}")
+        proofs += [f"rollback notice → {channel}" for channel in output.get("notified") or []]
+    return proofs
+
+
 class ChaosRunner:
     def __init__(
         self,
@@ -459,10 +472,12 @@ class ChaosRunner:
         responses = [o["response_s"] for o in outputs.values() if "response_s" in o]
         if responses:
             facts["human_response_s"] = responses[0]
+        facts["delivered"] = _deliveries(outputs, inject.at if inject else None)
         if scenario.plot and self.target.prometheus_url:
-            facts["plot"] = self._series(scenario.plot, config)
+            facts["plot"] = {**self._series(scenario.plot, config), **scenario.plot_words}
 
     def _series(self, query: str, config: dict[str, Any]) -> dict[str, Any]:
+        """The plotted series and the alert states (Prometheus' ``ALERTS``) of the namespace over the drill."""
         from pytest_mnops.observability.prometheus import Prometheus
         from pytest_mnops.timescale import scale_promql
 
@@ -471,12 +486,18 @@ class ChaosRunner:
             float(config.get("time_scale", 1.0)),
         )
         start, end = self.timeline.started - 5, time.time() + 1
+        prometheus = Prometheus(config["prometheus_url"])
         try:
-            result = Prometheus(config["prometheus_url"]).range(expr, start, end, step_s=1)
+            result = prometheus.range(expr, start, end, step_s=1)
+            alerts = prometheus.range(f'ALERTS{{namespace="{config["namespace"]}"}}', start, end, step_s=1)
         except ClusterError as exc:
-            return {"query": expr, "error": str(exc), "series": []}
+            return {"query": expr, "error": str(exc), "series": [], "alerts": []}
         series = [{"labels": r["metric"], "points": [(float(t), float(v)) for t, v in r["values"]]} for r in result]
-        return {"query": expr, "series": series}
+        states = [
+            {"alert": a["metric"]["alertname"], "state": a["metric"]["alertstate"], "points": a["values"]}
+            for a in alerts
+        ]
+        return {"query": expr, "series": series, "alerts": states}
 
     def prove(self, journal: DrillJournal) -> None:
         """Fail the drill, naming what was not detected or recovered, or a recovery over its budget."""

@@ -89,6 +89,12 @@ class Scenario:
         return _extension(self.experiment).get("plot")
 
     @property
+    def plot_words(self) -> dict[str, str]:
+        """What the plot shows in words (``plot_title``, e.g. "5xx rate by ReplicaSet") and its ``plot_unit``."""
+        extension = _extension(self.experiment)
+        return {k: extension[f"plot_{k}"] for k in ("title", "unit") if extension.get(f"plot_{k}")}
+
+    @property
     def blast(self) -> dict[str, Any]:
         return dict(_extension(self.experiment).get("blast", {}))
 

@@ -26,8 +26,10 @@ FIGURES = (
     "human_response_s",
     "budget_s",
     "alerts",
+    "delivered",
     "verdict",
     "score",
+    "regression",
 )
 # Weights of the resilience score: noticing and healing matter most, speed within budget next.
 WEIGHT_DETECTED, WEIGHT_RECOVERED, WEIGHT_IN_BUDGET = 40.0, 40.0, 20.0
@@ -63,7 +65,8 @@ class DrillResult:
 
     def to_wire(self) -> dict[str, Any]:
         """Plain data, for the report's trip from a pytest-xdist worker to the controller (execnet sends no
-        objects). The plot stays behind: it is the bulk, and the HTML extras already carry it as a PNG."""
+        objects). The plotted series stay behind: they are the bulk, and the figure drawn from them (an SVG,
+        only when an HTML report is written) travels instead."""
         wire = dataclasses.asdict(self)
         wire["facts"] = {k: v for k, v in self.facts.items() if k != "plot"}
         return wire
@@ -117,6 +120,8 @@ class DrillResult:
             "human_response_s": self.facts.get("human_response_s"),
             "budget_s": self.facts.get("budget_s"),
             "alerts": self.facts.get("alerts", []),
+            "delivered": self.facts.get("delivered", []),
+            "regression": self.facts.get("regression"),
             "scenario": self.facts.get("scenario"),
             "phases": self.facts.get("phases"),
             "problems": self.facts.get("problems", []),

@@ -44,6 +44,9 @@ def write_scorecard(
             )
         gate = "" if fail_under is None else f" (gate: --mnops-fail-under {fail_under:.0f})"
         reporter.write_line(f"resilience score: {overall_score(results):.0f}/100 over {len(results)} drills{gate}")
+        for r in results:
+            if r.facts.get("regression"):
+                reporter.write_line(f"REGRESSION {r.name}: {r.facts['regression']}", red=True, bold=True)
     if validation:
         reporter.write_sep("-", "mnops validation")
         by_category: dict[str, list[str]] = {}

@@ -157,6 +157,7 @@ DEBIAN_BINARIES: dict[str, tuple[tuple[str, ...], str]] = {
     "promtool": (("promtool",), "prometheus"),
     "alertmanager": (("alertmanager", "prometheus-alertmanager"), "prometheus-alertmanager"),
     "amtool": (("amtool",), "prometheus-alertmanager"),
+    "pushgateway": (("pushgateway", "prometheus-pushgateway"), "prometheus-pushgateway"),
 }
 
 

@@ -71,6 +71,10 @@ class SandboxSettings:
     def github_url(self) -> str:
         return f"http://{HOST}:{self.ports.github}"
 
+    @property
+    def pushgateway_url(self) -> str:
+        return f"http://{HOST}:{self.ports.pushgateway}"
+
     def env(self) -> dict[str, str]:
         """The exports a shell (or a pytest run) needs to talk to this sandbox."""
         return {
@@ -79,6 +83,7 @@ class SandboxSettings:
             "MNOPS_PROMETHEUS_URL": self.prometheus_url,
             "MNOPS_ALERTMANAGER_URL": self.alertmanager_url,
             "MNOPS_RECEIVERS_URL": self.receivers_url,
+            "MNOPS_PUSHGATEWAY_URL": self.pushgateway_url,
             "MNOPS_GITHUB_URL": self.github_url,
             "MNOPS_GITHUB_REPO": GITHUB_REPO,
             # The GitHub stand-in's fixed token: a sandbox credential, not a secret.
@@ -272,6 +277,16 @@ def _prometheus_argv(s: SandboxSettings, bins: dict[str, Path]) -> list[str]:
     ]
 
 
+def _pushgateway_argv(s: SandboxSettings, bins: dict[str, Path]) -> list[str]:
+    return [
+        str(bins["pushgateway"]),
+        f"--web.listen-address={HOST}:{s.ports.pushgateway}",
+        # Pushed drill results survive a restart of the Pushgateway, as on a real one.
+        f"--persistence.file={s.layout.data / 'pushgateway.data'}",
+        "--persistence.interval=5s",
+    ]
+
+
 def _python_argv(module: str, *args: str) -> Callable[[SandboxSettings, dict[str, Path]], list[str]]:
     def argv(s: SandboxSettings, _: dict[str, Path]) -> list[str]:
         return [sys.executable, "-m", module, f"--state-dir={s.state_dir}", *args]
@@ -316,6 +331,9 @@ ALERTMANAGER = Component(
 PROMETHEUS = Component(
     "prometheus", _prometheus_argv, lambda s: _http_ok(f"{s.prometheus_url}/-/ready"), lambda p: (p.prometheus,)
 )
+PUSHGATEWAY = Component(
+    "pushgateway", _pushgateway_argv, lambda s: _http_ok(f"{s.pushgateway_url}/-/ready"), lambda p: (p.pushgateway,)
+)
 RECEIVERS = Component(
     "receivers",
     _python_argv("pytest_mnops.standins.receivers"),
@@ -337,7 +355,7 @@ TRAFFIC = Component(
 
 CONTROL_PLANE = (ETCD, APISERVER)
 AFTER_APISERVER = (CONTROLLER_MANAGER, SCHEDULER, KWOK, ROLLOUTS)
-MONITORING = (RECEIVERS, ALERTMANAGER, GITHUB)
+MONITORING = (RECEIVERS, ALERTMANAGER, GITHUB, PUSHGATEWAY)
 ALL_COMPONENTS = (*CONTROL_PLANE, *AFTER_APISERVER, *MONITORING, TRAFFIC, PROMETHEUS)
 
 

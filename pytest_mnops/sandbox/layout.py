@@ -82,6 +82,10 @@ class Ports:
     def github(self) -> int:
         return self.base + 16
 
+    @property
+    def pushgateway(self) -> int:
+        return self.base + 17
+
 
 @dataclass(frozen=True)
 class SandboxLayout:

@@ -39,6 +39,8 @@ def prometheus_config(settings: SandboxSettings) -> dict[str, Any]:
             static("argo-rollouts", p.rollouts_metrics),
             # The traffic stand-in labels its series with namespace/pod itself, as relabelling would.
             static("app", p.traffic, honor_labels=True),
+            # Pushed drill results keep their own job and target labels (mnops, context/namespace/app).
+            static("pushgateway", p.pushgateway, honor_labels=True),
             static(
                 "kube-apiserver",
                 p.apiserver,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import html
 import json
 import re
@@ -181,13 +180,12 @@ def _html_results(path: Path) -> dict[str, Any]:
     return json.loads(html.unescape(match.group(1)))["tests"]
 
 
-def test_html_report_has_phase_table_and_embedded_plot(reported: tuple[pytest.Pytester, pytest.RunResult]) -> None:
+def test_html_report_rows_have_phase_tables(reported: tuple[pytest.Pytester, pytest.RunResult]) -> None:
     pytester, _ = reported
     tests = _html_results(pytester.path / "report.html")
     [result] = tests["test_drills.py::test_pod_failure"]
     fragments = [e for e in result["extras"] if e["format_type"] == "html"]
-    images = [e for e in result["extras"] if e["format_type"] == "image"]
-    assert len(fragments) == 1 and len(images) == 1
+    assert len(fragments) == len(result["extras"]) == 1  # the figure is on the game-day card
     parser = _Tables()
     parser.feed(fragments[0]["content"])
     assert parser.tables["mnops-phases"] == [
@@ -208,13 +206,8 @@ def test_html_report_has_phase_table_and_embedded_plot(reported: tuple[pytest.Py
         "mttr_s": "30.0",
         "rollback_s": "3.5",
         "budget_s": "300",
-        "alerts": "['PodRestarting', 'HighErrorRate']",
+        "alerts": "PodRestarting; HighErrorRate",
     }
-    assert images[0]["name"] == "pod-failure timeline"
-    content = images[0]["content"]
-    assert content.startswith("data:image/png;base64,")
-    assert base64.b64decode(content.split(",", 1)[1]).startswith(b"\x89PNG\r\n\x1a\n")
-    # the failed drill has its tables but no plot (it recorded none)
     [failed] = tests["test_drills.py::test_high_latency"]
     assert [e["format_type"] for e in failed["extras"]] == ["html"]
     assert "Drill high-latency" in failed["extras"][0]["content"]
@@ -354,3 +347,158 @@ def test_fail_under_applies_under_xdist(mnops_pytester: pytest.Pytester) -> None
         ["*mnops drill scorecard*", "canary-failure*proved*80*", "*weakest drill: canary-failure (80)*"]
     )
     assert result.ret == pytest.ExitCode.TESTS_FAILED
+
+
+# -- the game-day summary, run history and metrics ------------------------------------------------------
+
+
+def test_game_day_summary_tops_the_html_report(reported: tuple[pytest.Pytester, pytest.RunResult]) -> None:
+    pytester, _ = reported
+    page = (pytester.path / "report.html").read_text()
+    section = page[page.index("<section class='mnops-gameday'") : page.index("</section>")]
+    assert page.index("mnops-gameday") < page.index('id="results-table"')
+    parser = _Tables()
+    parser.feed(section)
+    head, proved, failed = parser.tables["mnops-drills"]
+    assert head[:10] == [
+        "drill",
+        "verdict",
+        "MTTD",
+        "MTTR",
+        "time to abort",
+        "rollback",
+        "budget",
+        "score",
+        "alerts seen",
+        "proof of delivery",
+    ]
+    assert proved[:10] == [
+        "pod-failure",
+        "proved",
+        "2.5 s",
+        "30.0 s",
+        "—",
+        "3.5 s",
+        "300.0 s",
+        "100",
+        "PodRestarting, HighErrorRate",
+        "—",
+    ]
+    assert proved[10:] == ["first run", "—"]  # no history yet: no trend, no regression
+    assert failed[:4] == ["high-latency", "failed", "4.0 s", "—"]
+    assert parser.tables["mnops-validation"] == [
+        ["category", "reads", "passed", "failed", "skipped"],
+        ["monitoring", "repo", "1", "0", "0"],
+    ]
+    for drill in ("pod-failure", "high-latency"):
+        assert f"<a href='#mnops-drill-{drill}'>" in section
+        card = section[section.index(f"id='mnops-drill-{drill}'") :]
+        assert card.index('<svg class="mnops-figure-svg"') < card.index("</figure>")
+    assert "Query: <code>sum(kube_pod_status_ready{namespace=&quot;drills&quot;,condition=&quot;true&quot;})" in section
+    for fact in ("namespace</span>default", "app</span>machine-native-ops", "sandbox</span>no", "resilience score 70"):
+        assert fact in section, fact
+
+
+TIMED = """
+import os
+import pytest
+from pytest_mnops.session import drill_facts
+
+@pytest.mark.drill("pod-failure")
+def test_pod_failure(timeline):
+    timeline.mark("inject", at=1000.0)
+    timeline.mark("detected", at=1001.0)
+    if os.environ["RECOVERY_S"] == "never":
+        raise AssertionError("NOT RECOVERED")
+    timeline.mark("recovered", at=1000.0 + float(os.environ["RECOVERY_S"]))
+"""
+
+
+def _timed_run(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, recovery: str, *args: str):
+    monkeypatch.setenv("RECOVERY_S", recovery)
+    return pytester.runpytest("--mnops-history-dir=history", "--junitxml=junit.xml", *args)
+
+
+def test_regression_is_flagged_in_terminal_junit_and_html_and_gates(
+    mnops_pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    mnops_pytester.makepyfile(test_timed=TIMED)
+    first = _timed_run(mnops_pytester, monkeypatch, "10", "--mnops-fail-on-regression")
+    assert first.ret == pytest.ExitCode.OK and "REGRESSION" not in first.stdout.str()
+    [record] = (mnops_pytester.path / "history").glob("run-*.json")
+    assert json.loads(record.read_text())["drills"]["pod-failure"]["mttr_s"] == 10.0
+
+    slower = _timed_run(mnops_pytester, monkeypatch, "30", "--mnops-fail-on-regression", "--html=report.html")
+    slower.assert_outcomes(passed=1)
+    assert slower.ret == pytest.ExitCode.TESTS_FAILED
+    why = "MTTR 30.0s is above 1.5 x the median 10.0s of the last 1 run"
+    slower.stdout.fnmatch_lines(
+        [
+            _literal(f"REGRESSION pod-failure: {why}"),
+            _literal(f"mnops: --mnops-fail-on-regression: regression in pod-failure ({why})"),
+        ]
+    )
+    assert dict(_properties(_testcases(mnops_pytester.path / "junit.xml")["test_pod_failure"]))["regression"] == why
+    page = (mnops_pytester.path / "report.html").read_text()
+    assert f"<span class='mnops-regression'>REGRESSION</span> {why}" in page
+    assert "<title>last 2 runs, oldest first. MTTD: 1.0s, 1.0s; MTTR: 10.0s, 30.0s</title>" in page
+
+    # within 1.5 x the median of (10, 30): no regression; without the gate a regression only reports
+    assert _timed_run(mnops_pytester, monkeypatch, "25", "--mnops-fail-on-regression").ret == pytest.ExitCode.OK
+    failing = _timed_run(mnops_pytester, monkeypatch, "never")
+    assert failing.ret == pytest.ExitCode.TESTS_FAILED  # the drill's own failure, not a gate
+    failing.stdout.fnmatch_lines(["REGRESSION pod-failure: failed now, proved in the previous run (*)"])
+    assert "--mnops-fail-on-regression" not in failing.stdout.str()
+
+
+def test_history_compares_only_the_same_target(
+    mnops_pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    mnops_pytester.makepyfile(test_timed=TIMED)
+    assert _timed_run(mnops_pytester, monkeypatch, "10", "--mnops-namespace=staging").ret == pytest.ExitCode.OK
+    other = _timed_run(mnops_pytester, monkeypatch, "60", "--mnops-fail-on-regression", "--mnops-namespace=shop")
+    assert other.ret == pytest.ExitCode.OK, other.stdout.str()
+
+
+def test_metrics_textfile_for_node_exporter(mnops_pytester: pytest.Pytester) -> None:
+    mnops_pytester.makepyfile(test_drills=DRILLS)
+    result = mnops_pytester.runpytest("--mnops-metrics-textfile=textfile/mnops.prom")
+    result.assert_outcomes(passed=2, failed=1)
+    from prometheus_client.parser import text_string_to_metric_families
+
+    text = (mnops_pytester.path / "textfile" / "mnops.prom").read_text()
+    target = {"context": "current-context", "namespace": "default", "app": "machine-native-ops"}
+    samples = {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+    }
+
+    def value(name: str, **labels: str) -> float | None:
+        return samples.get((name, tuple(sorted({**target, **labels}.items()))))
+
+    assert value("mnops_drill_mttr_seconds", drill="pod-failure") == 30.0
+    assert value("mnops_drill_mttr_seconds", drill="high-latency") is None  # never recovered: no value
+    assert value("mnops_drill_mttd_seconds", drill="high-latency") == 4.0
+    assert value("mnops_drill_score", drill="high-latency") == 40.0
+    assert value("mnops_drill_verdict", drill="high-latency", verdict="failed") == 1.0
+    assert value("mnops_drill_verdict", drill="high-latency", verdict="proved") == 0.0
+    assert value("mnops_drill_regression", drill="pod-failure") == 0.0
+    assert value("mnops_resilience_score") == 70.0
+
+
+@pytest.mark.parametrize(
+    ("option", "message"),
+    [
+        ("--mnops-metrics-textfile=mnops.txt", "node-exporter's textfile collector reads only *.prom files"),
+        ("--mnops-pushgateway-url=http://127.0.0.1:9", "could not push the drill metrics to the Pushgateway at"),
+    ],
+)
+def test_undeliverable_metrics_fail_the_run_saying_why(
+    mnops_pytester: pytest.Pytester, option: str, message: str
+) -> None:
+    mnops_pytester.makepyfile(test_drills=PROVED_ONLY)
+    result = mnops_pytester.runpytest(option)
+    result.assert_outcomes(passed=1)
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    assert message in result.stdout.str()

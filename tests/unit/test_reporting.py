@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import base64
 import json
+import re
 import time
 from pathlib import Path
 from types import SimpleNamespace
@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from pytest_mnops.reporting import html, junit
+from pytest_mnops.reporting import figure, html, junit
 from pytest_mnops.reporting.narration import narrate
 from pytest_mnops.reporting.results import DrillResult
 from pytest_mnops.reporting.scorecard import overall_score, weakest
@@ -163,31 +163,89 @@ def test_html_tables_escape_and_show_offsets() -> None:
             }
         ],
     )
-    text = html._tables(result)
+    text = html.tables(result)
     assert "<tr><td>inject</td><td>+10.00s</td><td>inject</td></tr>" in text
     assert "<tr><td>detected</td><td>+12.00s</td><td></td></tr>" in text
     assert "<li>NOT RECOVERED: &lt;probe&gt; timed out</li>" in text
     assert "<td>kill&lt;pods&gt;</td><td>action</td><td>inject</td><td>succeeded</td><td>0.5s</td>" in text
-    assert "<th>alerts</th><td>[&#x27;A&lt;1&gt;&#x27;]</td>" in text
+    assert "<th>alerts</th><td>A&lt;1&gt;</td>" in text
     assert "<pods>" not in text and "<probe>" not in text
 
 
-def test_html_extras_add_a_png_only_when_there_is_a_series() -> None:
+def test_html_extras_are_the_tables_linking_to_the_game_day_card() -> None:
     pytest.importorskip("pytest_html")
     report = SimpleNamespace(extras=[])
     html.add_extras(report, _result(plot={"query": "up", "series": []}))  # type: ignore[arg-type]
-    assert [e["format_type"] for e in report.extras] == ["html"]
-    report = SimpleNamespace()
-    series = [
-        {"labels": {"pod": "a"}, "points": [(T0 + 5, 1.0), (T0 + 15, 0.0), (T0 + 45, 1.0)]},
-        {"labels": {}, "points": [(T0, 2.0), (T0 + 50, 2.0)]},
-    ]
-    html.add_extras(report, _result(plot={"query": "sum(up)", "series": series}))  # type: ignore[arg-type]
-    fragment, image = report.extras
+    [fragment] = report.extras
     assert fragment["format_type"] == "html"
-    assert image["format_type"] == "image" and image["extension"] == "png"
-    assert image["name"] == "pod-failure timeline"
-    assert base64.b64decode(image["content"]).startswith(b"\x89PNG\r\n\x1a\n")
+    assert "<a href='#mnops-drill-pod-failure'>" in fragment["content"]
+
+
+def _figure_result(**facts: Any) -> DrillResult:
+    result = _result("canary-failure", **facts)
+    result.events = [
+        Event(STEADY_STATE, T0 + 1),
+        Event(INJECT, T0 + 10, "inject"),
+        Event(DETECTED, T0 + 10.4),  # 0.4 s after the injection: their labels would overprint on one line
+        Event(RECOVERED, T0 + 30),
+        Event(REVERTED, T0 + 30.5),
+    ]
+    return result
+
+
+SERIES = [
+    {"labels": {"rollouts_pod_template_hash": "5d8f7c"}, "points": [(T0 + t, float(t > 10)) for t in range(45)]},
+    {"labels": {"rollouts_pod_template_hash": "77fbb5"}, "points": [(T0 + t, 0.1) for t in range(45)]},
+]
+ALERTS = [
+    {"alert": "HighErrorRate", "state": "pending", "points": [(T0 + t, "1") for t in range(12, 15)]},
+    {"alert": "HighErrorRate", "state": "firing", "points": [(T0 + t, "1") for t in range(15, 25)]},
+]
+
+
+def test_figure_is_an_inline_svg_with_words_units_spans_and_alert_bands() -> None:
+    plot = {"query": "sum(rate(x[5s]))", "title": "5xx rate by ReplicaSet", "unit": "5xx responses/s"}
+    svg = figure.render_svg(_figure_result(plot={**plot, "series": SERIES, "alerts": ALERTS}))
+    assert svg.startswith('<svg class="mnops-figure-svg"') and "<?xml" not in svg
+    assert 'width="' not in svg.split(">", 1)[0]  # sized by the page's CSS
+    texts = re.findall(r"<text[^>]*>([^<]*)</text>", svg)
+    words = " ".join(texts)
+    for expected in (
+        "5xx rate by ReplicaSet",
+        "5xx responses/s",
+        "seconds since the fault was injected (t = 0)",
+        "fault injected +0.0s",
+        "detected +0.4s",
+        "recovered +20.0s",
+        "MTTD 2.0s",
+        "MTTR 30.0s",
+        "HighErrorRate",
+        "ReplicaSet 5d8f7c",
+        "alert firing",
+    ):
+        assert expected in words, (expected, texts)
+    assert figure.FAULT_WINDOW_COLOUR in svg
+    # no query in the figure: the page's caption carries it, whole
+    assert "sum(rate" not in svg
+
+
+def test_figure_without_data_says_why() -> None:
+    svg = figure.render_svg(_figure_result(plot={"query": "up", "error": "Prometheus unreachable", "series": []}))
+    assert "no data: Prometheus unreachable" in svg
+    assert "no Prometheus alert was pending or firing" in svg
+
+
+def test_phase_labels_never_overlap() -> None:
+    events = [("steady-state", -9.0), ("inject", 0.0), ("detected", 0.4), ("recovered", 0.9), ("reverted", 20.0)]
+    placed = figure.place_labels(events, -10.0, 21.0, 9.75)
+    assert [p.level for p in placed] == [0, 0, 1, 2, 0]
+    assert placed[-1].align == "right"  # at the right edge it grows to the left, inside the axes
+
+
+def test_alert_intervals_split_on_gaps_and_resolve_after_firing() -> None:
+    points = [(T0 + t, "1") for t in (*range(10, 14), *range(20, 23))]
+    intervals = figure.alert_intervals([{"alert": "A", "state": "firing", "points": points}], T0 + 10, 30.0)
+    assert intervals == [("A", [("firing", 0.0, 4.0), ("firing", 10.0, 13.0), ("resolved", 13.0, 30.0)])]
 
 
 # -- JSON summary ----------------------------------------------------------------------------------
