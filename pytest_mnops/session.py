@@ -134,7 +134,8 @@ class MnopsSession:
             from pytest_mnops.reporting.results import DrillResult
 
             result = DrillResult.from_item(item, spec, report, self.target)
-            result.facts["regression"] = self.history.regression(result)
+            # A trainee's pace is not the system's: training runs are neither judged nor baselines.
+            result.facts["regression"] = None if self.training else self.history.regression(result)
             junit.add_properties(item, result)
             if self.config.getoption("htmlpath", None):
                 from pytest_mnops.reporting import figure

@@ -15,7 +15,9 @@ command -v promtool >/dev/null || missing+=(prometheus)
 command -v prometheus-alertmanager >/dev/null || command -v alertmanager >/dev/null || missing+=(prometheus-alertmanager)
 command -v prometheus-pushgateway >/dev/null || command -v pushgateway >/dev/null || missing+=(prometheus-pushgateway)
 # Headless Chromium renders report.html in the project's own tests and makes the docs' report screenshot.
-command -v chromium >/dev/null || missing+=(chromium)
+# Any of the names pytest_mnops/reporting/browser.py looks for will do (CI images often ship Chrome).
+command -v chromium >/dev/null || command -v chromium-browser >/dev/null || command -v google-chrome >/dev/null \
+  || missing+=(chromium)
 if [ ${#missing[@]} -gt 0 ]; then
   sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
   $sudo apt-get update -q

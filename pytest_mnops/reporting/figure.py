@@ -16,15 +16,7 @@ import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from pytest_mnops.timeline import (
-    DETECTED,
-    HUMAN_STEP,
-    INJECT,
-    OPERATOR_PROMPT,
-    RECOVERED,
-    REVERTED,
-    STEADY_STATE,
-)
+from pytest_mnops import timeline
 
 if TYPE_CHECKING:
     from pytest_mnops.reporting.results import DrillResult
@@ -32,29 +24,29 @@ if TYPE_CHECKING:
 # The fault window's fill. Used nowhere else in the report: the browser test finds each figure by it.
 FAULT_WINDOW_COLOUR = "#fbe3d6"
 PHASE_COLOURS = {
-    STEADY_STATE: "#6b7280",
-    INJECT: "#c2410c",
-    DETECTED: "#b45309",
-    OPERATOR_PROMPT: "#be185d",
-    HUMAN_STEP: "#7e22ce",
-    RECOVERED: "#15803d",
-    REVERTED: "#1d4ed8",
+    timeline.STEADY_STATE: "#6b7280",
+    timeline.INJECT: "#c2410c",
+    timeline.DETECTED: "#b45309",
+    timeline.OPERATOR_PROMPT: "#be185d",
+    timeline.HUMAN_STEP: "#7e22ce",
+    timeline.RECOVERED: "#15803d",
+    timeline.REVERTED: "#1d4ed8",
 }
 PHASE_WORDS = {
-    STEADY_STATE: "steady state",
-    INJECT: "fault injected",
-    DETECTED: "detected",
-    OPERATOR_PROMPT: "operator paged",
-    HUMAN_STEP: "operator acted",
-    RECOVERED: "recovered",
-    REVERTED: "fault reverted",
+    timeline.STEADY_STATE: "steady state",
+    timeline.INJECT: "fault injected",
+    timeline.DETECTED: "detected",
+    timeline.OPERATOR_PROMPT: "operator paged",
+    timeline.HUMAN_STEP: "operator acted",
+    timeline.RECOVERED: "recovered",
+    timeline.REVERTED: "fault reverted",
 }
 ALERT_STATE_COLOURS = {"pending": "#f59e0b", "firing": "#dc2626", "resolved": "#86efac"}
 # Series label names in words, for the legend.
 LABEL_WORDS = {"rollouts_pod_template_hash": "ReplicaSet", "code": "HTTP", "le": "bucket", "pod": "pod"}
 
 WIDTH_IN = 11.0
-LEFT_IN, RIGHT_IN = 1.0, 0.25
+LEFT_IN, RIGHT_IN = 1.0, 0.35  # the left margin grows to fit the longest alert name
 SERIES_H_IN = 2.6
 LINE_H_IN = 0.22  # one stacked phase label
 BAND_H_IN = 0.26  # one span or alert band
@@ -81,9 +73,9 @@ def render_svg(result: DrillResult) -> str:
     from matplotlib import pyplot
 
     plot = result.facts.get("plot") or {}
-    inject = next((e.at for e in result.events if e.phase == INJECT), result.started)
+    inject = next((e.at for e in result.events if e.phase == timeline.INJECT), result.started)
     series = [
-        (_legend(s.get("labels") or {}), [(t - inject, v) for t, v in s.get("points") or []])
+        (_legend(s.get("labels") or {}, plot), [(t - inject, v) for t, v in s.get("points") or []])
         for s in plot.get("series") or []
     ]
     events = [(e.phase, e.at - inject) for e in result.events]
@@ -92,7 +84,8 @@ def render_svg(result: DrillResult) -> str:
     alerts = alert_intervals(plot.get("alerts") or [], inject, x_max)
     pad = max(1.0, 0.03 * (x_max - x_min))
     x_min, x_max = x_min - pad, x_max + pad
-    axes_w = WIDTH_IN - LEFT_IN - RIGHT_IN
+    left = max(LEFT_IN, 0.3 + max((text_width_in(name) for name, _ in alerts), default=0.0))
+    axes_w = WIDTH_IN - left - RIGHT_IN
     placed = place_labels(events, x_min, x_max, axes_w)
     levels = 1 + max((p.level for p in placed), default=0)
     spans = [(n, v) for n, v in (("MTTD", result.mttd_s), ("MTTR", result.mttr_s)) if v is not None]
@@ -111,22 +104,22 @@ def render_svg(result: DrillResult) -> str:
         y = height - top_in
         for name, lane_h in lanes:
             y -= lane_h
-            rect = (LEFT_IN / WIDTH_IN, y / height, axes_w / WIDTH_IN, lane_h / height)
+            rect = (left / WIDTH_IN, y / height, axes_w / WIDTH_IN, lane_h / height)
             axes[name] = figure.add_axes(rect, sharex=axes.get("series"))
             y -= GAP_IN
         for name, ax in axes.items():
             ax.set_xlim(x_min, x_max)
             if name != "alerts":
                 ax.tick_params(labelbottom=False)
-        _title(figure, result, plot, height)
+        _title(figure, result, plot, height, left)
         _labels_lane(axes["labels"], placed, levels)
         _series_lane(axes["series"], series, plot)
-        _spans_lane(axes["spans"], spans)
+        _spans_lane(axes["spans"], spans, x_max, (x_max - x_min) / axes_w)
         _alerts_lane(axes["alerts"], alerts)
         for name in ("series", "spans", "alerts"):
             for phase, t in events:
                 axes[name].axvline(t, color=PHASE_COLOURS.get(phase, "black"), linestyle="--", linewidth=0.9, zorder=1)
-        fault_end = next((t for phase, t in events if phase == REVERTED), x_max)
+        fault_end = next((t for phase, t in events if phase == timeline.REVERTED), x_max)
         axes["series"].axvspan(0.0, fault_end, color=FAULT_WINDOW_COLOUR, zorder=0, linewidth=0)
         axes["alerts"].set_xlabel("seconds since the fault was injected (t = 0)", fontsize=FONT)
         buffer = io.StringIO()
@@ -143,17 +136,13 @@ def place_labels(events: list[tuple[str, float]], x_min: float, x_max: float, ax
     Widths are measured in inches with matplotlib's text metrics, converted to data units through the known
     axes width, so the placement holds in the saved figure whatever the time range.
     """
-    from matplotlib.font_manager import FontProperties
-    from matplotlib.textpath import TextToPath
-
-    measure, font = TextToPath(), FontProperties(size=FONT)
     per_inch = (x_max - x_min) / axes_w_in
     gap = 0.08 * per_inch
     levels: list[list[tuple[float, float]]] = []
     placed = []
     for phase, t in sorted(events, key=lambda e: e[1]):
-        text = f"{PHASE_WORDS.get(phase, phase)} {t:+.1f}s"
-        width = measure.get_text_width_height_descent(text, font, ismath=False)[0] / 72 * per_inch + 0.06 * per_inch
+        text = f"{PHASE_WORDS.get(phase, phase)} {round(t, 1) or 0.0:+.1f}s"  # never "-0.0s"
+        width = (text_width_in(text, bold=True) + 0.06) * per_inch
         align = "left" if t + width <= x_max else "right"
         start, end = (t, t + width) if align == "left" else (t - width, t)
         level = next(
@@ -165,6 +154,15 @@ def place_labels(events: list[tuple[str, float]], x_min: float, x_max: float, ax
         levels[level].append((start, end))
         placed.append(Placed(t, text, PHASE_COLOURS.get(phase, "black"), level, align))
     return placed
+
+
+def text_width_in(text: str, *, bold: bool = False) -> float:
+    """Width of ``text`` at the figure's font size, in inches (matplotlib's own text metrics)."""
+    from matplotlib.font_manager import FontProperties
+    from matplotlib.textpath import TextToPath
+
+    font = FontProperties(size=FONT, weight="bold" if bold else "normal")
+    return TextToPath().get_text_width_height_descent(text, font, ismath=False)[0] / 72
 
 
 def alert_intervals(
@@ -196,18 +194,18 @@ def alert_intervals(
     return sorted(by_alert.items())
 
 
-def _legend(labels: dict[str, str]) -> str:
+def _legend(labels: dict[str, str], plot: dict[str, Any]) -> str:
     words = [f"{LABEL_WORDS.get(k, k)} {v}" for k, v in labels.items() if k not in ("__name__", "job", "instance")]
-    return ", ".join(words) or "value"
+    return ", ".join(words) or plot.get("unit") or "value"
 
 
-def _title(figure: Any, result: DrillResult, plot: dict[str, Any], height: float) -> None:
+def _title(figure: Any, result: DrillResult, plot: dict[str, Any], height: float, left: float) -> None:
     title = plot.get("title") or "key series"
-    figure.text(LEFT_IN / WIDTH_IN, 1 - 0.3 / height, title, fontsize=13, weight="bold", va="baseline")
+    figure.text(left / WIDTH_IN, 1 - 0.3 / height, title, fontsize=13, weight="bold", va="baseline")
     figures = [f"{result.verdict}", f"score {result.score:.0f}"]
     figures += [f"{n} {v:.1f}s" for n, v in (("MTTD", result.mttd_s), ("MTTR", result.mttr_s)) if v is not None]
     figure.text(
-        LEFT_IN / WIDTH_IN,
+        left / WIDTH_IN,
         1 - 0.55 / height,
         f"{result.name} drill on {result.target} · " + " · ".join(figures),
         fontsize=FONT,
@@ -249,8 +247,8 @@ def _series_lane(ax: Any, series: list[tuple[str, list[tuple[float, float]]]], p
     ax.legend(handles=handles, fontsize=FONT - 1, loc="best", framealpha=0.92)
 
 
-def _spans_lane(ax: Any, spans: list[tuple[str, float]]) -> None:
-    colours = {"MTTD": PHASE_COLOURS[DETECTED], "MTTR": PHASE_COLOURS[RECOVERED]}
+def _spans_lane(ax: Any, spans: list[tuple[str, float]], x_max: float, per_inch: float) -> None:
+    colours = {"MTTD": PHASE_COLOURS[timeline.DETECTED], "MTTR": PHASE_COLOURS[timeline.RECOVERED]}
     ax.set_ylim(-0.5, max(1, len(spans)) - 0.5)
     ax.invert_yaxis()
     ax.set_yticks(range(len(spans)), [n for n, _ in spans], fontsize=FONT)
@@ -259,7 +257,20 @@ def _spans_lane(ax: Any, spans: list[tuple[str, float]]) -> None:
         ax.spines[side].set_visible(False)
     for row, (name, value) in enumerate(spans):
         ax.barh(row, max(value, 0.05), left=0.0, height=0.55, color=colours[name], alpha=0.85, zorder=2)
-        ax.text(value, row, f"  {name} {value:.1f}s", va="center", ha="left", fontsize=FONT, weight="bold", zorder=3)
+        label = f" {name} {value:.1f}s "
+        # Beside the bar when it fits in the axes, else inside its end.
+        outside = value + text_width_in(label, bold=True) * per_inch <= x_max
+        ax.text(
+            value,
+            row,
+            label,
+            va="center",
+            ha="left" if outside else "right",
+            color="black" if outside else "white",
+            fontsize=FONT,
+            weight="bold",
+            zorder=3,
+        )
     if not spans:
         ax.set_yticks([])
         ax.text(0.5, 0.5, "no detection or recovery measured", transform=ax.transAxes, ha="center", fontsize=FONT)

@@ -8,6 +8,7 @@ went wrong), the validation results per category, and each drill's MTTD/MTTR tre
 from __future__ import annotations
 
 import html
+import statistics
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -20,6 +21,7 @@ from pytest_mnops.target import Target
 STYLE = """
 <style>
 .mnops-gameday { color: #111827; font-size: 13px; margin: 8px 0 24px; max-width: 1400px; }
+.mnops-gameday a { color: #1d4ed8; }
 .mnops-gameday h2 { font-size: 20px; margin: 4px 0 8px; }
 .mnops-gameday h3 { font-size: 15px; margin: 18px 0 6px; }
 .mnops-gameday .mnops-run { display: flex; flex-wrap: wrap; gap: 6px 28px; margin-bottom: 10px; }
@@ -43,6 +45,7 @@ STYLE = """
 .mnops-gameday .mnops-figure-svg { width: 100%; max-width: 1100px; height: auto; display: block; }
 .mnops-gameday figcaption { color: #374151; font-size: 12px; margin-top: 4px; }
 .mnops-gameday figcaption code { white-space: pre-wrap; word-break: break-all; }
+.mnops-gameday .mnops-trend-words { color: #374151; font-size: 11px; white-space: nowrap; }
 .mnops-gameday ul.mnops-problems { color: #b91c1c; margin: 4px 0; }
 </style>
 """
@@ -197,9 +200,12 @@ def sparkline(history: list[Baseline], current: DrillResult, width: int = 96, he
             lines.append(f"<circle cx='{x:.1f}' cy='{y:.1f}' r='2' fill='{colour}'/>")
         words.append(f"{name}: " + ", ".join("-" if v is None else f"{v:.1f}s" for v in points))
     title = html.escape(f"last {len(history) + 1} runs, oldest first. " + "; ".join(words))
+    earlier = [v for v in series["MTTR"][0][:-1] if v is not None]
+    now = current.mttr_s
+    summary = f"MTTR median {statistics.median(earlier):.1f} s → {now:.1f} s" if earlier and now is not None else ""
     return (
         f"<svg class='mnops-sparkline' width='{width + 4}' height='{height}' viewBox='-2 0 {width + 4} {height}'>"
-        f"<title>{title}</title>{''.join(lines)}</svg>"
+        f"<title>{title}</title>{''.join(lines)}</svg><div class='mnops-trend-words'>{summary}</div>"
     )
 
 

@@ -37,14 +37,17 @@ class Baseline:
 class History:
     def __init__(self, directory: Path, *, target: str, runs: int, factor: float) -> None:
         self.directory, self.target, self.runs, self.factor = directory, target, runs, factor
+        self.written: Path | None = None  # this run's own record, never its own baseline
 
     @functools.cached_property
     def _records(self) -> list[dict[str, Any]]:
-        """The last ``runs`` comparable earlier runs, read once (the current run is appended only at its end)."""
+        """The last ``runs`` comparable earlier runs, read once."""
         if not self.directory.is_dir():
             return []
         records = []
         for path in sorted(self.directory.glob("run-*.json")):
+            if path == self.written:
+                continue
             try:
                 record = json.loads(path.read_text())
             except (OSError, ValueError):
@@ -107,6 +110,7 @@ class History:
             partial = path.with_suffix(".tmp")
             partial.write_text(json.dumps(record, indent=2, sort_keys=True))
             partial.replace(path)  # atomic: a reader never sees half a run
+            self.written = path
         except OSError as exc:
             raise ConfigError(
                 f"cannot write the run history to {self.directory}: {exc}. Fix: make it writable, or point "

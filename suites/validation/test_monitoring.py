@@ -207,6 +207,8 @@ def test_dashboard_queries_return_data(
     file = request.config.invocation_params.dir / given if given else repo_root / DASHBOARD
     values = {"namespace": mnops_target.namespace, "app": mnops_target.app, "datasource": "prometheus", **BUILTINS}
     errors, empty = [], []
+    # The game-day panels read what pytest-mnops pushes after a drill run: before the first one they are empty.
+    game_days = bool(prometheus.query("mnops_last_run_timestamp_seconds"))
     for panel in _panels(_dashboard(file)):
         for target in panel.get("targets") or []:
             expr = substitute(target.get("expr") or "", values)
@@ -218,7 +220,7 @@ def test_dashboard_queries_return_data(
             except ClusterError as exc:
                 errors.append(f"{label}: {exc}")
                 continue
-            if not result:
+            if not result and (game_days or "mnops_" not in expr):
                 empty.append(f"{label} `{expr}`")
     problems = []
     if errors:

@@ -58,7 +58,8 @@ def start(box: Sandbox) -> None:
 
 
 def drill_argv(sandbox: SandboxSettings, ledger: Path, *args: str) -> list[str]:
-    """`pytest suites/drills` against this sandbox, with its own ledger, as a user would run it."""
+    """`pytest suites/drills` against this sandbox, with its own ledger and run history (next to the ledger:
+    the checkout's .mnops/history is the developer's), as a user would run it."""
     return [
         sys.executable,
         "-m",
@@ -71,6 +72,8 @@ def drill_argv(sandbox: SandboxSettings, ledger: Path, *args: str) -> list[str]:
         sandbox.state_dir,
         "--mnops-ledger",
         str(ledger),
+        "--mnops-history-dir",
+        str(ledger.parent / "history"),
         *args,
     ]
 

@@ -121,6 +121,7 @@ def test_prometheus_scrapes_what_the_sandbox_runs(sandbox: SandboxSettings) -> N
     resp = requests.get(f"{sandbox.prometheus_url}/api/v1/query", params={"query": "up"}, timeout=10).json()
     up = {s["metric"]["job"]: s["value"][1] for s in resp["data"]["result"]}
     assert up.get("kube-apiserver") == "1" and up.get("argo-rollouts") == "1" and up.get("app") == "1", up
+    assert up.get("pushgateway") == "1", up
 
 
 def test_alertmanager_accepts_an_alert_from_amtool(sandbox: SandboxSettings) -> None:
@@ -156,9 +157,11 @@ def test_cli_status_and_env(sandbox: SandboxSettings) -> None:
 
     status = mnops("status")
     assert status.returncode == 0, status.stdout
-    assert all(f"{name} " in status.stdout for name in ("etcd", "kube-apiserver", "argo-rollouts", "prometheus"))
+    names = ("etcd", "kube-apiserver", "argo-rollouts", "prometheus", "pushgateway")
+    assert all(f"{name} " in status.stdout for name in names)
     env = mnops("env").stdout
     assert "export KUBECONFIG=" in env and f"MNOPS_PROMETHEUS_URL={sandbox.prometheus_url}" in env
+    assert f"MNOPS_PUSHGATEWAY_URL={sandbox.pushgateway_url}" in env
 
 
 def test_down_with_nothing_running_says_so(tmp_path: Path) -> None:

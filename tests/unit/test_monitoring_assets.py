@@ -67,10 +67,18 @@ def test_alertmanager_config_is_valid_and_routes_by_severity() -> None:
     assert {"pager", "slack", "email"} <= receivers
 
 
-def test_dashboard_is_importable_with_twelve_queried_panels() -> None:
+def test_dashboard_is_importable_with_fourteen_queried_panels() -> None:
     dashboard = json.loads((MONITORING / "grafana-dashboard.json").read_text())
     panels = dashboard["panels"]
-    assert len(panels) == 12
+    assert len(panels) == 14
+    game_day = " ".join(t["expr"] for p in panels if p["title"].startswith("Game day") for t in p["targets"])
+    for metric in (
+        "mnops_resilience_score",
+        "mnops_drill_regression",
+        "mnops_drill_mttd_seconds",
+        "mnops_drill_mttr_seconds",
+    ):
+        assert metric in game_day
     assert all(p["targets"] and all(t["expr"] for t in p["targets"]) for p in panels)
     assert {v["name"] for v in dashboard["templating"]["list"]} >= {"namespace", "app"}
 

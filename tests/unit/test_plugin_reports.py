@@ -502,3 +502,17 @@ def test_undeliverable_metrics_fail_the_run_saying_why(
     result.assert_outcomes(passed=1)
     assert result.ret == pytest.ExitCode.TESTS_FAILED
     assert message in result.stdout.str()
+
+
+def test_regression_under_xdist_worker_judges_controller_records(
+    mnops_pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    mnops_pytester.makepyfile(test_timed=TIMED)
+    assert _timed_run(mnops_pytester, monkeypatch, "10", "-n", "2").ret == pytest.ExitCode.OK
+    slower = _timed_run(mnops_pytester, monkeypatch, "30", "-n", "2", "--mnops-fail-on-regression", "--html=r.html")
+    assert slower.ret == pytest.ExitCode.TESTS_FAILED
+    slower.stdout.fnmatch_lines(["*regression in pod-failure (MTTR 30.0s is above 1.5 x the median 10.0s*"])
+    page = (mnops_pytester.path / "r.html").read_text()
+    # the trend is the earlier run and this one, once each, though the controller read the history after writing
+    assert "<title>last 2 runs, oldest first. MTTD: 1.0s, 1.0s; MTTR: 10.0s, 30.0s</title>" in page
+    assert len(list((mnops_pytester.path / "history").glob("run-*.json"))) == 2

@@ -288,3 +288,33 @@ def test_narration_plain_and_training() -> None:
     assert "kubectl get rollout,analysisrun -w" in trained[1]
     assert narrate("x", Event(REVERTED, T0), training=True).endswith("fault reverted, nothing left behind")
     assert narrate("x", Event("custom-phase", T0), training=False).endswith("x: custom-phase")
+
+
+# -- run history -----------------------------------------------------------------------------------
+
+
+def test_history_baselines_are_this_targets_last_runs_without_training(tmp_path: Path) -> None:
+    from pytest_mnops.reporting.history import History
+
+    def write(target: str, started: float, mttr: float, *, training: bool = False) -> None:
+        record = {
+            "target": target,
+            "started": started,
+            "training": training,
+            "drills": {"pod-failure": {"verdict": "proved", "mttd_s": 1.0, "mttr_s": mttr}},
+        }
+        (tmp_path / f"run-{started:.0f}.json").write_text(json.dumps(record))
+
+    for i, mttr in enumerate((4.0, 5.0, 6.0)):
+        write("sandbox/default/app", T0 + i, mttr)
+    write("sandbox/default/app", T0 + 10, 99.0, training=True)
+    write("staging/shop/app", T0 + 11, 1.0)
+    (tmp_path / "run-cut-short.json").write_text('{"target": "sandbox/def')
+    history = History(tmp_path, target="sandbox/default/app", runs=2, factor=1.5)
+    assert [b.mttr_s for b in history.baselines("pod-failure")] == [5.0, 6.0]
+    assert history.regression(_result(recovered=8.0)) is None  # 8.0 <= 1.5 x median 5.5
+    assert history.regression(_result(recovered=9.0)) == "MTTR 9.0s is above 1.5 x the median 5.5s of the last 2 runs"
+    assert history.regression(_result(recovered=9.0, outcome="skipped")) is None
+    path = history.append([_result()], started=T0 + 20, finished=T0 + 30, score=100.0, training=False)
+    assert json.loads(path.read_text())["drills"]["pod-failure"]["mttr_s"] == 30.0
+    assert not list(tmp_path.glob("*.tmp"))
