@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import gc
 import json
+import re
 import subprocess
 import time
 import warnings
@@ -243,9 +244,12 @@ def test_slowed_recovery_is_a_regression_and_fails_the_gate(sandbox: SandboxSett
     assert second.result.returncode == pytest.ExitCode.TESTS_FAILED, out[-4000:]
     assert "1 passed" in out  # the drill itself still recovered within its budget: only the gate failed
     before, after = first.figures["pod-failure"]["mttr_s"], second.figures["pod-failure"]["mttr_s"]
-    why = f"MTTR {after:.1f}s is above 1.5 x the median {before:.1f}s of the last 1 run"
+    why = second.figures["pod-failure"]["regression"]
+    # the reason quotes the unrounded figures the JSON rounds to 0.01 s
+    match = re.fullmatch(r"MTTR ([\d.]+)s is above 1\.5 x the median ([\d.]+)s of the last 1 run", why or "")
+    assert match, why
+    assert float(match[1]) == pytest.approx(after, abs=0.06) and float(match[2]) == pytest.approx(before, abs=0.06)
     assert f"REGRESSION pod-failure: {why}" in out, out[-3000:]
     assert f"mnops: --mnops-fail-on-regression: regression in pod-failure ({why})" in out
     assert second.junit_properties("pod-failure")["regression"] == why
-    assert second.figures["pod-failure"]["regression"] == why
     assert f"<span class='mnops-regression'>REGRESSION</span> {why}" in second.report.read_text()
