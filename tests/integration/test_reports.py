@@ -30,9 +30,9 @@ from pytest_mnops.observability.prometheus import Prometheus
 from pytest_mnops.reporting import browser
 from pytest_mnops.reporting.figure import FAULT_WINDOW_COLOUR
 from pytest_mnops.sandbox import binaries
-from pytest_mnops.sandbox.cluster import CONTROLLER_MANAGER, Sandbox, SandboxSettings
+from pytest_mnops.sandbox.cluster import CONTROLLER_MANAGER, SandboxSettings
 from pytest_mnops.sandbox.processes import Supervisor
-from tests.integration.conftest import ROOT, drill_argv, start
+from tests.integration.conftest import ROOT, drill_argv
 
 # The controller-manager's API client at one request per second (the sandbox runs it at 100): the
 # ReplicaSet controller then creates a killed pod's replacement seconds later, as a throttled controller does.
@@ -205,31 +205,32 @@ def test_pushed_metrics_are_read_back_through_prometheus(game_day: Run, sandbox:
     assert values("mnops_resilience_score") == {"": 100.0}
 
 
-@contextlib.contextmanager
-def throttled_controller_manager(sandbox: SandboxSettings) -> Iterator[None]:
-    """The controller-manager restarted with its API client throttled; the sandbox's own flags after."""
+def restart_controller_manager(sandbox: SandboxSettings, *flags: str) -> None:
+    """The sandbox's controller-manager restarted with ``flags`` in place of its API rate limits (none: its own)."""
     supervisor = Supervisor(sandbox.layout.processes)
     argv = CONTROLLER_MANAGER.argv(sandbox, {"kube-controller-manager": binaries.require("kube-controller-manager")})
-    argv = [a for a in argv if not a.startswith(("--kube-api-qps=", "--kube-api-burst="))]
+    if flags:
+        argv = [a for a in argv if not a.startswith(("--kube-api-qps=", "--kube-api-burst="))] + list(flags)
     supervisor.stop(CONTROLLER_MANAGER.name)
+    # As in conftest.start: the daemon outlives its Popen, whose __del__ would warn "still running".
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ResourceWarning)
+        supervisor.start(CONTROLLER_MANAGER.name, argv, sandbox.layout.log(CONTROLLER_MANAGER.name))
+        gc.collect()
+    deadline = time.monotonic() + 120
+    while not CONTROLLER_MANAGER.ready(sandbox):
+        assert time.monotonic() < deadline, "the restarted controller-manager did not become ready"
+        time.sleep(0.2)
+
+
+@contextlib.contextmanager
+def throttled_controller_manager(sandbox: SandboxSettings) -> Iterator[None]:
+    """The controller-manager with its API client throttled; the sandbox's own flags after."""
+    restart_controller_manager(sandbox, f"--kube-api-qps={THROTTLED_QPS}", "--kube-api-burst=1")
     try:
-        # As in conftest.start: the daemon outlives its Popen, whose __del__ would warn "still running".
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", ResourceWarning)
-            supervisor.start(
-                CONTROLLER_MANAGER.name,
-                [*argv, f"--kube-api-qps={THROTTLED_QPS}", "--kube-api-burst=1"],
-                sandbox.layout.log(CONTROLLER_MANAGER.name),
-            )
-            gc.collect()
-        deadline = time.monotonic() + 60
-        while not CONTROLLER_MANAGER.ready(sandbox):
-            assert time.monotonic() < deadline, "the throttled controller-manager did not become ready"
-            time.sleep(0.2)
         yield
     finally:
-        supervisor.stop(CONTROLLER_MANAGER.name)
-        start(Sandbox(sandbox, progress=lambda _: None))
+        restart_controller_manager(sandbox)
 
 
 def test_slowed_recovery_is_a_regression_and_fails_the_gate(sandbox: SandboxSettings, tmp_path: Path) -> None:
