@@ -12,6 +12,7 @@ def parser() -> argparse.ArgumentParser:
     from pytest_mnops import assets_cli, monitoring_cli, recover_cli, rollback_cli
     from pytest_mnops.sandbox import cli as sandbox_cli
     from pytest_mnops.secrets import cli as secrets_cli
+    from pytest_mnops.training import cli as training_cli
 
     root = argparse.ArgumentParser(prog="mnops", description="pytest-mnops: chaos drills for Argo Rollouts")
     commands = root.add_subparsers(dest="command", required=True)
@@ -21,6 +22,7 @@ def parser() -> argparse.ArgumentParser:
     rollback_cli.register(commands)
     monitoring_cli.register(commands)
     assets_cli.register(commands)
+    training_cli.register(commands)
     return root
 
 

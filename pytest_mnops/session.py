@@ -121,7 +121,8 @@ class MnopsSession:
 
         spec = markers.drill_spec(item)
         name = spec.name if spec else item.name
-        return lambda event: self.say(narrate(name, event, training=self.training))
+        app = self.target.app
+        return lambda event: self.say(narrate(name, event, training=self.training, app=app))
 
     # -- report hooks ---------------------------------------------------------------------------------
     # The figures ride on the report as plain data (``report.mnops``): under pytest-xdist the worker that ran

@@ -105,12 +105,12 @@ def isolated_instance(target: Target, state_dir: Path, say: Callable[[str], None
             time_scale=target.time_scale,
             labels={WORKER_LABEL: target.worker or ""},
         )
-        write_private(kubeconfig, yaml.safe_dump(admin.kubeconfig_for_token(_grant(admin, namespace))))
+        write_private(kubeconfig, yaml.safe_dump(admin.kubeconfig_for_token(grant(admin, namespace))))
         Rollout(admin, namespace=namespace, name=target.app).wait_for(phase="Healthy", timeout_s=READY_TIMEOUT_S)
         yield replace(target, kubeconfig=str(kubeconfig))
     finally:
         kubeconfig.unlink(missing_ok=True)
-        admin.delete(resources.CLUSTER_ROLE_BINDING, _binding_name(namespace))
+        admin.delete(resources.CLUSTER_ROLE_BINDING, binding_name(namespace))
         app.remove_namespace(admin, namespace)
 
 
@@ -122,31 +122,34 @@ def write_private(path: Path, text: str) -> None:
         out.write(text)
 
 
-def _binding_name(namespace: str) -> str:
+def binding_name(namespace: str) -> str:
     return f"{IDENTITY}-read-{namespace}"
 
 
-def _grant(admin: Kube, namespace: str) -> str:
-    """The worker's ServiceAccount: everything in its namespace, reads outside it; returns a token for it."""
+def grant(admin: Kube, namespace: str, *, identity: str = IDENTITY, cluster_reads: bool = True) -> str:
+    """A ServiceAccount ``identity`` that may do everything in ``namespace`` (and, with ``cluster_reads``,
+    read outside it, never Secrets); returns a token for it (TokenRequest, TOKEN_TTL_S)."""
     from pytest_mnops.k8s import resources
 
     rbac = "rbac.authorization.k8s.io/v1"
-    subject = [{"kind": "ServiceAccount", "name": IDENTITY, "namespace": namespace}]
-    for obj in (
-        {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": IDENTITY, "namespace": namespace}},
+    subject = [{"kind": "ServiceAccount", "name": identity, "namespace": namespace}]
+    objects: list[dict] = [
+        {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": identity, "namespace": namespace}},
         {
             "apiVersion": rbac,
             "kind": "Role",
-            "metadata": {"name": IDENTITY, "namespace": namespace},
+            "metadata": {"name": identity, "namespace": namespace},
             "rules": [{"apiGroups": ["*"], "resources": ["*"], "verbs": ["*"]}],
         },
         {
             "apiVersion": rbac,
             "kind": "RoleBinding",
-            "metadata": {"name": IDENTITY, "namespace": namespace},
-            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": IDENTITY},
+            "metadata": {"name": identity, "namespace": namespace},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": identity},
             "subjects": subject,
         },
+    ]
+    cluster_objects = (
         {
             "apiVersion": rbac,
             "kind": "ClusterRole",
@@ -156,16 +159,17 @@ def _grant(admin: Kube, namespace: str) -> str:
         {
             "apiVersion": rbac,
             "kind": "ClusterRoleBinding",
-            "metadata": {"name": _binding_name(namespace)},
+            "metadata": {"name": binding_name(namespace)},
             "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": f"{IDENTITY}-read"},
             "subjects": subject,
         },
-    ):
+    )
+    for obj in [*objects, *(cluster_objects if cluster_reads else ())]:
         admin.apply(obj)
     request = {
         "apiVersion": "authentication.k8s.io/v1",
         "kind": "TokenRequest",
         "spec": {"expirationSeconds": TOKEN_TTL_S},
     }
-    issued = admin.create(resources.SERVICE_ACCOUNT, request, namespace=namespace, name=IDENTITY, subresource="token")
+    issued = admin.create(resources.SERVICE_ACCOUNT, request, namespace=namespace, name=identity, subresource="token")
     return issued["status"]["token"]

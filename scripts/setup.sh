@@ -8,7 +8,7 @@ VENV=${VENV:-.venv}
 
 step() { printf '\n==> %s\n' "$*"; }
 
-step "Debian packages (prometheus, prometheus-alertmanager, prometheus-pushgateway, chromium)"
+step "Debian packages (prometheus, prometheus-alertmanager, prometheus-pushgateway, chromium; tmux for the trainee-terminal tests)"
 missing=()
 command -v prometheus >/dev/null || missing+=(prometheus)
 command -v promtool >/dev/null || missing+=(prometheus)
@@ -18,6 +18,7 @@ command -v prometheus-pushgateway >/dev/null || command -v pushgateway >/dev/nul
 # Any of the names pytest_mnops/reporting/browser.py looks for will do (CI images often ship Chrome).
 command -v chromium >/dev/null || command -v chromium-browser >/dev/null || command -v google-chrome >/dev/null \
   || missing+=(chromium)
+command -v tmux >/dev/null || missing+=(tmux)
 if [ ${#missing[@]} -gt 0 ]; then
   sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
   $sudo apt-get update -q
@@ -41,5 +42,5 @@ else
   echo "up to date"
 fi
 
-step "Sandbox binaries (etcd, kube-apiserver, controller-manager, scheduler, KWOK, Argo Rollouts)"
+step "Sandbox binaries (etcd, kube-apiserver, controller-manager, scheduler, kubectl, KWOK, Argo Rollouts + its kubectl plugin)"
 "$VENV/bin/mnops" sandbox build

@@ -527,35 +527,3 @@ def emergency_rollback(reason: str, configuration: Configuration) -> dict[str, A
     if not result.verified:
         raise ClusterError(f"rollback of {configuration['app']} did not verify: {result}")
     return {"duration_s": result.duration_s, "notified": [n.channel for n in result.notifications if n.ok]}
-
-
-def wait_for_operator(
-    configuration: Configuration, timeout_s: float | str = 120, until: str = "rolled-back"
-) -> dict[str, Any]:
-    """Training mode: the trainee acts; we measure how long it takes.
-
-    ``rolled-back``: the canary was aborted or undone to the stable revision of before the prompt (a canary
-    that simply finished on its own does not count). ``healthy``: an aborted rollout was brought back to
-    Healthy on stable (`mnops rollback`, `kubectl argo rollouts undo`).
-    """
-    rollout = _rollout(configuration)
-    stable_before = rollout.status().stable_hash
-    started = time.time()
-
-    def acted(objs: list[dict[str, Any]]) -> bool:
-        status = read_status(objs[0]) if objs else None
-        if status is None or not status.trusted:
-            return False
-        if until == "healthy":
-            return status.phase == "Healthy" and status.stable_is_current and not status.aborted
-        return status.aborted or (status.stable_is_current and status.stable_hash == stable_before)
-
-    rollout.kube.wait(
-        resources.ROLLOUT,
-        acted,
-        name=rollout.name,
-        namespace=rollout.namespace,
-        timeout_s=float(timeout_s),
-        what="the trainee to abort or roll back the canary",
-    )
-    return {"response_s": round(time.time() - started, 2)}

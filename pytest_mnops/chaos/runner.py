@@ -213,7 +213,7 @@ class _Recorder(RunEventHandler):
         if not phase or run.get("status") != "succeeded":
             return
         output = run.get("output") if isinstance(run.get("output"), dict) else {}
-        measured = {p: output[f"{p}_at"] for p in (DETECTED, RECOVERED) if f"{p}_at" in output}
+        measured = {p: output[f"{p}_at"] for p in (DETECTED, RECOVERED, HUMAN_STEP) if f"{p}_at" in output}
         if phase not in measured:
             # A fault starts with its action: chaostoolkit-kubernetes deletes 100 pods one by one for seconds,
             # and the system reacts to the first one.
@@ -368,7 +368,7 @@ class ChaosRunner:
 
     def _phases(self, scenario: Scenario, *, detected: str | None, recovered: str | None) -> tuple[dict[str, str], str]:
         """The timeline phase of each activity, and how they were found (said in the report)."""
-        phases = scenario.phases
+        phases = scenario.phases_for(training=self.training)
         named = {n: phase for n, phase in ((detected, DETECTED), (recovered, RECOVERED)) if n}
         names = {a["name"] for a in scenario.activities()}
         for name, phase in named.items():
@@ -469,7 +469,11 @@ class ChaosRunner:
             if rollback
             else round(sum((r.end or 0) - (r.start or 0) for r in journal.rollbacks), 2)
         )
-        responses = [o["response_s"] for o in outputs.values() if "response_s" in o]
+        # Training mode: each human step's score (training/steps.py), and the first response time.
+        steps = [o for o in outputs.values() if "verdict" in o]
+        if steps:
+            facts["human_steps"] = steps
+        responses = [o["response_s"] for o in steps if o.get("response_s") is not None]
         if responses:
             facts["human_response_s"] = responses[0]
         facts["delivered"] = _deliveries(outputs, inject.at if inject else None)

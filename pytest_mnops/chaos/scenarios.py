@@ -57,6 +57,12 @@ class Scenario:
         """Activity name -> timeline phase, as the experiment's ``mnops`` extension declares them."""
         return dict(_extension(self.experiment).get("phases", {}))
 
+    def phases_for(self, *, training: bool) -> dict[str, str]:
+        """The phases, with ``training-phases`` on top in training mode (an activity that is a person's step
+        only there, such as stopping a failing canary before the analysis does)."""
+        extra = _extension(self.experiment).get("training-phases", {}) if training else {}
+        return {**self.phases, **extra}
+
     @property
     def inferred(self) -> bool:
         """True for an experiment without declared phases (a public one): its first action injects."""
@@ -263,18 +269,20 @@ def validate(path: Path, experiment: dict[str, Any]) -> None:
         raise _fail(path, "rollbacks", "must be a list", "list the actions that revert the fault")
     for index, activity in enumerate(rollbacks):
         _check_activity(path, f"rollbacks[{index}]", activity)
-    for activity_name, phase in _extension(experiment).get("phases", {}).items():
+    declared = _extension(experiment)
+    phase_maps = [("phases", declared.get("phases", {})), ("training-phases", declared.get("training-phases", {}))]
+    for key, activity_name, phase in [(k, a, p) for k, m in phase_maps for a, p in m.items()]:
         if activity_name not in names:
             raise _fail(
                 path,
-                f"extensions[mnops].phases.{activity_name}",
+                f"extensions[mnops].{key}.{activity_name}",
                 "names no activity of the method",
                 f"use one of: {', '.join(sorted(names))}",
             )
         if phase not in ACTIVITY_PHASES:
             raise _fail(
                 path,
-                f"extensions[mnops].phases.{activity_name}",
+                f"extensions[mnops].{key}.{activity_name}",
                 f"unknown phase {phase!r}",
                 f"use one of: {', '.join(ACTIVITY_PHASES)}",
             )

@@ -118,6 +118,7 @@ class DrillResult:
             "abort_s": self.facts.get("abort_s"),
             "rollback_s": self.facts.get("rollback_s"),
             "human_response_s": self.facts.get("human_response_s"),
+            "human_steps": self.facts.get("human_steps", []),
             "budget_s": self.facts.get("budget_s"),
             "alerts": self.facts.get("alerts", []),
             "delivered": self.facts.get("delivered", []),

@@ -61,8 +61,12 @@ class GoModule:
     replaces: Callable[[dict], Iterable[tuple[str, str, str]]] | None = None
     ldflags: str = "-s -w"
     env: dict[str, str] = field(default_factory=dict)
-    # A binary found on PATH is used only if this accepts it (e.g. a new enough version).
-    accepts: Callable[[Path], bool] = lambda path: True
+    # A binary found on PATH is used only if its check here accepts it (e.g. a new enough version).
+    accepts: dict[str, Callable[[Path], bool]] = field(default_factory=dict)
+
+    def accepted(self, binary: str, path: Path) -> bool:
+        check = self.accepts.get(binary)
+        return check is None or check(path)
 
     @property
     def bin_dir(self) -> Path:
@@ -83,19 +87,23 @@ def _local_replaces(version: str) -> Callable[[dict], Iterable[tuple[str, str, s
     return replaces
 
 
-def _etcd_at_least(minimum: tuple[int, int, int]) -> Callable[[Path], bool]:
+def _version_at_least(
+    minimum: tuple[int, ...], args: list[str], prefix: str, below: tuple[int, ...] | None = None
+) -> Callable[[Path], bool]:
+    """Accept a binary whose ``args`` output has a line ``<prefix>: [v]X.Y.Z`` at least ``minimum``
+    (and under ``below``, if given)."""
+
     def accepts(path: Path) -> bool:
         try:
-            out = subprocess.run([str(path), "--version"], capture_output=True, text=True, timeout=10).stdout
+            out = subprocess.run([str(path), *args], capture_output=True, text=True, timeout=10).stdout
         except (OSError, subprocess.SubprocessError):
             return False
-        found = next(
-            (line.split(":", 1)[1].strip() for line in out.splitlines() if line.startswith("etcd Version")), ""
-        )
+        found = next((line.split(":", 1)[1].strip() for line in out.splitlines() if line.startswith(prefix)), "")
         try:
-            return tuple(int(p) for p in found.split(".")[:3]) >= minimum
+            version = tuple(int(p) for p in found.lstrip("v").split("-")[0].split(".")[: len(minimum)])
         except ValueError:
             return False
+        return version >= minimum and (below is None or version < below)
 
     return accepts
 
@@ -106,6 +114,7 @@ def _declared_replaces(gomod: dict) -> Iterable[tuple[str, str, str]]:
             yield rep["Old"]["Path"], rep["New"]["Path"], rep["New"]["Version"]
 
 
+_KUBE_MINOR = int(KUBE_VERSION.split(".")[1])
 KUBE = GoModule(
     name="kubernetes",
     module="k8s.io/kubernetes",
@@ -114,23 +123,28 @@ KUBE = GoModule(
         "kube-apiserver": "k8s.io/kubernetes/cmd/kube-apiserver",
         "kube-controller-manager": "k8s.io/kubernetes/cmd/kube-controller-manager",
         "kube-scheduler": "k8s.io/kubernetes/cmd/kube-scheduler",
+        # The trainees' and operators' client. From the same wrapper module: it shares every client-go and
+        # apimachinery package the control plane already compiled, so it costs little more than its link.
+        "kubectl": "k8s.io/kubernetes/cmd/kubectl",
     },
     replaces=_local_replaces("v0." + KUBE_VERSION.split(".", 1)[1]),
     ldflags=_version_ldflags(KUBE_VERSION),
-)
-KUBECTL = GoModule(
-    name="kubectl",
-    module="k8s.io/kubernetes",
-    version=KUBE_VERSION,
-    binaries={"kubectl": "k8s.io/kubernetes/cmd/kubectl"},
-    replaces=_local_replaces("v0." + KUBE_VERSION.split(".", 1)[1]),
-    ldflags=_version_ldflags(KUBE_VERSION),
+    # kubectl supports one minor version of skew; Debian's 1.20 (kubernetes-client) is passed over.
+    accepts={
+        "kubectl": _version_at_least(
+            (1, _KUBE_MINOR - 1), ["version", "--client"], "Client Version", below=(1, _KUBE_MINOR + 2)
+        )
+    },
 )
 ROLLOUTS = GoModule(
     name="argo-rollouts",
     module="github.com/argoproj/argo-rollouts",
     version=ROLLOUTS_VERSION,
-    binaries={"rollouts-controller": "github.com/argoproj/argo-rollouts/cmd/rollouts-controller"},
+    binaries={
+        "rollouts-controller": "github.com/argoproj/argo-rollouts/cmd/rollouts-controller",
+        # `kubectl argo rollouts ...`: kubectl runs a plugin named kubectl-<words joined by dashes> from PATH.
+        "kubectl-argo-rollouts": "github.com/argoproj/argo-rollouts/cmd/kubectl-argo-rollouts",
+    },
     replaces=_declared_replaces,
     ldflags=f"-s -w -X github.com/argoproj/argo-rollouts/utils/version.version=v{ROLLOUTS_VERSION}",
 )
@@ -146,10 +160,12 @@ ETCD = GoModule(
     version=ETCD_VERSION,
     binaries={"etcd": "go.etcd.io/etcd/server/v3"},
     replaces=_local_replaces(f"v{ETCD_VERSION}"),
-    accepts=_etcd_at_least((3, 5, 13)),
+    accepts={"etcd": _version_at_least((3, 5, 13), ["--version"], "etcd Version")},
 )
 
 GO_MODULES = (ETCD, KUBE, ROLLOUTS, KWOK)
+# What an operator or trainee types; `mnops sandbox env` puts their directories on PATH.
+CLIENT_TOOLS = ("kubectl", "kubectl-argo-rollouts")
 
 # Debian packages providing the rest; (binary candidates, package).
 DEBIAN_BINARIES: dict[str, tuple[tuple[str, ...], str]] = {
@@ -182,10 +198,10 @@ def find(binary: str) -> Path | None:
     """The path of ``binary`` if it is already available, without building anything."""
     if binary in DEBIAN_BINARIES:
         return _find_on_path(DEBIAN_BINARIES[binary][0])
-    for module in (*GO_MODULES, KUBECTL):
+    for module in GO_MODULES:
         if binary in module.binaries:
             found = _find_on_path([binary])
-            if found is not None and module.accepts(found):
+            if found is not None and module.accepted(binary, found):
                 return found
             cached = module.bin_dir / binary
             return cached if cached.is_file() else None
@@ -307,9 +323,14 @@ def _wrapper_gomod(module: GoModule, work: Path, env: dict[str, str]) -> str:
 
 
 def build(module: GoModule, progress: Progress = print) -> Path:
-    """Build every binary of ``module`` into its versioned cache directory; a no-op when already built."""
+    """Build the binaries of ``module`` missing from its versioned cache directory; a no-op when all are there.
+
+    A cache from before a binary joined its module (kubectl, the Rollouts plugin) keeps what it has: only
+    the new binary is compiled, from the same wrapper module and Go build cache.
+    """
     target = module.bin_dir
-    if all((target / b).is_file() for b in module.binaries):
+    missing = {b: pkg for b, pkg in module.binaries.items() if not (target / b).is_file()}
+    if not missing:
         return target
     work = cache_dir() / "work" / f"{module.name}-{module.version}"
     work.mkdir(parents=True, exist_ok=True)
@@ -322,11 +343,11 @@ def build(module: GoModule, progress: Progress = print) -> Path:
     progress(f"[build] {module.name} v{module.version}: preparing wrapper module in {work}")
     with _GoProgress(f"{module.name} v{module.version}", progress) as ticker:
         (work / "go.mod").write_text(_wrapper_gomod(module, work, env))
-        packages = [f"{pkg}@v{module.version}" for pkg in module.binaries.values()]
+        packages = [f"{pkg}@v{module.version}" for pkg in missing.values()]
         progress(f"[build] {module.name}: resolving dependencies ({ticker.elapsed()})")
         _go(["get", *packages], cwd=work, env=env, log=log)
-        progress(f"[build] {module.name}: compiling {', '.join(module.binaries)} ({ticker.elapsed()})")
-        for binary, pkg in module.binaries.items():
+        progress(f"[build] {module.name}: compiling {', '.join(missing)} ({ticker.elapsed()})")
+        for binary, pkg in missing.items():
             _go(
                 ["build", "-v", "-trimpath", "-ldflags", module.ldflags, "-o", str(staging / binary), pkg],
                 cwd=work,
@@ -334,14 +355,15 @@ def build(module: GoModule, progress: Progress = print) -> Path:
                 log=log,
                 ticker=ticker,
             )
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.rmtree(target, ignore_errors=True)
-        staging.rename(target)
+        target.mkdir(parents=True, exist_ok=True)
+        for binary in missing:
+            (staging / binary).rename(target / binary)
+        staging.rmdir()
         progress(f"[build] {module.name} v{module.version}: done in {ticker.elapsed()} -> {target}")
     return target
 
 
-def ensure_all(progress: Progress = print, *, with_kubectl: bool = False) -> dict[str, Path]:
+def ensure_all(progress: Progress = print) -> dict[str, Path]:
     """Every binary the sandbox runs: found where it already is, else built (cached)."""
     missing_debian = sorted({pkg for b, (_, pkg) in DEBIAN_BINARIES.items() if find(b) is None})
     if missing_debian:
@@ -350,8 +372,17 @@ def ensure_all(progress: Progress = print, *, with_kubectl: bool = False) -> dic
             + ", ".join(missing_debian)
             + f". Fix: apt-get install -y {' '.join(missing_debian)}"
         )
-    modules = [*GO_MODULES, KUBECTL] if with_kubectl else list(GO_MODULES)
-    for module in modules:
+    for module in GO_MODULES:
         if any(find(b) is None for b in module.binaries):
             build(module, progress)
-    return {b: require(b) for m in modules for b in m.binaries} | {b: require(b) for b in DEBIAN_BINARIES}
+    return {b: require(b) for m in GO_MODULES for b in m.binaries} | {b: require(b) for b in DEBIAN_BINARIES}
+
+
+def client_tool_dirs() -> list[Path]:
+    """The directories of kubectl and the Argo Rollouts plugin, for PATH (each once, in lookup order)."""
+    dirs: list[Path] = []
+    for tool in CLIENT_TOOLS:
+        path = find(tool)
+        if path is not None and path.parent not in dirs:
+            dirs.append(path.parent)
+    return dirs

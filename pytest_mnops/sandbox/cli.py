@@ -63,11 +63,18 @@ def _env(args: argparse.Namespace) -> int:
         return 1
     for key, value in settings.env().items():
         print(f"export {key}={shlex.quote(value)}")
+    print(path_export(binaries.client_tool_dirs()))
     return 0
 
 
+def path_export(dirs: list[Path]) -> str:
+    """kubectl and `kubectl argo rollouts` first on PATH; the shell expands the rest of PATH itself."""
+    prefix = "".join(f"{shlex.quote(str(d))}:" for d in dirs)
+    return f'export PATH={prefix}"$PATH"'
+
+
 def _build(args: argparse.Namespace) -> int:
-    paths = binaries.ensure_all(_progress, with_kubectl=args.with_kubectl)
+    paths = binaries.ensure_all(_progress)
     for name, path in sorted(paths.items()):
         print(f"{name:<26} {path}")
     return 0
@@ -90,7 +97,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     down.add_argument("--keep", action="store_true", help="keep the state directory (logs, data)")
     down.set_defaults(func=_down)
     verbs.add_parser("status", help="each component's state; a dead one's log tail").set_defaults(func=_status)
-    verbs.add_parser("env", help="shell exports for KUBECONFIG and the service URLs").set_defaults(func=_env)
-    build = verbs.add_parser("build", help="find or build every binary (cached outside the checkout)")
-    build.add_argument("--with-kubectl", action="store_true", help="also build kubectl from the same module")
-    build.set_defaults(func=_build)
+    verbs.add_parser(
+        "env", help="shell exports: KUBECONFIG, the service URLs, kubectl and the Argo Rollouts plugin on PATH"
+    ).set_defaults(func=_env)
+    verbs.add_parser(
+        "build", help="find or build every binary, kubectl and its Argo Rollouts plugin too (cached, never in the repo)"
+    ).set_defaults(func=_build)

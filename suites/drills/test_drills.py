@@ -57,8 +57,10 @@ def test_secret_rotation_consumers_switch_to_new_value(chaos: ChaosRunner) -> No
 def test_canary_failure_aborts_to_stable(chaos: ChaosRunner) -> None:
     journal = chaos.run("canary-failure")
     chaos.prove(journal)
-    failed = journal.activity("analysis-failed").output["failed_metrics"]
-    assert failed, "the AnalysisRun failed without a failed metric"
+    stopped = journal.activity("analysis-failed").output
+    # In training mode a trainee may abort before the analysis could fail; otherwise the analysis must say why.
+    if stopped.get("stopped_by", "analysis") == "analysis":
+        assert stopped["failed_metrics"], "the AnalysisRun failed without a failed metric"
 
 
 @pytest.mark.drill("emergency-rollback", budget_s=240, human_step=True)

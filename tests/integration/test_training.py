@@ -1,4 +1,4 @@
-"""Training mode: the drill waits for the trainee's own `mnops rollback`, then measures and scores it."""
+"""Training mode: the drill waits for the trainee's own `mnops rollback`, then judges, measures and scores it."""
 
 from __future__ import annotations
 
@@ -19,9 +19,12 @@ THINKING_S = 2.0
 
 
 def trainee(kube: Kube, namespace: str, sandbox: SandboxSettings, done: dict[str, object]) -> None:
-    """Waits for the canary to start, thinks, then does what the narration asks for."""
+    """Waits for the canary's first step (when the drill prompts), thinks, then does what the narration asks."""
     rollout = Rollout(kube, namespace=namespace, name=app.APP_NAME)
-    rollout.wait_for(stable_is_current=False, timeout_s=120)
+    deadline = time.monotonic() + 120
+    while not ((status := rollout.status()).step_index or 0) >= 1 or status.stable_is_current:
+        assert time.monotonic() < deadline, f"the canary never reached its first step: {status.describe()}"
+        time.sleep(0.1)
     time.sleep(THINKING_S)
     done["rollback"] = subprocess.run(
         [
@@ -73,5 +76,10 @@ def test_trainee_rollback_is_awaited_measured_and_scored(
     figures = json.loads(summary.read_text())["drills"][0]
     assert figures["human_response_s"] >= THINKING_S
     assert figures["verdict"] == "proved"
+    # Judged by its effect; the audit log names the admin certificate `mnops sandbox env` uses, and the tool.
+    (step,) = figures["human_steps"]
+    assert (step["step"], step["verdict"], step["tool"]) == ("operator-rollback", "right", "mnops"), step
+    assert step["action"] == "abort" and step["by"] == "kubernetes-admin", step
+    assert step["response_s"] == figures["human_response_s"] and step["stable_restored_s"] is not None
     line = next(line for line in drill.stdout.splitlines() if line.startswith("emergency-rollback"))
     assert f"{figures['human_response_s']:.1f}s" in line, line

@@ -285,7 +285,7 @@ def test_narration_plain_and_training() -> None:
     )
     trained = narrate("pod-failure", event, training=True).splitlines()
     assert trained[0] == f"[mnops {clock}] pod-failure: fault injected (terminate-app-pods)"
-    assert "kubectl get rollout,analysisrun -w" in trained[1]
+    assert "kubectl argo rollouts get rollout machine-native-ops --watch" in trained[1]
     assert narrate("x", Event(REVERTED, T0), training=True).endswith("fault reverted, nothing left behind")
     assert narrate("x", Event("custom-phase", T0), training=False).endswith("x: custom-phase")
 

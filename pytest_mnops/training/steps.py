@@ -1,0 +1,321 @@
+"""The human steps of the drills, and the chaostoolkit activity that judges a trainee at one.
+
+A step is judged by its effect on the Rollout, whatever tool the trainee used (`kubectl argo rollouts`,
+plain `kubectl patch`, `mnops rollback`): the step watches the Rollout from the prompt on, and the first
+change a person made (the audit log says who, and with which tool) is the trainee's action. The action is
+right or wrong for the step; then the step measures how long until the stable version served again.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pytest_mnops.errors import ClusterError
+from pytest_mnops.k8s import Kube, pod_ready, resources
+from pytest_mnops.rollouts import HASH_LABEL, Rollout, read_status
+from pytest_mnops.training import effects
+from pytest_mnops.training.audit import AuditTrail, Write
+
+Configuration = dict[str, Any]
+RIGHT, WRONG, MISSED = "right", "wrong", "missed"
+# A write's effect shows on the next watch event; a new template's hash once the controller observed it.
+EFFECT_WAIT_S = 15.0
+# The audit line of a write can land just after its effect is visible.
+AUDIT_LAG_S = 2.0
+MIN_RESTORE_WAIT_S = 30.0
+POLL_S = 0.2
+COMPLETED = "completed"  # a step's own ending: the canary went all the way, a new stable
+
+
+@dataclass(frozen=True)
+class Step:
+    """What the trainee faces at one human step, what they are expected to type, and how it is judged."""
+
+    situation: str
+    commands: tuple[str, ...]
+    right: frozenset[str]
+    wrong_because: dict[str, str]
+    # Stable counts as restored only on a Healthy Rollout (not merely traffic back on stable).
+    restored_needs_healthy: bool = False
+    # The step is over without the trainee when this happens by itself: (effect, what the trainee is told).
+    ends_by_itself: tuple[str, str] | None = None
+    other_wrong: str = "does not stop the faulty version"
+
+    def prompt(self, app: str) -> str:
+        commands = "\n".join(f"                 $ {c.format(app=app)}" for c in self.commands)
+        return f"{self.situation}\n             Expected (any tool works, the effect is scored):\n{commands}"
+
+    def judge(self, action: str) -> tuple[str, str]:
+        if action in self.right:
+            return RIGHT, f"{action} is the move here"
+        return WRONG, self.wrong_because.get(action, f"{action} {self.other_wrong}")
+
+
+STOP_CANARY = Step(
+    situation="The new version is failing its canary (about 30% of its requests answer 5xx). Stop it now, "
+    "before more users hit it: the clock is running.",
+    commands=(
+        "kubectl argo rollouts get rollout {app} --watch",
+        "kubectl argo rollouts abort {app}",
+    ),
+    right=frozenset({effects.ABORT, effects.UNDO}),
+    wrong_because={
+        effects.PROMOTE: "promote pushes a failing canary on to the next step, to more users",
+        effects.PROMOTE_FULL: "promote --full sends every user to the failing version",
+        effects.RETRY: "retry restarts the canary of the failing version",
+        effects.PAUSE: "pause holds the canary where it is: its users still get the errors",
+        effects.SET_IMAGE: "a new image mid-incident is a fix forward, not a stop",
+    },
+    ends_by_itself=(effects.ABORT, "Argo Rollouts aborted the canary by itself (analysis failed) before you acted"),
+)
+RESTORE_STABLE = Step(
+    situation="Argo Rollouts aborted the canary: stable serves all traffic, but the Rollout is Degraded on "
+    "the faulty revision. Bring it back to Healthy on the stable version.",
+    commands=(
+        "kubectl argo rollouts get rollout {app}",
+        "kubectl argo rollouts undo {app}",
+    ),
+    right=frozenset({effects.UNDO}),
+    wrong_because={
+        effects.RETRY: "retry starts the failing canary again",
+        effects.PROMOTE: "promote pushes the failing version on",
+        effects.PROMOTE_FULL: "promote --full makes the failing version stable",
+        effects.SET_IMAGE: "a new image is a fix forward: the stable revision is the known good one",
+    },
+    restored_needs_healthy=True,
+    other_wrong="does not bring the Rollout back to Healthy on stable",
+)
+ROLL_BACK = Step(
+    situation="A new version is mid-canary and must go: roll it back now, before the canary completes.",
+    commands=(
+        "kubectl argo rollouts abort {app}",
+        "kubectl argo rollouts undo {app}",
+        'mnops rollback --reason "..."   (abort + undo + verify + notify)',
+    ),
+    right=frozenset({effects.ABORT, effects.UNDO}),
+    wrong_because={
+        effects.PROMOTE: "promote moves the release on instead of back",
+        effects.PROMOTE_FULL: "promote --full completes the release you had to roll back",
+        effects.PAUSE: "pause holds the canary: it is still serving",
+        effects.SET_IMAGE: "a new image is a fix forward, not a rollback",
+    },
+    ends_by_itself=(COMPLETED, "the canary completed on its own: nothing was rolled back"),
+    other_wrong="does not roll the release back",
+)
+# By the activity's name in scenarios/ (the prompt's narration finds its step the same way).
+STEPS: dict[str, Step] = {
+    "faulty-canary-live": STOP_CANARY,
+    "operator-restores-stable": RESTORE_STABLE,
+    "operator-rollback": ROLL_BACK,
+}
+
+
+def prompt_for(activity: str, app: str) -> str | None:
+    step = STEPS.get(activity)
+    return None if step is None else step.prompt(app)
+
+
+def _kube(configuration: Configuration) -> Kube:
+    return Kube(kubeconfig=configuration.get("kubeconfig"), context=configuration.get("context"))
+
+
+def _audit_log(configuration: Configuration) -> Path | None:
+    if configuration.get("audit_log"):
+        return Path(configuration["audit_log"])
+    if configuration.get("sandbox") and configuration.get("sandbox_dir"):
+        from pytest_mnops.sandbox.cluster import SandboxSettings
+
+        settings = SandboxSettings.load(configuration["sandbox_dir"])
+        return settings.layout.audit_log if settings else None
+    return None
+
+
+class _Watcher:
+    """The Rollout's snapshots, polled, with when each was seen; and the writes people made since the prompt."""
+
+    def __init__(self, rollout: Rollout, trail: AuditTrail | None) -> None:
+        self.rollout, self.trail = rollout, trail
+        self.seen: list[tuple[float, effects.Snapshot]] = []
+        self.people: list[Write] = []
+        self.prompted = time.time()
+
+    def poll(self) -> effects.Snapshot:
+        snap = effects.Snapshot.of(self.rollout.get())
+        if not self.seen or self.seen[-1][1] != snap:
+            self.seen.append((time.time(), snap))
+        if self.trail is not None:
+            self.people += [w for w in self.trail.writes() if not w.by_controller and w.at >= self.prompted]
+        return snap
+
+    def before(self, at: float) -> effects.Snapshot:
+        """The last snapshot seen before ``at`` (the state a write received at ``at`` changed)."""
+        earlier = [snap for seen, snap in self.seen if seen <= at]
+        return earlier[-1] if earlier else self.seen[0][1]
+
+    def elapsed(self) -> float:
+        return round(time.time() - self.prompted, 2)
+
+
+def await_trainee(step: str, configuration: Configuration, timeout_s: float | str = 120) -> dict[str, Any]:
+    """Training mode: wait for the trainee's action at human step ``step``, judge it, time the recovery.
+
+    Returns the step's score: ``action``, ``verdict`` (right / wrong / missed), ``why``, ``response_s`` (prompt
+    to the trainee's first change, as the API server received it), ``by`` and ``tool`` (from the audit log),
+    and ``stable_restored_s`` (prompt to the stable version serving every user again; None if it did not).
+    Fails only when nobody acted and the step did not end by itself within ``timeout_s``.
+    """
+    spec = STEPS[step]
+    deadline = time.monotonic() + float(timeout_s)
+    rollout = Rollout(_kube(configuration), namespace=configuration["namespace"], name=configuration["app"])
+    audit_path = _audit_log(configuration)
+    trail = AuditTrail(audit_path, namespace=rollout.namespace, name=rollout.name) if audit_path else None
+    watcher = _Watcher(rollout, trail)
+    start = watcher.poll()
+    earlier = frozenset(
+        rs["metadata"]["labels"][HASH_LABEL]
+        for rs in rollout.replica_sets()
+        if rs["metadata"].get("labels", {}).get(HASH_LABEL) not in (None, start.current_hash)
+    )
+    ending_seen: float | None = None
+    while True:
+        now = watcher.poll()
+        if watcher.people:
+            decided = _judge_write(spec, watcher, watcher.people[0], earlier)
+        elif trail is None:
+            decided = _judge_without_audit(spec, watcher, start, now, earlier)
+        elif _ended_by_itself(spec, start, now, earlier):
+            # The audit line of a person's write can land a moment after its effect: wait that long first.
+            ending_seen = ending_seen or time.monotonic()
+            decided = _missed(spec, watcher) if time.monotonic() - ending_seen > AUDIT_LAG_S else None
+        else:
+            decided = None
+        if decided is not None:
+            break
+        if time.monotonic() > deadline:
+            raise ClusterError(
+                f"human step {step!r}: nobody acted on {rollout!r} within {float(timeout_s):.0f}s "
+                f"(last seen: {now.message or 'no message'}). Expected: "
+                + "; ".join(c.format(app=rollout.name) for c in spec.commands)
+            )
+        time.sleep(POLL_S)
+    remaining = max(MIN_RESTORE_WAIT_S, deadline - time.monotonic())
+    restored = _stable_restored_s(rollout, start.stable_hash, spec, watcher.prompted, remaining)
+    return {"step": step, **decided, "stable_restored_s": restored}
+
+
+def _judge_write(spec: Step, watcher: _Watcher, write: Write, earlier: frozenset[str]) -> dict[str, Any] | None:
+    """The trainee's first write: what it changed, once its effect is visible (bounded)."""
+    before, after = watcher.before(write.at), watcher.seen[-1][1]
+    found = effects.classify(before, after, earlier)
+    if (not found or effects.pending_template(before, after)) and time.time() < write.at + EFFECT_WAIT_S:
+        return None  # the effect is not visible yet
+    who = {
+        "by": write.user,
+        "tool": write.tool,
+        "request": write.describe(),
+        "response_s": round(write.at - watcher.prompted, 2),
+        "human-step_at": write.at,
+    }
+    if not write.allowed:
+        return {**who, "action": "refused", "verdict": WRONG, "why": f"the API server refused it ({write.code})"}
+    if not found:
+        return {**who, "action": "no effect", "verdict": WRONG, "why": "the change did not act on the release"}
+    verdict, why = spec.judge(found[0].action)
+    return {**who, "action": found[0].describe(), "verdict": verdict, "why": why}
+
+
+def _ended_by_itself(spec: Step, start: effects.Snapshot, now: effects.Snapshot, earlier: frozenset[str]) -> bool:
+    if spec.ends_by_itself is None:
+        return False
+    effect = spec.ends_by_itself[0]
+    if effect == COMPLETED:
+        return now.trusted and now.stable_hash != start.stable_hash and now.stable_hash == now.current_hash
+    return any(e.action == effect for e in effects.classify(start, now, earlier))
+
+
+def _missed(spec: Step, watcher: _Watcher) -> dict[str, Any]:
+    told = spec.ends_by_itself[1] if spec.ends_by_itself else "nobody acted"
+    return {
+        "action": "none",
+        "verdict": MISSED,
+        "why": told,
+        "by": "",
+        "tool": "",
+        "request": "",
+        "response_s": None,
+        "human-step_at": time.time(),
+    }
+
+
+def _judge_without_audit(
+    spec: Step, watcher: _Watcher, start: effects.Snapshot, now: effects.Snapshot, earlier: frozenset[str]
+) -> dict[str, Any] | None:
+    """No audit log: an effect only a person makes is the trainee's; an analysis abort or a step advance may
+    be the controller's own, and ends the step only as the step's own ending."""
+    personal = [
+        e
+        for e in effects.classify(start, now, earlier)
+        if e.action not in effects.CONTROLLER_TOO and not (e.action == effects.ABORT and e.detail)
+    ]
+    if not personal:
+        return _missed(spec, watcher) if _ended_by_itself(spec, start, now, earlier) else None
+    verdict, why = spec.judge(personal[0].action)
+    at = watcher.seen[-1][0]
+    return {
+        "action": personal[0].describe(),
+        "verdict": verdict,
+        "why": why,
+        "by": "unknown (no audit log)",
+        "tool": "unknown",
+        "request": "",
+        "response_s": round(at - watcher.prompted, 2),
+        "human-step_at": at,
+    }
+
+
+def _stable_restored_s(rollout: Rollout, stable: str, spec: Step, prompted: float, timeout_s: float) -> float | None:
+    """Seconds from the prompt until every Ready pod runs the stable revision of before the step (and, for a
+    step that must leave it Healthy, the Rollout is Healthy on it); None when a new stable took its place
+    or it did not happen within ``timeout_s``."""
+    desired = int(rollout.get()["spec"].get("replicas", 1))
+    selector = ",".join(f"{k}={v}" for k, v in rollout.get()["spec"]["selector"]["matchLabels"].items())
+
+    def restored(pods: list[dict[str, Any]]) -> float | None:
+        status = read_status(rollout.get())
+        if status.trusted and status.stable_hash != stable:
+            return -1.0  # the release went through: the old stable is not coming back
+        ready = [p for p in pods if pod_ready(p)]
+        on_stable = {p["metadata"].get("labels", {}).get(HASH_LABEL) for p in ready} == {stable}
+        healthy = status.trusted and status.phase == "Healthy" and status.stable_is_current and not status.aborted
+        if on_stable and len(ready) >= desired and (healthy or not spec.restored_needs_healthy):
+            return round(time.time() - prompted, 2)
+        return None
+
+    try:
+        found = rollout.kube.wait(
+            resources.POD,
+            restored,
+            namespace=rollout.namespace,
+            label_selector=selector,
+            timeout_s=timeout_s,
+            what="the stable version serving every user again",
+        )
+    except ClusterError:
+        return None
+    return None if found < 0 else found
+
+
+def wait_for_canary_stopped(configuration: Configuration, timeout_s: float = 600) -> dict[str, Any]:
+    """Training mode's detection: the canary's AnalysisRun failed, or the trainee stopped the canary first
+    (an abort terminates the analysis before it can fail)."""
+    from pytest_mnops.chaos.activities import budget, wait_for_analysis_failed
+
+    rollout = Rollout(_kube(configuration), namespace=configuration["namespace"], name=configuration["app"])
+    status = rollout.status()
+    by_analysis = status.aborted and effects.ANALYSIS_ABORT_MARK in status.message
+    if (status.aborted and not by_analysis) or status.stable_is_current:
+        return {"stopped_by": "operator", "failed_metrics": [], "detected_at": time.time()}
+    return {"stopped_by": "analysis", **wait_for_analysis_failed(configuration, budget(configuration, timeout_s))}
