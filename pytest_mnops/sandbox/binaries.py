@@ -46,6 +46,16 @@ def _version_ldflags(version: str) -> str:
     return " ".join(flags)
 
 
+def _rollouts_ldflags(version: str) -> str:
+    """A tagged, clean build reports its tag: `kubectl argo rollouts version` says v1.9.2 (without the tag
+    and a commit, Argo Rollouts prints "v" + version + "+unknown")."""
+    pkg = "github.com/argoproj/argo-rollouts/utils/version"
+    return (
+        f"-s -w -X {pkg}.version={version} -X {pkg}.gitTag=v{version} -X {pkg}.gitTreeState=clean "
+        f"-X {pkg}.gitCommit=0000000000000000000000000000000000000000"
+    )
+
+
 @dataclass(frozen=True)
 class GoModule:
     """A group of binaries built from one Go module version through the module proxy.
@@ -146,7 +156,7 @@ ROLLOUTS = GoModule(
         "kubectl-argo-rollouts": "github.com/argoproj/argo-rollouts/cmd/kubectl-argo-rollouts",
     },
     replaces=_declared_replaces,
-    ldflags=f"-s -w -X github.com/argoproj/argo-rollouts/utils/version.version=v{ROLLOUTS_VERSION}",
+    ldflags=_rollouts_ldflags(ROLLOUTS_VERSION),
 )
 KWOK = GoModule(
     name="kwok",

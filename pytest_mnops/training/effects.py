@@ -95,7 +95,12 @@ def classify(before: Snapshot, after: Snapshot, earlier_hashes: frozenset[str]) 
     if after.promote_full and not before.promote_full:
         effects.append(Effect(PROMOTE_FULL))
     elif _moved_on(before, after):
-        effects.append(Effect(PROMOTE, f"step {before.step_index} -> {after.step_index}"))
+        moved = (
+            f"step {before.step_index} -> {after.step_index}"
+            if after.step_index != before.step_index
+            else f"out of the pause at step {after.step_index}"
+        )
+        effects.append(Effect(PROMOTE, moved))
     if after.paused and not before.paused:
         effects.append(Effect(PAUSE))
     elif before.paused and not after.paused:

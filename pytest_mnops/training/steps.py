@@ -107,7 +107,7 @@ ROLL_BACK = Step(
 )
 # By the activity's name in scenarios/ (the prompt's narration finds its step the same way).
 STEPS: dict[str, Step] = {
-    "faulty-canary-live": STOP_CANARY,
+    "rollout-aborted": STOP_CANARY,
     "operator-restores-stable": RESTORE_STABLE,
     "operator-rollback": ROLL_BACK,
 }

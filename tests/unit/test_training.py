@@ -92,12 +92,12 @@ def test_verdicts_name_why_a_move_is_wrong() -> None:
 
 
 def test_the_prompt_narrates_the_real_commands() -> None:
-    line = narrate("canary-failure", Event(OPERATOR_PROMPT, time.time(), "faulty-canary-live"), training=True)
+    line = narrate("canary-failure", Event(OPERATOR_PROMPT, time.time(), "rollout-aborted"), training=True)
     assert "kubectl argo rollouts abort machine-native-ops" in line
     assert "kubectl argo rollouts get rollout machine-native-ops --watch" in line
     assert "kubectl argo rollouts undo shop" in steps.prompt_for("operator-restores-stable", "shop")
     assert steps.prompt_for("some-other-activity", "shop") is None
-    plain = narrate("canary-failure", Event(OPERATOR_PROMPT, time.time(), "faulty-canary-live"), training=False)
+    plain = narrate("canary-failure", Event(OPERATOR_PROMPT, time.time(), "rollout-aborted"), training=False)
     assert "kubectl" not in plain
 
 
