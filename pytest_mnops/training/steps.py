@@ -56,7 +56,7 @@ class Step:
 
 STOP_CANARY = Step(
     situation="The new version is failing its canary (about 30% of its requests answer 5xx). Stop it now, "
-    "before more users hit it: the clock is running.",
+    "before more users hit it.",
     commands=(
         "kubectl argo rollouts get rollout {app} --watch",
         "kubectl argo rollouts abort {app}",
@@ -72,8 +72,8 @@ STOP_CANARY = Step(
     ends_by_itself=(effects.ABORT, "Argo Rollouts aborted the canary by itself (analysis failed) before you acted"),
 )
 RESTORE_STABLE = Step(
-    situation="Argo Rollouts aborted the canary: stable serves all traffic, but the Rollout is Degraded on "
-    "the faulty revision. Bring it back to Healthy on the stable version.",
+    situation="The canary is aborted: stable serves all traffic, but the Rollout is Degraded on the faulty "
+    "revision. Bring it back to Healthy on the stable version.",
     commands=(
         "kubectl argo rollouts get rollout {app}",
         "kubectl argo rollouts undo {app}",
@@ -224,7 +224,9 @@ def _judge_write(spec: Step, watcher: _Watcher, write: Write, earlier: frozenset
     if not found:
         return {**who, "action": "no effect", "verdict": WRONG, "why": "the change did not act on the release"}
     verdict, why = spec.judge(found[0].action)
-    return {**who, "action": found[0].describe(), "verdict": verdict, "why": why}
+    # A right move means the trainee noticed the problem: in training mode that is the detection.
+    noticed = {"detected_at": write.at} if verdict == RIGHT else {}
+    return {**who, **noticed, "action": found[0].describe(), "verdict": verdict, "why": why}
 
 
 def _ended_by_itself(spec: Step, start: effects.Snapshot, now: effects.Snapshot, earlier: frozenset[str]) -> bool:

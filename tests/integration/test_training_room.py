@@ -240,8 +240,12 @@ def test_a_room_of_three_runs_emergency_rollback_at_once_each_confined_to_its_na
     assert steps["trainee-2"]["operator-rollback"]["action"] == "abort"
     assert steps["trainee-3"]["operator-rollback"]["action"].startswith("undo")
     # Only `mnops rollback` tells people: the bare plugin commands leave the notification checks failing.
-    verdicts = {t["trainee"]: t["drill_verdict"] for t in board["trainees"]}
-    assert verdicts == {"trainee-1": "proved", "trainee-2": "failed", "trainee-3": "failed"}, out[-5000:]
+    # (Whether trainee-1's drill is within its 30 s budget depends on how fast they were: not asserted.)
+    problems = {t["trainee"]: " ".join(t["problems"]) for t in board["trainees"]}
+    assert problems["trainee-1"] == "", problems
+    for name in ("trainee-2", "trainee-3"):
+        assert "slack-notified" in problems[name] and "email-notified" in problems[name], problems
+        assert next(t for t in board["trainees"] if t["trainee"] == name)["drill_verdict"] == "failed"
     text = out[out.index("mnops training scoreboard") :]
     assert all(name in text for name in trainees) and "right" in text, text
     html = (tmp_path / "scoreboard.html").read_text()
