@@ -7,6 +7,7 @@ failed, and advances steps when a pause ends); who made a change is the audit lo
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,6 +26,10 @@ RESUME = "resume"
 ACTIONS = (ABORT, RETRY, UNDO, SET_IMAGE, PROMOTE, PROMOTE_FULL, PAUSE, RESUME)
 # Effects the controller also produces by itself: without an audit log they are not credited to a person.
 CONTROLLER_TOO = frozenset({PROMOTE})
+# What a write can have done, by where it wrote: the plugin patches the status subresource to abort, retry
+# and promote, and the object itself to undo, set an image, pause or resume.
+STATUS_EFFECTS = frozenset({ABORT, RETRY, PROMOTE, PROMOTE_FULL})
+SPEC_EFFECTS = frozenset({UNDO, SET_IMAGE, PAUSE, RESUME})
 # Argo Rollouts' abort message when an analysis, not a person, aborted: `Metric "error-rate" assessed Failed ...`.
 ANALYSIS_ABORT_MARK = "assessed"
 
@@ -34,7 +39,6 @@ class Snapshot:
     """The parts of a Rollout that an operator's command changes."""
 
     resource_version: str
-    generation: int
     trusted: bool
     aborted: bool
     step_index: int | None
@@ -44,6 +48,7 @@ class Snapshot:
     stable_hash: str
     current_hash: str
     images: tuple[str, ...]
+    template: str  # the pod template, canonical JSON: a new one is an undo or a new revision
     message: str
 
     @classmethod
@@ -53,7 +58,6 @@ class Snapshot:
         containers = obj["spec"]["template"]["spec"].get("containers") or []
         return cls(
             resource_version=obj["metadata"].get("resourceVersion", ""),
-            generation=st.generation,
             trusted=st.trusted,
             aborted=st.aborted,
             step_index=st.step_index,
@@ -63,6 +67,7 @@ class Snapshot:
             stable_hash=st.stable_hash,
             current_hash=st.current_hash,
             images=tuple(c.get("image", "") for c in containers),
+            template=json.dumps(obj["spec"]["template"], sort_keys=True),
             message=st.message,
         )
 
@@ -85,7 +90,7 @@ def classify(before: Snapshot, after: Snapshot, earlier_hashes: frozenset[str]) 
     effects: list[Effect] = []
     if after.aborted and not before.aborted:
         effects.append(Effect(ABORT, "analysis failed" if ANALYSIS_ABORT_MARK in after.message else ""))
-    if after.generation != before.generation and after.trusted and after.current_hash != before.current_hash:
+    if after.template != before.template and after.trusted and after.current_hash != before.current_hash:
         if after.current_hash in earlier_hashes:
             effects.append(Effect(UNDO, f"back to {after.current_hash}"))
         else:
@@ -116,5 +121,7 @@ def _moved_on(before: Snapshot, after: Snapshot) -> bool:
 
 
 def pending_template(before: Snapshot, after: Snapshot) -> bool:
-    """A new pod template the controller has not observed yet: undo or set image, not known which."""
-    return after.generation != before.generation and not after.trusted
+    """A new pod template whose hash the controller has not reported yet: undo or set image, not known which.
+    (It may write the observed generation a moment before the template's hash.)"""
+    changed = after.template != before.template
+    return changed and (not after.trusted or after.current_hash == before.current_hash)

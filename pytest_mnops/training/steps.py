@@ -209,8 +209,11 @@ def await_trainee(step: str, configuration: Configuration, timeout_s: float | st
 def _judge_write(spec: Step, watcher: _Watcher, write: Write, earlier: frozenset[str]) -> dict[str, Any] | None:
     """The trainee's first write: what it changed, once its effect is visible (bounded)."""
     before, after = watcher.before(write.at), watcher.seen[-1][1]
-    found = effects.classify(before, after, earlier)
-    if (not found or effects.pending_template(before, after)) and time.time() < write.at + EFFECT_WAIT_S:
+    # The controller may move the canary on in the same moment: only what this write could do counts.
+    scope = effects.STATUS_EFFECTS if write.subresource == "status" else effects.SPEC_EFFECTS
+    found = [e for e in effects.classify(before, after, earlier) if e.action in scope]
+    pending = scope is effects.SPEC_EFFECTS and effects.pending_template(before, after)
+    if (not found or pending) and time.time() < write.at + EFFECT_WAIT_S:
         return None  # the effect is not visible yet
     who = {
         "by": write.user,

@@ -234,6 +234,10 @@ def _phase_for_unknown_activity(exp: dict[str, Any]) -> None:
     _phases(exp)["no-such-activity"] = "detected"
 
 
+def _training_phase_for_unknown_activity(exp: dict[str, Any]) -> None:
+    scenarios._extension(exp)["training-phases"] = {"no-such-step": "human-step"}
+
+
 def _no_inject_phase(exp: dict[str, Any]) -> None:
     _phases(exp)["terminate-app-pods"] = "detected"
 
@@ -271,6 +275,11 @@ MALFORMED: list[tuple[str, Callable[[dict[str, Any]], None], str]] = [
         "phase-for-unknown-activity",
         _phase_for_unknown_activity,
         "extensions[mnops].phases.no-such-activity: names no activity of the method",
+    ),
+    (
+        "training-phase-for-unknown-activity",
+        _training_phase_for_unknown_activity,
+        "extensions[mnops].training-phases.no-such-step: names no activity of the method",
     ),
     ("no-inject-phase", _no_inject_phase, "extensions[mnops].phases: marks no activity as 'inject'"),
 ]
@@ -324,3 +333,10 @@ def test_unparsable_yaml_names_the_file(tmp_path: Path) -> None:
     path.write_text("title: [unclosed\n")
     with pytest.raises(ConfigError, match=r"(?s)torn\.yaml: cannot be read as YAML: .*Fix:"):
         scenarios.load(str(path))
+
+
+def test_training_phases_apply_only_in_training_mode() -> None:
+    scenario = scenarios.load("canary-failure")
+    assert "rollout-aborted" not in scenario.phases_for(training=False)
+    assert scenario.phases_for(training=True)["rollout-aborted"] == "human-step"
+    assert scenario.phases_for(training=True)["analysis-failed"] == scenario.phases["analysis-failed"]

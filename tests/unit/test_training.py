@@ -17,7 +17,7 @@ from pytest_mnops.sandbox import binaries
 from pytest_mnops.sandbox.cli import path_export
 from pytest_mnops.timeline import OPERATOR_PROMPT, Event
 from pytest_mnops.training import effects, scoreboard, scoreboard_html, steps
-from pytest_mnops.training.audit import AuditTrail, parse
+from pytest_mnops.training.audit import AuditTrail, Write, parse
 from pytest_mnops.training.room import Room, Trainee, trainee_names
 
 STABLE, CANARY, OLD = "stable1", "canary2", "older0"
@@ -35,9 +35,10 @@ def rollout(**status: Any) -> dict[str, Any]:
         "currentPodHash": CANARY,
         "message": "",
     }
+    image = status.pop("image", "app:1.1.0-faulty")
     return {
         "metadata": {"name": "machine-native-ops", "generation": generation, "resourceVersion": "1"},
-        "spec": {"replicas": 10, "template": {"spec": {"containers": [{"image": "app:1.1.0-faulty"}]}}, **spec_over},
+        "spec": {"replicas": 10, "template": {"spec": {"containers": [{"image": image}]}}, **spec_over},
         "status": {**base, **status},
     }
 
@@ -53,8 +54,8 @@ EARLIER = frozenset({STABLE, OLD})
     ("after", "action"),
     [
         ({"abort": True, "pauseConditions": None, "currentStepIndex": 0}, effects.ABORT),
-        ({"generation": 3, "currentPodHash": STABLE}, effects.UNDO),
-        ({"generation": 3, "currentPodHash": "new3"}, effects.SET_IMAGE),
+        ({"generation": 3, "currentPodHash": STABLE, "image": "app:1.0.0"}, effects.UNDO),
+        ({"generation": 3, "currentPodHash": "new3", "image": "app:1.2.0"}, effects.SET_IMAGE),
         ({"pauseConditions": None}, effects.PROMOTE),
         ({"currentStepIndex": 2}, effects.PROMOTE),
         ({"promoteFull": True}, effects.PROMOTE_FULL),
@@ -77,9 +78,13 @@ def test_an_analysis_abort_is_marked_and_an_unobserved_template_is_pending() -> 
     message = 'RolloutAborted: Metric "error-rate" assessed Failed due to failed (2) > failureLimit (1)'
     found = effects.classify(snap(), snap(abort=True, message=message), EARLIER)
     assert found == [effects.Effect(effects.ABORT, "analysis failed")]
-    unobserved = effects.Snapshot.of({**rollout(), "metadata": {"name": "x", "generation": 3}})
+    unobserved = effects.Snapshot.of({**rollout(image="app:1.0.0"), "metadata": {"name": "x", "generation": 3}})
     assert effects.pending_template(snap(), unobserved) and not effects.classify(snap(), unobserved, EARLIER)
+    # observed, but its hash not reported yet (the controller can write the two a moment apart)
+    unhashed = snap(generation=3, image="app:1.0.0")
+    assert effects.pending_template(snap(), unhashed) and not effects.classify(snap(), unhashed, EARLIER)
     assert effects.classify(snap(), snap(), EARLIER) == []
+    assert not effects.pending_template(snap(), snap(generation=3, spec={"paused": True}))
 
 
 def test_verdicts_name_why_a_move_is_wrong() -> None:
@@ -209,3 +214,18 @@ def test_client_tools_on_path_are_used_only_at_a_supported_version(
     assert binaries.find("kubectl") == current and binaries.find("kubectl-argo-rollouts") == plugin
     assert binaries.client_tool_dirs() == [new]
     assert path_export([new, Path("/a b")]) == f"export PATH={new}:'/a b':\"$PATH\""
+
+
+def test_a_write_is_judged_only_by_what_it_could_do() -> None:
+    """The controller moved the canary on (step 1 -> 2) in the moment the trainee undid: still an undo."""
+    watcher = steps._Watcher(rollout=None, trail=None)  # type: ignore[arg-type]
+    at = time.time()
+    undo = Write(at=at, user="sa", agent="kubectl-argo-rollouts/v1.9.2", verb="patch", subresource="", code=200)
+    watcher.seen = [(at - 1, snap()), (at + 0.1, snap(currentStepIndex=2, pauseConditions=None))]
+    watcher.seen.append((at + 0.2, snap(generation=3, currentStepIndex=2, pauseConditions=None, image="app:1.0.0")))
+    assert steps._judge_write(steps.ROLL_BACK, watcher, undo, EARLIER) is None  # hash not reported yet
+    hashed = snap(generation=3, currentStepIndex=0, currentPodHash=STABLE, image="app:1.0.0")
+    watcher.seen.append((at + 0.3, hashed))
+    judged = steps._judge_write(steps.ROLL_BACK, watcher, undo, EARLIER)
+    assert judged is not None and judged["action"].startswith("undo") and judged["verdict"] == steps.RIGHT
+    assert judged["tool"] == "kubectl argo rollouts" and judged["detected_at"] == at
