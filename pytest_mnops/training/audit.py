@@ -1,8 +1,9 @@
 """Who changed a Rollout, and with which tool: the API server's audit log.
 
 The sandbox's policy (sandbox/assets/audit-policy.yaml) logs every change to a Rollout at Metadata level:
-user, user agent, verb, subresource and time, never a body. On another cluster, point ``audit_log`` at a
-readable copy of its log, or go without: verdicts then rest on the effect alone.
+user, user agent, verb, subresource and time, never a body. On another cluster, point the scenario's
+``apiserver_audit_log`` configuration at a readable copy of its log, or go without: verdicts then rest on the
+effect alone.
 """
 
 from __future__ import annotations

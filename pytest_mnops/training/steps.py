@@ -123,8 +123,8 @@ def _kube(configuration: Configuration) -> Kube:
 
 
 def _audit_log(configuration: Configuration) -> Path | None:
-    if configuration.get("audit_log"):
-        return Path(configuration["audit_log"])
+    if configuration.get("apiserver_audit_log"):  # a readable copy of another cluster's log
+        return Path(configuration["apiserver_audit_log"])
     if configuration.get("sandbox") and configuration.get("sandbox_dir"):
         from pytest_mnops.sandbox.cluster import SandboxSettings
 
@@ -154,9 +154,6 @@ class _Watcher:
         """The last snapshot seen before ``at`` (the state a write received at ``at`` changed)."""
         earlier = [snap for seen, snap in self.seen if seen <= at]
         return earlier[-1] if earlier else self.seen[0][1]
-
-    def elapsed(self) -> float:
-        return round(time.time() - self.prompted, 2)
 
 
 def await_trainee(step: str, configuration: Configuration, timeout_s: float | str = 120) -> dict[str, Any]:
@@ -189,7 +186,7 @@ def await_trainee(step: str, configuration: Configuration, timeout_s: float | st
         elif _ended_by_itself(spec, start, now, earlier):
             # The audit line of a person's write can land a moment after its effect: wait that long first.
             ending_seen = ending_seen or time.monotonic()
-            decided = _missed(spec, watcher) if time.monotonic() - ending_seen > AUDIT_LAG_S else None
+            decided = _missed(spec) if time.monotonic() - ending_seen > AUDIT_LAG_S else None
         else:
             decided = None
         if decided is not None:
@@ -241,7 +238,7 @@ def _ended_by_itself(spec: Step, start: effects.Snapshot, now: effects.Snapshot,
     return any(e.action == effect for e in effects.classify(start, now, earlier))
 
 
-def _missed(spec: Step, watcher: _Watcher) -> dict[str, Any]:
+def _missed(spec: Step) -> dict[str, Any]:
     told = spec.ends_by_itself[1] if spec.ends_by_itself else "nobody acted"
     return {
         "action": "none",
@@ -266,7 +263,7 @@ def _judge_without_audit(
         if e.action not in effects.CONTROLLER_TOO and not (e.action == effects.ABORT and e.detail)
     ]
     if not personal:
-        return _missed(spec, watcher) if _ended_by_itself(spec, start, now, earlier) else None
+        return _missed(spec) if _ended_by_itself(spec, start, now, earlier) else None
     verdict, why = spec.judge(personal[0].action)
     at = watcher.seen[-1][0]
     return {

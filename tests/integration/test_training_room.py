@@ -244,7 +244,8 @@ def test_a_room_of_three_runs_emergency_rollback_at_once_each_confined_to_its_na
     problems = {t["trainee"]: " ".join(t["problems"]) for t in board["trainees"]}
     assert problems["trainee-1"] == "", problems
     for name in ("trainee-2", "trainee-3"):
-        assert "slack-notified" in problems[name] and "email-notified" in problems[name], problems
+        # (an abort also fires RolloutAborted, whose page goes out by e-mail: only Slack is sure to miss out)
+        assert "FAILED: slack-notified" in problems[name], problems
         assert next(t for t in board["trainees"] if t["trainee"] == name)["drill_verdict"] == "failed"
     text = out[out.index("mnops training scoreboard") :]
     assert all(name in text for name in trainees) and "right" in text, text
