@@ -269,8 +269,8 @@ def validate(path: Path, experiment: dict[str, Any]) -> None:
         raise _fail(path, "rollbacks", "must be a list", "list the actions that revert the fault")
     for index, activity in enumerate(rollbacks):
         _check_activity(path, f"rollbacks[{index}]", activity)
-    declared = _extension(experiment)
-    phase_maps = [("phases", declared.get("phases", {})), ("training-phases", declared.get("training-phases", {}))]
+    extension = _extension(experiment)
+    phase_maps = [(key, extension.get(key, {})) for key in ("phases", "training-phases")]
     for key, activity_name, phase in [(k, a, p) for k, m in phase_maps for a, p in m.items()]:
         if activity_name not in names:
             raise _fail(
