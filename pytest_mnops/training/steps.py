@@ -21,7 +21,7 @@ from pytest_mnops.training.audit import AuditTrail, Write
 
 Configuration = dict[str, Any]
 RIGHT, WRONG, MISSED = "right", "wrong", "missed"
-# A write's effect shows on the next watch event; a new template's hash once the controller observed it.
+# How long a write with no visible effect is given to show one (a status patch shows at once).
 EFFECT_WAIT_S = 15.0
 # The audit line of a write can land just after its effect is visible.
 AUDIT_LAG_S = 2.0
@@ -179,8 +179,9 @@ def await_trainee(step: str, configuration: Configuration, timeout_s: float | st
     ending_seen: float | None = None
     while True:
         now = watcher.poll()
+        out_of_time = time.monotonic() > deadline
         if watcher.people:
-            decided = _judge_write(spec, watcher, watcher.people[0], earlier)
+            decided = _judge_write(spec, watcher, watcher.people[0], earlier, final=out_of_time)
         elif trail is None:
             decided = _judge_without_audit(spec, watcher, start, now, earlier)
         elif _ended_by_itself(spec, start, now, earlier):
@@ -191,7 +192,7 @@ def await_trainee(step: str, configuration: Configuration, timeout_s: float | st
             decided = None
         if decided is not None:
             break
-        if time.monotonic() > deadline:
+        if out_of_time:
             raise ClusterError(
                 f"human step {step!r}: nobody acted on {rollout!r} within {float(timeout_s):.0f}s "
                 f"(last seen: {now.message or 'no message'}). Expected: "
@@ -203,14 +204,18 @@ def await_trainee(step: str, configuration: Configuration, timeout_s: float | st
     return {"step": step, **decided, "stable_restored_s": restored}
 
 
-def _judge_write(spec: Step, watcher: _Watcher, write: Write, earlier: frozenset[str]) -> dict[str, Any] | None:
-    """The trainee's first write: what it changed, once its effect is visible (bounded)."""
+def _judge_write(
+    spec: Step, watcher: _Watcher, write: Write, earlier: frozenset[str], *, final: bool = False
+) -> dict[str, Any] | None:
+    """The trainee's first write: what it changed, once its effect is visible. A new template shows only when
+    the controller reports its hash, which a loaded controller can take long over: the step waits for it up
+    to its own time limit (``final``), and at least EFFECT_WAIT_S for any effect."""
     before, after = watcher.before(write.at), watcher.seen[-1][1]
     # The controller may move the canary on in the same moment: only what this write could do counts.
     scope = effects.STATUS_EFFECTS if write.subresource == "status" else effects.SPEC_EFFECTS
     found = [e for e in effects.classify(before, after, earlier) if e.action in scope]
     pending = scope is effects.SPEC_EFFECTS and effects.pending_template(before, after)
-    if (not found or pending) and time.time() < write.at + EFFECT_WAIT_S:
+    if not final and (pending or (not found and time.time() < write.at + EFFECT_WAIT_S)):
         return None  # the effect is not visible yet
     who = {
         "by": write.user,
