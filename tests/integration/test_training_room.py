@@ -219,7 +219,10 @@ def test_a_room_of_three_runs_emergency_rollback_at_once_each_confined_to_its_na
     def act(name: str) -> None:
         wait_for_prompt(Path(trainees[name]["log"]), "operator-rollback")
         bin_dir = Path(sys.executable).parent
-        done[name] = shell(f"export PATH={bin_dir}:$PATH && source {trainees[name]['env_file']} && {moves[name]}")
+        # `mnops rollback` verifies before it returns: on a loaded machine that takes minutes, not seconds.
+        done[name] = shell(
+            f"export PATH={bin_dir}:$PATH && source {trainees[name]['env_file']} && {moves[name]}", timeout=300
+        )
 
     drill = run_room(sandbox, room_dir, "emergency-rollback", tmp_path)
     players = [threading.Thread(target=act, args=(name,), daemon=True) for name in trainees]
@@ -228,6 +231,7 @@ def test_a_room_of_three_runs_emergency_rollback_at_once_each_confined_to_its_na
     out, _ = drill.communicate(timeout=900)
     for player in players:
         player.join(timeout=30)
+    assert set(done) == set(trainees), f"not every trainee got to act: {sorted(done)}"
     assert all(done[n].returncode == 0 for n in trainees), {n: done[n].stderr for n in done}
 
     board = json.loads((tmp_path / "scoreboard.json").read_text())
