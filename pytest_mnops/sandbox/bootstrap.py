@@ -13,7 +13,7 @@ from pytest_mnops import app
 from pytest_mnops.assets import load_yaml_documents
 from pytest_mnops.errors import SandboxError
 from pytest_mnops.k8s import Kube, condition_true, resources
-from pytest_mnops.rollouts import Rollout
+from pytest_mnops.rollouts import HASH_LABEL, Rollout
 from pytest_mnops.sandbox import binaries
 from pytest_mnops.sandbox.cluster import ARGO_NAMESPACE, ASSETS, FAKE_NODE_ANNOTATION, SandboxSettings
 
@@ -26,6 +26,11 @@ READY_TIMEOUT_S = 120
 POD_CREATE_PER_S = 20
 # Every node the sandbox creates carries it; lists and waits ask for these nodes only.
 FAKE_NODE_SELECTOR = "type=kwok"
+# The pod-template annotation of the sandbox's release: a second revision, rolled out through the canary.
+RELEASE_ANNOTATION = "mnops.dev/sandbox-release"
+RELEASE = "2"
+# The five canary steps and their analyses, at the sandbox's time scale, plus scheduling: well under this.
+RELEASE_TIMEOUT_S = 300
 
 
 def kube(settings: SandboxSettings) -> Kube:
@@ -150,3 +155,41 @@ def _wait_targets_up(settings: SandboxSettings) -> None:
                 return
         time.sleep(0.25)
     raise SandboxError(f"sandbox: Prometheus targets not up after {READY_TIMEOUT_S}s: {', '.join(down)}")
+
+
+def judged_stable(rollout: Rollout) -> bool:
+    """The stable revision went live through a canary whose analyses all succeeded, and an older one exists."""
+    status = rollout.status()
+    runs = [
+        r for r in rollout.analysis_runs() if (r["metadata"].get("labels") or {}).get(HASH_LABEL) == status.stable_hash
+    ]
+    passed = bool(runs) and all((r.get("status") or {}).get("phase") == "Successful" for r in runs)
+    return status.stable_is_current and passed and len(rollout.revisions()) >= 2
+
+
+def release_through_analysis(k: Kube, settings: SandboxSettings, progress: Progress) -> None:
+    """Bring the app to a second revision that went live through its canary steps and analyses.
+
+    A first deployment skips the canary: without this, the stable revision was never analysed and there is no
+    revision to roll back to, and the validation checks of both would have nothing to judge on a fresh
+    sandbox. The release differs from charts/ only in a pod-template annotation that charts/ does not set, so
+    re-applying charts/ on the next `up` keeps it (no new revision).
+    """
+    rollout = Rollout(k, namespace=APP_NAMESPACE, name=app.APP_NAME)
+    if judged_stable(rollout):
+        return
+    image = rollout.get()["spec"]["template"]["spec"]["containers"][0]["image"]
+    rollout.set_image(image, annotations={RELEASE_ANNOTATION: RELEASE})
+    rollout.wait_for(stable_is_current=False, timeout_s=READY_TIMEOUT_S)
+    status = rollout.wait_for(settled=True, timeout_s=RELEASE_TIMEOUT_S + settings.app_replicas / POD_CREATE_PER_S)
+    if not judged_stable(rollout):
+        phases = {
+            r["metadata"]["name"]: (r.get("status") or {}).get("phase", "?")
+            for r in rollout.analysis_runs()
+            if (r["metadata"].get("labels") or {}).get(HASH_LABEL) == status.stable_hash
+        }
+        raise SandboxError(
+            f"sandbox: the release of Rollout {app.APP_NAME!r} went live (stable {status.stable_hash}) but its "
+            f"analyses did not all succeed: {phases or 'no AnalysisRun'}. Logs: {settings.layout.logs}"
+        )
+    progress(f"[sandbox] Rollout {app.APP_NAME!r} released through its canary analysis ({status.stable_hash})")

@@ -395,6 +395,7 @@ class Sandbox:
             bootstrap.deploy_reference_app(kube, self.settings, self.progress)
             self._launch((TRAFFIC, PROMETHEUS), bins, launched)
             bootstrap.wait_ready(kube, self.settings, self.progress)
+            bootstrap.release_through_analysis(kube, self.settings, self.progress)
         except BaseException as exc:
             # Nothing half-started is left behind: stop exactly what this call launched.
             for name in reversed(launched):
