@@ -3,13 +3,12 @@ drills need exist, and the identity running the suite may do everything the dril
 
 from __future__ import annotations
 
-import json
 import re
-from dataclasses import dataclass
 
 import pytest
 
 from pytest_mnops.k8s import Kube, Resource, condition_true, resources
+from pytest_mnops.k8s.rbac import DRILL_PERMISSIONS, role_rules
 from pytest_mnops.target import Target
 
 MIN_VERSION = (1, 24)
@@ -17,48 +16,6 @@ ARGO_ROLLOUTS_CRDS = ("rollouts.argoproj.io", "analysistemplates.argoproj.io", "
 CHAOS_MESH_CRDS = ("networkchaos.chaos-mesh.org", "stresschaos.chaos-mesh.org")
 SELF_SUBJECT_REVIEW = Resource(
     "authentication.k8s.io", "v1", "selfsubjectreviews", "SelfSubjectReview", namespaced=False
-)
-
-
-@dataclass(frozen=True)
-class Permission:
-    verb: str
-    group: str
-    resource: str
-    needed_by: str
-
-    @property
-    def plural(self) -> str:
-        return self.resource.split("/")[0]
-
-    @property
-    def subresource(self) -> str:
-        return self.resource.partition("/")[2]
-
-    def describe(self) -> str:
-        group = f".{self.group}" if self.group else ""
-        return f"{self.verb} {self.resource}{group}"
-
-
-# Every verb the drills and the rollback/secret helpers use in the target namespace.
-PERMISSIONS = (
-    Permission("list", "", "pods", "every drill's steady-state probes"),
-    Permission("watch", "", "pods", "every drill's waits (watches, not polling)"),
-    Permission("delete", "", "pods", "drill pod-failure (terminates pods)"),
-    Permission("get", "argoproj.io", "rollouts", "every drill and `mnops rollback`"),
-    Permission("patch", "argoproj.io", "rollouts", "drills canary-failure, emergency-rollback (undo, pause)"),
-    Permission("patch", "argoproj.io", "rollouts/status", "`mnops rollback` (abort, retry, promote)"),
-    Permission("list", "argoproj.io", "analysisruns", "drill canary-failure (reads the AnalysisRun)"),
-    Permission("watch", "argoproj.io", "analysisruns", "drill canary-failure (waits for the AnalysisRun)"),
-    Permission("list", "apps", "replicasets", "`mnops rollback` (finds the revision to undo to)"),
-    Permission("get", "", "secrets", "drill secret-rotation"),
-    Permission("patch", "", "secrets", "drill secret-rotation (syncs the rotated value)"),
-    Permission("create", "", "secrets", "drill secret-rotation (first rotation creates the Secret)"),
-    Permission("create", "chaos-mesh.org", "networkchaos", "drill high-latency (injects the delay)"),
-    Permission("delete", "chaos-mesh.org", "networkchaos", "drill high-latency (reverts the delay)"),
-    Permission("create", "chaos-mesh.org", "stresschaos", "drill resource-exhaustion (injects the stress)"),
-    Permission("delete", "chaos-mesh.org", "stresschaos", "drill resource-exhaustion (reverts the stress)"),
-    Permission("list", "", "events", "drill reports (the timeline reads events)"),
 )
 
 
@@ -167,25 +124,12 @@ def _identity(k8s: Kube) -> str:
         return "the identity in your kubeconfig"
 
 
-def _role_rules(missing: list[Permission]) -> str:
-    """The smallest Role rules that grant ``missing``, one rule per (apiGroup, resource)."""
-    rules: dict[tuple[str, str], list[str]] = {}
-    for perm in missing:
-        rules.setdefault((perm.group, perm.resource), []).append(perm.verb)
-    lines = []
-    for (group, resource), verbs in rules.items():
-        lines.append(
-            f"- apiGroups: {json.dumps([group])}\n  resources: {json.dumps([resource])}\n  verbs: {json.dumps(verbs)}"
-        )
-    return "\n".join(lines)
-
-
 @pytest.mark.validation("infrastructure", reads="cluster")
 def test_rbac_allows_drill_verbs(k8s: Kube, mnops_target: Target) -> None:
     namespace = mnops_target.namespace
     missing = [
         perm
-        for perm in PERMISSIONS
+        for perm in DRILL_PERMISSIONS
         if not k8s.can_i(perm.verb, perm.plural, group=perm.group, namespace=namespace, subresource=perm.subresource)
     ]
     if missing:
@@ -194,6 +138,6 @@ def test_rbac_allows_drill_verbs(k8s: Kube, mnops_target: Target) -> None:
         pytest.fail(
             f"{who} may not, in namespace {namespace}: {listing}. Fix: add these rules to a Role in "
             f"namespace {namespace} bound to {who} (RoleBinding), then run the suite again:\n"
-            f"{_role_rules(missing)}",
+            f"{role_rules(missing)}",
             pytrace=False,
         )

@@ -23,6 +23,7 @@ from pytest_mnops import workers
 from pytest_mnops.errors import ClusterError
 from pytest_mnops.guards.ledger import Ledger
 from pytest_mnops.k8s import Kube, resources
+from pytest_mnops.k8s.rbac import DRILL_PERMISSIONS, IMPLIED, from_audit_event
 from pytest_mnops.markers import DRILLS
 from pytest_mnops.sandbox.cluster import CONTEXT, SandboxSettings
 from pytest_mnops.target import Target
@@ -104,6 +105,11 @@ def test_parallel_drills_stay_in_their_namespaces_and_reports_merge(
     changes = collections.Counter(e["objectRef"]["namespace"] for e in events if e["verb"] in MUTATING)
     assert set(changes) == namespaces, changes
     assert foreign_requests(events) == []
+    # ... and what they did there is what the validation's RBAC check asks of an identity: no verb more, none less.
+    used = {from_audit_event(e) for e in events if (e.get("objectRef") or {}).get("namespace") in namespaces}
+    listed = {p.key for p in DRILL_PERMISSIONS}
+    assert sorted(used - listed) == [], "verbs the drills use that test_rbac_allows_drill_verbs does not check"
+    assert sorted(listed - used - IMPLIED) == [], "verbs the RBAC check demands that no drill used"
     # ... and the worker namespaces are gone again.
     left = {n["metadata"]["name"] for n in kube.list(resources.NAMESPACE)[0]}
     assert not {ns for ns in left if ns.startswith(f"{BASE_NAMESPACE}-gw")}

@@ -149,14 +149,13 @@ def _assert_failed_with(result: pytest.RunResult, *fragments: str) -> None:
 
 ROLE = Resource("rbac.authorization.k8s.io", "v1", "roles", "Role")
 ROLE_BINDING = Resource("rbac.authorization.k8s.io", "v1", "rolebindings", "RoleBinding")
-ROLE_RULES_WITHOUT = [  # everything the drills need except `delete pods` and `patch rollouts/status`
+ROLE_RULES_WITHOUT = [  # everything the drills need except `delete pods`, `watch rollouts`, `patch rollouts/status`
     {"apiGroups": [""], "resources": ["pods"], "verbs": ["list", "watch"]},
-    {"apiGroups": ["argoproj.io"], "resources": ["rollouts"], "verbs": ["get", "patch"]},
+    {"apiGroups": ["argoproj.io"], "resources": ["rollouts"], "verbs": ["get", "list", "patch"]},
     {"apiGroups": ["argoproj.io"], "resources": ["analysisruns"], "verbs": ["list", "watch"]},
     {"apiGroups": ["apps"], "resources": ["replicasets"], "verbs": ["list"]},
     {"apiGroups": [""], "resources": ["secrets"], "verbs": ["get", "patch", "create"]},
     {"apiGroups": ["chaos-mesh.org"], "resources": ["networkchaos", "stresschaos"], "verbs": ["create", "delete"]},
-    {"apiGroups": [""], "resources": ["events"], "verbs": ["list"]},
 ]
 
 
@@ -223,18 +222,22 @@ def test_infrastructure_rbac_names_missing_verbs_and_role_rule(
         _assert_failed_with(
             result,
             f"system:serviceaccount:{NAMESPACE}:{RESTRICTED} may not",
-            "delete pods",
+            "delete pods (needed by drill pod-failure",
+            "watch rollouts.argoproj.io (needed by every wait on the Rollout",
             "patch rollouts/status.argoproj.io",
             f"Fix: add these rules to a Role in namespace {NAMESPACE}",
             '- apiGroups: [""]\n  resources: ["pods"]\n  verbs: ["delete"]',
+            '- apiGroups: ["argoproj.io"]\n  resources: ["rollouts"]\n  verbs: ["watch"]',
             '- apiGroups: ["argoproj.io"]\n  resources: ["rollouts/status"]\n  verbs: ["patch"]',
         )
-        assert "may not, in namespace default: list pods" not in _output(result), "granted verbs reported"
+        output = _output(result)
+        assert "list pods" not in output and "list rollouts" not in output, "granted verbs reported"
 
         # The fix the message gives, applied as given, makes the check pass.
         objects[1]["rules"] = [
             *ROLE_RULES_WITHOUT,
             {"apiGroups": [""], "resources": ["pods"], "verbs": ["delete"]},
+            {"apiGroups": ["argoproj.io"], "resources": ["rollouts"], "verbs": ["watch"]},
             {"apiGroups": ["argoproj.io"], "resources": ["rollouts/status"], "verbs": ["patch"]},
         ]
         kube.apply(objects[1])
