@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import math
 import os
+import secrets
 import time
 from pathlib import Path
 from typing import Any
@@ -475,6 +476,12 @@ def rotate_app_secret(
     return {"secret": f"{namespace}/{secret_name}", "github_secret": github_secret, "attempts": result.attempts}
 
 
+def _never_issued() -> Any:
+    from pytest_mnops.secrets.rotation import SecretValue
+
+    return SecretValue(secrets.token_urlsafe(32))
+
+
 def verify_rotated_credentials(
     configuration: Configuration, requests_per_check: int = 20, timeout_s: float = 600
 ) -> dict[str, Any]:
@@ -492,7 +499,9 @@ def verify_rotated_credentials(
         return {requests.get(url, headers=headers, timeout=10).status_code for _ in range(requests_per_check)}
 
     new_codes = codes(held["new"])
-    old_codes = codes(held["old"]) if held.get("old") is not None else {401}
+    # A fresh namespace had no credential before the rotation: then a value never issued must be rejected,
+    # else "old rejected" would be assumed for an app that accepts anything.
+    old_codes = codes(held["old"] if held.get("old") is not None else _never_issued())
     if new_codes != {200}:
         raise AssertionError(f"the new credential was not accepted by every consumer (answers: {sorted(new_codes)})")
     if old_codes != {401}:
