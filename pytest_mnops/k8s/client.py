@@ -455,9 +455,11 @@ def _summary(objects: list[Obj]) -> str:
 
 def _api_error(method: str, path: str, exc: ApiException) -> ClusterError:
     try:
-        message = json.loads(exc.body).get("message", exc.reason)
+        body = json.loads(exc.body)
     except (TypeError, ValueError):
-        message = exc.reason
+        body = None
+    # A Status object names the problem; a proxy in front of the API server may answer anything else.
+    message = body.get("message", exc.reason) if isinstance(body, dict) else exc.reason
     text = f"{method} {path}: {exc.status} {message}"
     if exc.status == 404:
         return NotFound(text)

@@ -22,7 +22,7 @@ class Request:
     method: str
     path: str
     query: dict[str, str]
-    headers: dict[str, str]
+    headers: dict[str, str]  # names in lower case, as HTTP compares them
     body: Any
 
 
@@ -54,7 +54,8 @@ def http_server() -> Iterator[FakeServer]:
                 body = json.loads(raw) if raw else None
             except ValueError:
                 body = raw.decode()
-            request = Request(self.command, url.path, dict(parse_qsl(url.query)), dict(self.headers), body)
+            headers = {name.lower(): value for name, value in self.headers.items()}
+            request = Request(self.command, url.path, dict(parse_qsl(url.query)), headers, body)
             fake.requests.append(request)
             status, payload, *stream = fake.answer(request)
             if stream:  # a watch: chunked lines, then the server ends the stream

@@ -68,7 +68,7 @@ def app(http_server: FakeServer, monkeypatch: pytest.MonkeyPatch) -> tuple[FakeS
 
     def answer(request: Request) -> tuple[int, Any]:
         assert request.path == "/svc/drills/demo/auth"
-        token = request.headers["Authorization"].removeprefix("Bearer ")
+        token = request.headers["authorization"].removeprefix("Bearer ")
         queue = answers.get(token, [401])
         return queue.pop(0) if len(queue) > 1 else queue[0], None
 
@@ -89,7 +89,7 @@ def test_consumers_accept_the_new_credential_and_reject_the_old(app: tuple[FakeS
     result = activities.verify_rotated_credentials(_rotated(server), requests_per_check=5)
     assert result["new_accepted"] is True and result["old_rejected"] is True
     assert result["recovered_at"] <= time.time()
-    tokens = [r.headers["Authorization"] for r in server.requests]
+    tokens = [r.headers["authorization"] for r in server.requests]
     assert tokens == ["Bearer new-value"] * 5 + ["Bearer old-value"] * 5
 
 
@@ -122,7 +122,7 @@ def test_without_a_previous_credential_a_never_issued_one_must_be_rejected(app: 
     server, answers = app
     answers["new-value"] = [200]
     assert activities.verify_rotated_credentials(_rotated(server, old=None), requests_per_check=2)["old_rejected"]
-    probes = [r.headers["Authorization"] for r in server.requests[2:]]
+    probes = [r.headers["authorization"] for r in server.requests[2:]]
     assert len(set(probes)) == 1 and probes[0] not in ("Bearer new-value", "Bearer ") and len(probes[0]) > 30
 
     server.answer = lambda request: (200, None)  # an app that lets every token in
