@@ -13,7 +13,7 @@ from pytest_mnops import app
 from pytest_mnops.assets import load_yaml_documents
 from pytest_mnops.errors import SandboxError
 from pytest_mnops.k8s import Kube, condition_true, resources
-from pytest_mnops.rollouts import HASH_LABEL, Rollout
+from pytest_mnops.rollouts import ANALYSIS_DONE, HASH_LABEL, Rollout
 from pytest_mnops.sandbox import binaries
 from pytest_mnops.sandbox.cluster import ARGO_NAMESPACE, ASSETS, FAKE_NODE_ANNOTATION, SandboxSettings
 
@@ -157,12 +157,15 @@ def _wait_targets_up(settings: SandboxSettings) -> None:
     raise SandboxError(f"sandbox: Prometheus targets not up after {READY_TIMEOUT_S}s: {', '.join(down)}")
 
 
+def _runs_of(rollout: Rollout, runs: list[Obj], pod_hash: str) -> list[Obj]:
+    owned = [r for r in runs if any(o.get("name") == rollout.name for o in r["metadata"].get("ownerReferences") or [])]
+    return [r for r in owned if (r["metadata"].get("labels") or {}).get(HASH_LABEL) == pod_hash]
+
+
 def judged_stable(rollout: Rollout) -> bool:
     """The stable revision went live through a canary whose analyses all succeeded, and an older one exists."""
     status = rollout.status()
-    runs = [
-        r for r in rollout.analysis_runs() if (r["metadata"].get("labels") or {}).get(HASH_LABEL) == status.stable_hash
-    ]
+    runs = _runs_of(rollout, rollout.analysis_runs(), status.stable_hash)
     passed = bool(runs) and all((r.get("status") or {}).get("phase") == "Successful" for r in runs)
     return status.stable_is_current and passed and len(rollout.revisions()) >= 2
 
@@ -182,14 +185,23 @@ def release_through_analysis(k: Kube, settings: SandboxSettings, progress: Progr
     rollout.set_image(image, annotations={RELEASE_ANNOTATION: RELEASE})
     rollout.wait_for(stable_is_current=False, timeout_s=READY_TIMEOUT_S)
     status = rollout.wait_for(settled=True, timeout_s=RELEASE_TIMEOUT_S + settings.app_replicas / POD_CREATE_PER_S)
-    if not judged_stable(rollout):
-        phases = {
-            r["metadata"]["name"]: (r.get("status") or {}).get("phase", "?")
-            for r in rollout.analysis_runs()
-            if (r["metadata"].get("labels") or {}).get(HASH_LABEL) == status.stable_hash
-        }
+
+    def finished(runs: list[Obj]) -> list[Obj] | None:
+        # Background analyses end a moment after the last step: the controller terminates them then.
+        mine = _runs_of(rollout, runs, status.stable_hash)
+        return mine if mine and all((r.get("status") or {}).get("phase") in ANALYSIS_DONE for r in mine) else None
+
+    runs = k.wait(
+        resources.ANALYSIS_RUN,
+        finished,
+        namespace=APP_NAMESPACE,
+        timeout_s=READY_TIMEOUT_S,
+        what=f"the analyses of revision {status.stable_hash} of Rollout {app.APP_NAME!r} to finish",
+    )
+    phases = {r["metadata"]["name"]: r["status"]["phase"] for r in runs}
+    if set(phases.values()) != {"Successful"}:
         raise SandboxError(
             f"sandbox: the release of Rollout {app.APP_NAME!r} went live (stable {status.stable_hash}) but its "
-            f"analyses did not all succeed: {phases or 'no AnalysisRun'}. Logs: {settings.layout.logs}"
+            f"analyses did not all succeed: {phases}. Logs: {settings.layout.logs}"
         )
     progress(f"[sandbox] Rollout {app.APP_NAME!r} released through its canary analysis ({status.stable_hash})")
