@@ -175,15 +175,22 @@ def test_activity_runs_carry_phase_times_and_last_exception_line() -> None:
 
 
 def test_summary_rows_leave_outputs_out() -> None:
+    unphased = _run("settle", end="2023-11-14T22:13:21.234567+00:00")
     rows = _journal(
-        run=[_run("kill-pods", output={"secret": "hunter2"})],
+        run=[_run("kill-pods", output={"secret": "hunter2"}), unphased],
         rollbacks=[{"activity": {"name": "restore", "type": "action"}, "status": "succeeded"}],
     ).summary()
     assert rows == [
         {"name": "kill-pods", "type": "action", "phase": INJECT, "status": "succeeded", "duration_s": 2.5, "error": ""},
+        {"name": "settle", "type": "probe", "phase": "", "status": "succeeded", "duration_s": 1.235, "error": ""},
         {"name": "restore", "type": "action", "phase": "rollback", "status": "succeeded", "duration_s": 0, "error": ""},
     ]
     assert "hunter2" not in str(rows)
+
+
+def test_the_raw_journal_is_kept_for_the_reports() -> None:
+    raw = {"status": "completed", "run": []}
+    assert DrillJournal.from_journal("x", raw, {}).raw is raw
 
 
 # -- ChaosRunner.prove -----------------------------------------------------------------------------------
