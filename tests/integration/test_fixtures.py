@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -10,7 +12,7 @@ from pytest_mnops import app
 from pytest_mnops.k8s import Kube, resources
 from pytest_mnops.observability.alerts import Alerts
 from pytest_mnops.observability.prometheus import Prometheus
-from pytest_mnops.rollouts import HASH_LABEL, Rollout
+from pytest_mnops.rollouts import HASH_LABEL, Rollout, read_status
 from pytest_mnops.sandbox.cluster import SandboxSettings
 
 FAULTY = {"traffic.mnops.dev/error-ratio": "0.5", "traffic.mnops.dev/latency-ms": "40"}
@@ -35,19 +37,62 @@ def test_status_is_trusted_only_for_the_observed_generation(rollout: Rollout) ->
     assert status.trusted and status.phase == "Healthy" and status.available == status.replicas
 
 
-def test_pause_then_promote_walks_the_canary_to_healthy(rollout: Rollout) -> None:
+@pytest.fixture
+def held_canary(kube: Kube, rollout: Rollout) -> Iterator[Rollout]:
+    """The Rollout with an indefinite pause as its second step: only a promote moves a canary past it (the
+    chart's timed pauses end by themselves after 5 s, which would let a promote that does nothing pass)."""
+    steps = rollout.get()["spec"]["strategy"]["canary"]["steps"]
+    held = [{"setWeight": 50}, {"pause": {}}, {"setWeight": 100}]
+    kube.patch(
+        resources.ROLLOUT,
+        rollout.name,
+        {"spec": {"strategy": {"canary": {"steps": held}}}},
+        namespace=rollout.namespace,
+    )
+    try:
+        yield rollout
+    finally:
+        kube.patch(
+            resources.ROLLOUT,
+            rollout.name,
+            {"spec": {"strategy": {"canary": {"steps": steps}}}},
+            namespace=rollout.namespace,
+        )
+
+
+def _held_at_the_pause(rollout: Rollout) -> None:
+    def at_pause(objs: list[dict[str, Any]]) -> bool:
+        status = read_status(objs[0]) if objs else None
+        return bool(status and status.trusted and status.step_index == 1 and status.paused)
+
+    rollout.kube.wait(
+        resources.ROLLOUT,
+        at_pause,
+        name=rollout.name,
+        namespace=rollout.namespace,
+        timeout_s=60,
+        what="canary at the pause",
+    )
+
+
+def test_pause_then_promote_walks_the_canary_to_healthy(held_canary: Rollout) -> None:
+    rollout = held_canary
+    before = rollout.status().stable_hash
     rollout.set_image(IMAGE.format("1.0.1"), annotations=GOOD)
+    _held_at_the_pause(rollout)
     rollout.pause()
     assert rollout.get()["spec"]["paused"] is True
     rollout.promote()
     assert not rollout.get()["spec"].get("paused")
-    final = rollout.wait_for(phase="Healthy", stable_is_current=True, timeout_s=180)
-    assert final.stable_hash == final.current_hash
+    final = rollout.wait_for(phase="Healthy", stable_is_current=True, timeout_s=120)
+    assert final.stable_hash != before
 
 
-def test_promote_full_skips_the_remaining_steps(rollout: Rollout) -> None:
+def test_promote_full_skips_the_remaining_steps(held_canary: Rollout) -> None:
+    rollout = held_canary
     before = rollout.status().stable_hash
     rollout.set_image(IMAGE.format("1.0.2"), annotations=GOOD)
+    _held_at_the_pause(rollout)
     rollout.promote_full()
     final = rollout.wait_for(phase="Healthy", stable_is_current=True, timeout_s=60)
     assert final.stable_hash != before
