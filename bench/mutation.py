@@ -46,7 +46,11 @@ TARGETS = (
     ),
     Target("policy", "pytest_mnops/guards/policy.py", ("tests/unit/test_plugin_guards.py",)),
     Target("ledger", "pytest_mnops/guards/ledger.py", ("tests/unit/test_ledger.py",)),
-    Target("scorecard", "pytest_mnops/reporting/scorecard.py", ("tests/unit/test_reporting.py",)),
+    Target(
+        "scorecard",
+        "pytest_mnops/reporting/scorecard.py",
+        ("tests/unit/test_scorecard.py", "tests/unit/test_reporting.py"),
+    ),
     Target(
         "score",
         "pytest_mnops/reporting/results.py",
