@@ -44,7 +44,11 @@ TARGETS = (
         ("tests/unit/test_verdict.py",),
         ("pytest_mnops.chaos.runner.xǁChaosRunnerǁprove__mutmut_*",),
     ),
-    Target("policy", "pytest_mnops/guards/policy.py", ("tests/unit/test_plugin_guards.py",)),
+    Target(
+        "policy",
+        "pytest_mnops/guards/policy.py",
+        ("tests/unit/test_plugin_guards.py", "tests/unit/test_guard_limits.py"),
+    ),
     Target("ledger", "pytest_mnops/guards/ledger.py", ("tests/unit/test_ledger.py",)),
     Target(
         "scorecard",

@@ -279,6 +279,12 @@ def test_prove_over_budget_names_recovery_budget_and_time_scale() -> None:
     assert drill_facts(item)["budget_s"] == 50.0
 
 
+def test_the_recorded_budget_keeps_one_decimal() -> None:
+    item = _Item(budget_s=601)
+    _runner(item, time_scale=1 / 12).prove(_journal())
+    assert drill_facts(item)["budget_s"] == 50.1  # 50.083 s
+
+
 def test_prove_at_exactly_the_budget_passes() -> None:
     _runner(_Item(budget_s=120), mttr_s=120.0).prove(_journal())
 
