@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import multiprocessing
 import os
+import time
 from pathlib import Path
 from typing import Any
 
@@ -94,6 +95,23 @@ def test_describe_names_scenario_namespace_test_and_rollbacks(tmp_path: Path) ->
     assert "test suites/drills/test_high-latency.py::test_it" in text
     assert f"pid {os.getpid()}" in text
     assert text.endswith("revert with delete-latency")
+
+
+def test_lines_are_canonical_json_in_any_new_directory(tmp_path: Path) -> None:
+    """Sorted keys: the same event is the same line, whichever worker wrote it (and diffs of ledgers read)."""
+    ledger = Ledger(tmp_path / "a" / "b" / "ledger.jsonl")
+    entry = _inject(ledger)
+    before = time.time()
+    ledger.record_reverted(entry.id, how="test")
+    injected, reverted = ledger.path.read_text().splitlines()
+    assert injected == json.dumps(json.loads(injected), sort_keys=True)
+    assert list(json.loads(reverted)) == ["at", "event", "how", "id"]
+    assert before <= json.loads(reverted)["at"] <= time.time()
+
+
+def test_describe_lists_every_rollback_and_says_what_it_does_not_know() -> None:
+    entry = Entry(id="i", scenario="s", test="", at=0.0, pid=7, configuration={}, rollbacks=[{"name": "a"}, {}])
+    assert entry.describe() == "s in namespace ? (test -, pid 7): revert with a, ?"
 
 
 def test_a_torn_last_line_is_ignored(tmp_path: Path) -> None:
