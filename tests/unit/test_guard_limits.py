@@ -23,10 +23,10 @@ def test_a_refused_context_says_the_whole_fix() -> None:
 
 
 def test_a_count_of_pods_wins_over_the_default_percent() -> None:
-    plan = _guards().blast_plan(FakeKube(_pods(4)), {"selector": "app=demo", "pods": 1}, namespace="drills")  # type: ignore[arg-type]
+    plan = _guards().declared(FakeKube(_pods(4)), {"selector": "app=demo", "pods": 1}, namespace="drills")  # type: ignore[arg-type]
     assert plan is not None and (plan.touched, plan.percent) == (1, 25.0)
 
 
 def test_the_default_percent_is_every_pod_even_at_scale() -> None:
-    plan = _guards().blast_plan(FakeKube(_pods(200)), {"selector": "app=demo"}, namespace="drills")  # type: ignore[arg-type]
+    plan = _guards().declared(FakeKube(_pods(200)), {"selector": "app=demo"}, namespace="drills")  # type: ignore[arg-type]
     assert plan is not None and plan.touched == 200
