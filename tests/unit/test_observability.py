@@ -263,7 +263,7 @@ def test_wait_delivered_takes_the_first_matching_notification_since_the_run_star
 def test_received_needs_a_receivers_url_and_an_answer() -> None:
     with pytest.raises(ClusterError, match=r"^no receivers URL for this target\. Fix: pass --mnops-receivers-url\.$"):
         Alerts(Prometheus("http://127.0.0.1:9"), alertmanager_url=None).received("pager")
-    with pytest.raises(ClusterError, match=r"^receivers http://127.0.0.1:9: "):
+    with pytest.raises(ClusterError, match=r"^notification receivers at http://127.0.0.1:9 is unreachable: "):
         Alerts(Prometheus("http://127.0.0.1:9"), alertmanager_url=None, receivers_url="http://127.0.0.1:9").received(
             "pager"
         )
