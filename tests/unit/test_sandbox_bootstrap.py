@@ -342,6 +342,7 @@ def test_prometheus_scrapes_every_component_on_this_sandboxs_ports(tmp_path: Pat
         "argo-rollouts": ["127.0.0.1:28007"],
         "app": ["127.0.0.1:28013"],
         "kube-apiserver": ["127.0.0.1:28003"],
+        "pushgateway": ["127.0.0.1:28017"],
     }
     assert config["alerting"]["alertmanagers"][0]["static_configs"][0]["targets"] == ["127.0.0.1:28012"]
     assert config["global"]["scrape_interval"] == "1s"
