@@ -1,8 +1,10 @@
-"""The reference application from charts/: render it for a namespace and deploy it."""
+"""The reference application from charts/ (or any app's manifests): render it for a namespace and deploy it."""
 
 from __future__ import annotations
 
 import copy
+import re
+from pathlib import Path
 from typing import Any
 
 from pytest_mnops import assets
@@ -15,26 +17,50 @@ PROMETHEUS_ARG = "prometheus-address"
 NAMESPACE_DELETE_TIMEOUT_S = 120.0
 
 
+def prometheus_args(docs: list[Obj]) -> set[str]:
+    """The analysis args that carry the Prometheus address: those the templates' ``address`` reads."""
+    names = set()
+    for doc in docs:
+        if doc.get("kind") == "AnalysisTemplate":
+            for metric in doc["spec"].get("metrics") or []:
+                address = ((metric.get("provider") or {}).get("prometheus") or {}).get("address", "")
+                names.update(re.findall(r"\{\{\s*args\.([\w-]+)\s*\}\}", address))
+    return names or {PROMETHEUS_ARG}
+
+
 def render(
-    namespace: str, *, prometheus_address: str, time_scale: float = 1.0, replicas: int | None = None
+    namespace: str,
+    *,
+    prometheus_address: str,
+    time_scale: float = 1.0,
+    replicas: int | None = None,
+    documents: list[Obj] | None = None,
 ) -> list[Obj]:
-    """charts/ for one namespace, pointing its analyses at ``prometheus_address``, durations scaled."""
+    """charts/ (or ``documents``) for one namespace, analyses pointed at ``prometheus_address``, durations scaled."""
+    source = assets.chart_documents() if documents is None else documents
+    address_args = prometheus_args(source)
     docs = []
-    for doc in assets.chart_documents():
+    for doc in source:
         doc = scale_tree(copy.deepcopy(doc), time_scale)
         doc["metadata"]["namespace"] = namespace
+        args: list[Obj] = []
         if doc["kind"] == "Rollout":
-            for arg in doc["spec"]["strategy"]["canary"]["analysis"]["args"]:
-                if arg["name"] == PROMETHEUS_ARG:
-                    arg["value"] = prometheus_address
+            args = ((doc["spec"]["strategy"].get("canary") or {}).get("analysis") or {}).get("args") or []
             if replicas is not None:
                 doc["spec"]["replicas"] = replicas
         if doc["kind"] == "AnalysisTemplate":
-            for arg in doc["spec"]["args"]:
-                if arg["name"] == PROMETHEUS_ARG:
-                    arg["value"] = prometheus_address
+            args = doc["spec"].get("args") or []
+        for arg in args:
+            if arg["name"] in address_args:
+                arg["value"] = prometheus_address
         docs.append(doc)
     return docs
+
+
+def manifests(directory: Path) -> list[Obj]:
+    """The Kubernetes objects among a directory's YAML files (an app profile or rule file is not one)."""
+    docs = [d for f in sorted(directory.glob("*.yaml")) for d in assets.load_yaml_documents(f)]
+    return [d for d in docs if "apiVersion" in d and "kind" in d]
 
 
 def ensure_namespace(kube: Kube, namespace: str, labels: dict[str, str] | None = None) -> None:
@@ -71,7 +97,10 @@ def deploy(
     time_scale: float = 1.0,
     replicas: int | None = None,
     labels: dict[str, str] | None = None,
+    documents: list[Obj] | None = None,
 ) -> list[Obj]:
     ensure_namespace(kube, namespace, labels)
-    docs = render(namespace, prometheus_address=prometheus_address, time_scale=time_scale, replicas=replicas)
+    docs = render(
+        namespace, prometheus_address=prometheus_address, time_scale=time_scale, replicas=replicas, documents=documents
+    )
     return [kube.apply(doc) for doc in docs]

@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from pytest_mnops.k8s import Kube
     from pytest_mnops.observability.alerts import Alerts
     from pytest_mnops.observability.prometheus import Prometheus
+    from pytest_mnops.profile import AppProfile
     from pytest_mnops.rollback import RollbackHelper
     from pytest_mnops.rollouts import Rollout
     from pytest_mnops.sandbox.cluster import SandboxSettings
@@ -71,6 +72,57 @@ def k8s(mnops_target: Target) -> Kube:
     from pytest_mnops.k8s import Kube
 
     return Kube(kubeconfig=mnops_target.kubeconfig, context=mnops_target.context)
+
+
+@pytest.fixture(scope="session")
+def mnops_profile(request: pytest.FixtureRequest, k8s: Kube, mnops_target: Target) -> AppProfile:
+    """The app profile, resolved once per run: selector, container and SLOs discovered from the Rollout and
+    its AnalysisTemplates, completed by ``--mnops-profile`` (alerts, faulty version, secret...)."""
+    from pytest_mnops import profile
+
+    file = profile.profile_file(mnops_target, resolve(request.config, "profile"))
+    app = profile.resolve(
+        k8s,
+        namespace=mnops_target.namespace,
+        app=mnops_target.app,
+        file=file,
+        time_scale=mnops_target.time_scale,
+        container=resolve(request.config, "container"),
+    )
+    if mnops_target.sandbox and not resolve(request.config, "dry-run"):
+        from pytest_mnops.sandbox.apps import install_profile
+
+        install_profile(k8s, app, mnops_target.sandbox_dir)
+    return app
+
+
+@pytest.fixture
+def mnops_drill(
+    request: pytest.FixtureRequest, k8s: Kube, mnops_target: Target, mnops_profile: AppProfile
+) -> dict[str, Any]:
+    """What the drill of this test (its ``drill`` marker) runs with, checked at setup: every profile key and
+    target setting it needs, pods behind the selector, data behind its SLO queries. Pass it to
+    ``chaos.run(name, **mnops_drill)``."""
+    from pytest_mnops import profile
+    from pytest_mnops.markers import drill_spec
+    from pytest_mnops.observability.prometheus import Prometheus
+
+    spec = drill_spec(request.node)
+    if spec is None:
+        raise pytest.UsageError(f"{request.node.nodeid}: mnops_drill needs a @pytest.mark.drill(NAME) marker")
+    slos = profile.check_drill(spec.name, mnops_profile, mnops_target)
+    profile.require_pods(k8s, mnops_profile)
+    prometheus = Prometheus(mnops_target.require("prometheus_url", "--mnops-prometheus-url"))
+    if not resolve(request.config, "dry-run"):
+        for slo in slos:
+            profile.wait_for_data(prometheus, slo, timeout_s=max(profile.DATA_WAIT_S * mnops_target.time_scale, 30))
+    return {
+        "profile": mnops_profile.to_wire(),
+        "selector": mnops_profile.label_selector,
+        "container": mnops_profile.container,
+        "allow_synthetic_alerts": bool(resolve(request.config, "allow-synthetic-alerts")),
+        **profile.plot_of(spec.name, mnops_profile),
+    }
 
 
 @pytest.fixture
@@ -131,7 +183,9 @@ def chaos(request: pytest.FixtureRequest, k8s: Kube, mnops_target: Target, timel
 
 
 @pytest.fixture
-def rollback(k8s: Kube, mnops_target: Target, prometheus: Prometheus, tmp_path: Any) -> RollbackHelper:
+def rollback(
+    k8s: Kube, mnops_target: Target, mnops_profile: AppProfile, prometheus: Prometheus, tmp_path: Any
+) -> RollbackHelper:
     """The rollback mechanism: health check, snapshot, abort + undo with retries, verification, notifications."""
     from pytest_mnops.notify import Notifier
     from pytest_mnops.rollback import RollbackHelper
@@ -143,7 +197,7 @@ def rollback(k8s: Kube, mnops_target: Target, prometheus: Prometheus, tmp_path: 
         prometheus=prometheus,
         snapshot_dir=tmp_path,
         notifier=Notifier.for_target(mnops_target),
-        time_scale=mnops_target.time_scale,
+        slos=mnops_profile.slos(),
     )
 
 

@@ -126,6 +126,9 @@ class Notifier:
     def __repr__(self) -> str:
         return f"Notifier({', '.join(self.channels()) or 'no channels'})"
 
+    def channel_names(self) -> list[str]:
+        return ([SLACK] if self.slack_url else []) + ([EMAIL] if self.smtp else [])
+
     def channels(self) -> list[str]:
         slack = [f"{SLACK} {redact_url(self.slack_url)}"] if self.slack_url else []
         mail = [f"{EMAIL} {self.smtp[0]}:{self.smtp[1]} to {', '.join(self.email_to)}"] if self.smtp else []

@@ -51,6 +51,15 @@ _factor = _number(float, 0, 1, low_open=True)
 _slowdown = _number(float, 1, 100, low_open=True)
 
 
+def _choice(*choices: str) -> Callable[[str], str]:
+    def parse(text: str) -> str:
+        if text not in choices:
+            raise argparse.ArgumentTypeError(f"{text!r} is not one of {', '.join(choices)}")
+        return text
+
+    return parse
+
+
 def _csv(text: str) -> list[str]:
     """Comma- or newline-separated (an ini value may list one item a line)."""
     return [part.strip() for part in re.split(r"[,\n]", text) if part.strip()]
@@ -108,9 +117,21 @@ OPTIONS: tuple[Option, ...] = (
     Option("context", "kube context of the target cluster (default: the kubeconfig's current context)"),
     Option("namespace", "namespace of the application under test", default="default"),
     Option("app", "name of the Argo Rollout under test", default="machine-native-ops"),
+    Option(
+        "profile",
+        "app profile (YAML) completing what drills discover about the app: alerts, faulty version, secret "
+        "(docs/drilling-your-own-app.md; sandbox + reference app: charts/mnops-profile.yaml)",
+    ),
+    Option("container", "name of the app's container in its pods (default: the profile's, else the first)"),
     Option("prometheus-url", "Prometheus base URL", _url),
     Option("alertmanager-url", "Alertmanager base URL", _url),
     Option("receivers-url", "base URL of the notification receivers drills read back", _url),
+    Option(
+        "proof",
+        "how drills prove an alert's delivery: receiver (read back from --mnops-receivers-url) or alertmanager "
+        "(its /api/v2/alerts and notification counters); default: receiver when receivers are known",
+        _choice("receiver", "alertmanager"),
+    ),
     Option(
         "app-url", "base URL of the app's HTTP service, for probes that call it (sandbox: the traffic stand-in)", _url
     ),
@@ -143,6 +164,13 @@ OPTIONS: tuple[Option, ...] = (
     Option(
         "dry-run",
         "resolve selectors and print what each drill would touch; change nothing",
+        _flag,
+        default=False,
+        flag=True,
+    ),
+    Option(
+        "allow-synthetic-alerts",
+        "let monitoring-alerts post synthetic alerts into an Alertmanager that has no route for mnops_drill",
         _flag,
         default=False,
         flag=True,

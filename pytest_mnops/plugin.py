@@ -15,6 +15,8 @@ from pytest_mnops.fixtures import (  # noqa: F401 - fixtures are registered by b
     alerts,
     chaos,
     k8s,
+    mnops_drill,
+    mnops_profile,
     mnops_sandbox,
     mnops_target,
     prometheus,

@@ -19,7 +19,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -28,15 +28,10 @@ from pytest_mnops.errors import ClusterError, RollbackError
 from pytest_mnops.k8s import Kube, pod_ready, resources
 from pytest_mnops.notify import Delivery, Message, Notifier
 from pytest_mnops.observability.prometheus import Prometheus
+from pytest_mnops.profile import SloCheck
 from pytest_mnops.rollouts import HASH_LABEL, REVISION_ANNOTATION, Rollout, RolloutStatus, read_status
-from pytest_mnops.timescale import scale_promql
 
 Obj = dict[str, Any]
-# The thresholds of charts/analysis-template-*.yaml, applied to the whole app instead of the canary only.
-MIN_SUCCESS_RATE = 0.95
-MAX_ERROR_RATE = 0.01
-MAX_P95_S = 0.5
-SLO_WINDOW = "1m"  # the templates' rate window; scaled by the target's time scale
 DEFAULT_TIMEOUT_S = 300.0
 SNAPSHOT_KIND = "mnops.dev/rollback-snapshot"
 
@@ -63,33 +58,6 @@ class SloReading:
     def describe(self) -> str:
         shown = "no data" if self.value is None else f"{self.value:.4g}"
         return f"{self.name}={shown} (SLO {'<=' if self.upper_bound else '>='} {self.limit:g})"
-
-
-def slo_queries(namespace: str, app: str, *, time_scale: float = 1.0) -> list[tuple[str, str, float, bool]]:
-    """(name, PromQL, limit, upper_bound) for the app's success rate, error rate and p95 latency.
-
-    Same metrics and labels as the AnalysisTemplates, without their canary-hash matcher.
-    """
-    sel = f'namespace="{namespace}",app="{app}"'
-    total = f"sum(rate(http_requests_total{{{sel}}}[{SLO_WINDOW}]))"
-    errors = f'sum(rate(http_requests_total{{{sel},code=~"5.."}}[{SLO_WINDOW}]))'
-    queries = [
-        (
-            "success_rate",
-            f'sum(rate(http_requests_total{{{sel},code!~"5.."}}[{SLO_WINDOW}])) / {total}',
-            MIN_SUCCESS_RATE,
-            False,
-        ),
-        ("error_rate", f"({errors} or vector(0)) / {total}", MAX_ERROR_RATE, True),
-        (
-            "p95_latency_s",
-            "histogram_quantile(0.95, sum by (le) "
-            f"(rate(http_request_duration_seconds_bucket{{{sel}}}[{SLO_WINDOW}])))",
-            MAX_P95_S,
-            True,
-        ),
-    ]
-    return [(name, scale_promql(expr, time_scale), limit, upper) for name, expr, limit, upper in queries]
 
 
 @dataclass(frozen=True)
@@ -354,7 +322,7 @@ class RollbackHelper:
         prometheus: Prometheus | None = None,
         snapshot_dir: Path | str,
         notifier: Notifier | None = None,
-        time_scale: float = 1.0,
+        slos: Sequence[SloCheck] = (),
         backoff_s: float = 1.0,
     ) -> None:
         self.kube, self.namespace, self.name = kube, namespace, name
@@ -362,8 +330,8 @@ class RollbackHelper:
         self.prometheus, self.notifier = prometheus, notifier
         self.snapshot_dir = Path(snapshot_dir)
         self.backoff_s = backoff_s
-        # The reference app's `app` label is the Rollout's name, as the AnalysisTemplates' service-name arg.
-        self.slo_queries = slo_queries(namespace, name, time_scale=time_scale)
+        # The app's own SLOs (its app profile: by default its AnalysisTemplates' queries, app-wide).
+        self.slos = tuple(slos)
 
     def __repr__(self) -> str:
         return f"RollbackHelper({self.namespace}/{self.name})"
@@ -374,8 +342,8 @@ class RollbackHelper:
             return HealthReport(status)
         try:
             slos = tuple(
-                SloReading(name, expr, self.prometheus.value(expr), limit, upper)
-                for name, expr, limit, upper in self.slo_queries
+                SloReading(slo.key, slo.query, self.prometheus.value(slo.query), slo.limit, slo.upper_bound)
+                for slo in self.slos
             )
         except ClusterError as exc:
             # An unreachable Prometheus is no evidence either way: report it, decide on the Rollout alone.

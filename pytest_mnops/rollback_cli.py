@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from pytest_mnops.rollback import HealthReport, RollbackHelper, RollbackResult
 
 DEFAULT_SNAPSHOT_DIR = ".mnops/rollback-snapshots"
-TARGET_OPTIONS = ("namespace", "app", "kubeconfig", "context", "prometheus-url", "sandbox-dir")
+TARGET_OPTIONS = ("namespace", "app", "profile", "kubeconfig", "context", "prometheus-url", "sandbox-dir")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -53,9 +53,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     watch = verbs.add_parser(
         "watch",
         help="automatic mode: watch health, roll back when it stays bad",
-        description="Poll the Rollout and the app's SLOs (success rate >= 0.95, error rate <= 0.01, p95 <= "
-        "0.5s); while a release is in flight or aborted, roll back once the Rollout is Degraded "
-        "or an SLO is breached for --unhealthy-for seconds. Ends after the rollback, or after "
+        description="Poll the Rollout and the app's SLOs (its app profile: the queries and limits of its "
+        "AnalysisTemplates, or --profile); while a release is in flight or aborted, roll back once the "
+        "Rollout is Degraded or an SLO is breached for --unhealthy-for seconds. Ends after the rollback, or after "
         "--max-duration without one.",
     )
     # SUPPRESS: options given before `watch` must not be reset by the subcommand's defaults.
@@ -130,14 +130,28 @@ def _helper(args: argparse.Namespace) -> RollbackHelper:
         f"Prometheus: {redact_url(prometheus_url) if prometheus_url else 'none (Rollout status only)'}; "
         f"notify: {notifier!r}"
     )
+    kube = Kube(kubeconfig=kubeconfig, context=context)
+    slos = []
+    if prometheus_url:
+        from pytest_mnops import profile
+
+        # The app's SLOs: its AnalysisTemplates' queries, or the profile's (--profile).
+        app = profile.resolve(
+            kube,
+            namespace=args.namespace,
+            app=args.app,
+            file=Path(args.profile) if args.profile else None,
+            time_scale=time_scale,
+        )
+        slos = app.slos()
     return RollbackHelper(
-        Kube(kubeconfig=kubeconfig, context=context),
+        kube,
         namespace=args.namespace,
         name=args.app,
         prometheus=Prometheus(prometheus_url) if prometheus_url else None,
         snapshot_dir=Path(args.snapshot_dir),
         notifier=notifier,
-        time_scale=time_scale,
+        slos=slos,
     )
 
 

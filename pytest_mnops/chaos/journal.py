@@ -82,6 +82,7 @@ class DrillJournal:
         out = []
         if self.steady_state_before is False:
             out.append("steady state was not met before injection (the system was not healthy to begin with)")
+            out += [f"  {name}: {error}" for name, error in self._probe_errors("before")]
         for run in self.activities:
             if run.status not in ("succeeded", "failed"):
                 # A stop (stop condition, manual stop, platform outage) ended it: the stop is the verdict.
@@ -99,6 +100,12 @@ class DrillJournal:
         if self.status not in ("completed", "deviated", "failed"):
             out.append(f"experiment ended with status {self.status!r}")
         return out
+
+    def _probe_errors(self, when: str) -> list[tuple[str, str]]:
+        """Steady-state probes that raised (e.g. "no data for <query>"), with the reason: not just "not met"."""
+        state = (self.raw.get("steady_states") or {}).get(when) or {}
+        runs = [ActivityRun.from_run(run, {}) for run in state.get("probes") or []]
+        return [(run.name, run.error) for run in runs if run.error]
 
     def summary(self) -> list[dict[str, Any]]:
         """Rows for reports: what ran, when, and how it ended (outputs stay out: they may hold values)."""

@@ -258,6 +258,11 @@ def _deliveries(outputs: dict[str, dict[str, Any]], inject_at: float | None) -> 
             proofs.append(f"{output.get('alert', 'notification')} → {output['channel']}{after}")
         elif output.get("channel") and output.get("delivered"):
             proofs.append(f"{len(output['delivered'])} {output.get('status', '')} alerts → {output['channel']}")
+        elif output.get("receiver") and output.get("proof"):  # an expected alert, proven delivered
+            proofs.append(f"{output.get('alert')} → {output['receiver']} (proof={output['proof']})")
+        elif output.get("receivers") and output.get("delivered"):  # monitoring-alerts' synthetic alerts
+            to, count = ", ".join(output["receivers"]), len(output["delivered"])
+            proofs.append(f"{count} {output.get('status', '')} alerts → {to} (proof={output['proof']})")
         proofs += [f"rollback notice → {channel}" for channel in output.get("notified") or []]
     return proofs
 
@@ -477,8 +482,10 @@ class ChaosRunner:
         if responses:
             facts["human_response_s"] = responses[0]
         facts["delivered"] = _deliveries(outputs, inject.at if inject else None)
-        if scenario.plot and self.target.prometheus_url:
-            facts["plot"] = {**self._series(scenario.plot, config), **scenario.plot_words}
+        # A drill may plot its app's own SLO query (from its app profile), with its own words, instead.
+        plot, words = (config["plot"], config.get("plot_words", {})) if config.get("plot") else (scenario.plot, {})
+        if plot and self.target.prometheus_url:
+            facts["plot"] = {**self._series(plot, config), **(words or scenario.plot_words)}
 
     def _series(self, query: str, config: dict[str, Any]) -> dict[str, Any]:
         """The plotted series and the alert states (Prometheus' ``ALERTS``) of the namespace over the drill."""

@@ -80,6 +80,9 @@ class resources:
     ROLLOUT = Resource("argoproj.io", "v1alpha1", "rollouts", "Rollout")
     ANALYSIS_RUN = Resource("argoproj.io", "v1alpha1", "analysisruns", "AnalysisRun")
     ANALYSIS_TEMPLATE = Resource("argoproj.io", "v1alpha1", "analysistemplates", "AnalysisTemplate")
+    CLUSTER_ANALYSIS_TEMPLATE = Resource(
+        "argoproj.io", "v1alpha1", "clusteranalysistemplates", "ClusterAnalysisTemplate", namespaced=False
+    )
     NETWORK_CHAOS = Resource("chaos-mesh.org", "v1alpha1", "networkchaos", "NetworkChaos")
     STRESS_CHAOS = Resource("chaos-mesh.org", "v1alpha1", "stresschaos", "StressChaos")
     SELF_SUBJECT_ACCESS_REVIEW = Resource(

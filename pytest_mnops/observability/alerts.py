@@ -5,15 +5,74 @@ from __future__ import annotations
 import datetime as dt
 import re
 import time
+from dataclasses import dataclass
 from typing import Any
 
 import requests
+import yaml
 
-from pytest_mnops.errors import ClusterError, WaitTimeout
+from pytest_mnops.errors import ClusterError, ConfigError, WaitTimeout
 from pytest_mnops.observability import reach
 from pytest_mnops.observability.prometheus import POLL_S, Prometheus
 
 STATES = ("pending", "firing", "resolved")
+PROOFS = ("receiver", "alertmanager")
+# Alertmanager's own counters, per integration (webhook, email, slack, pagerduty...). Version 0.25 has no
+# receiver label on them: a receiver's notification is proven by the counters of its integrations.
+SENT, FAILED = "alertmanager_notifications_total", "alertmanager_notifications_failed_total"
+_COUNTER = re.compile(r'^(alertmanager_notifications(?:_failed)?_total)\{[^}]*integration="([^"]+)"[^}]*\}\s+(\S+)')
+Counts = dict[str, tuple[float, float]]  # integration -> (sent, failed)
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """Evidence that an alert's notification went out: read back at the receiver, or from Alertmanager."""
+
+    alert: str
+    receiver: str
+    proof: str  # one of PROOFS
+    at: float
+    detail: str
+
+
+def parse_counts(metrics_text: str) -> Counts:
+    """Notifications sent and failed per integration, from Alertmanager's /metrics."""
+    counts: dict[str, list[float]] = {}
+    for line in metrics_text.splitlines():
+        match = _COUNTER.match(line)
+        if match:
+            slot = counts.setdefault(match.group(2), [0.0, 0.0])
+            slot[match.group(1) == FAILED] += float(match.group(3))
+    return {integration: (sent, failed) for integration, (sent, failed) in counts.items()}
+
+
+def sent_since(before: Counts, now: Counts, integration: str) -> float:
+    """Notifications through ``integration`` since ``before`` that did not fail."""
+    sent0, failed0 = before.get(integration, (0.0, 0.0))
+    sent1, failed1 = now.get(integration, (0.0, 0.0))
+    return (sent1 - sent0) - (failed1 - failed0)
+
+
+def receiver_integrations(config: dict[str, Any], receiver: str) -> list[str]:
+    """The integrations (``webhook_configs`` -> webhook...) a receiver of an Alertmanager config sends through."""
+    for entry in config.get("receivers") or []:
+        if entry.get("name") == receiver:
+            return sorted(k.removesuffix("_configs") for k, v in entry.items() if k.endswith("_configs") and v)
+    known = ", ".join(sorted(str(r.get("name")) for r in config.get("receivers") or []))
+    raise ConfigError(
+        f"Alertmanager has no receiver {receiver!r} (receivers: {known}). Fix: correct the profile's alert "
+        "`receiver:`, or add the receiver to Alertmanager's configuration."
+    )
+
+
+def routes_label(route: dict[str, Any], label: str) -> bool:
+    """Some route of the tree matches on ``label`` (``matchers``, ``match`` or ``match_re``)."""
+    matchers = [str(m) for m in route.get("matchers") or []]
+    if any(re.match(rf"\s*{re.escape(label)}\s*(=|!=|=~|!~)", m) for m in matchers):
+        return True
+    if label in (route.get("match") or {}) or label in (route.get("match_re") or {}):
+        return True
+    return any(routes_label(child, label) for child in route.get("routes") or [])
 
 
 def _selector(name: str, labels: dict[str, str] | None) -> str:
@@ -119,6 +178,100 @@ class Alerts:
 
     def expire_silence(self, silence_id: str) -> None:
         self._am("DELETE", f"/silence/{silence_id}")
+
+    def config(self) -> dict[str, Any]:
+        """The configuration Alertmanager runs (``/api/v2/status`` ``config.original``)."""
+        text = self._am("GET", "/status")["config"]["original"]
+        return yaml.safe_load(text) or {}
+
+    def notification_counts(self) -> Counts:
+        if not self.alertmanager_url:
+            raise ConfigError("no Alertmanager URL for this target. Fix: pass --mnops-alertmanager-url.")
+        url = f"{self.alertmanager_url}/metrics"
+        try:
+            resp = reach.call("Alertmanager", self.alertmanager_url, lambda: requests.get(url, timeout=reach.TIMEOUT))
+            resp.raise_for_status()
+        except requests.RequestException as exc:
+            raise ClusterError(f"Alertmanager {self.alertmanager_url}: GET /metrics: {exc}") from None
+        return parse_counts(resp.text)
+
+    def holding(self, name: str, labels: dict[str, str]) -> list[dict[str, Any]]:
+        """Alerts Alertmanager holds named ``name`` with ``labels`` (any state: active, suppressed)."""
+        matchers = [f'alertname="{name}"'] + [f'{k}="{v}"' for k, v in labels.items()]
+        params = [("filter", m) for m in matchers] + [("silenced", "true"), ("inhibited", "true")]
+        return self._am("GET", "/alerts", params=params)
+
+    @property
+    def proof(self) -> str:
+        """The strongest proof this target allows: the receivers' read-back, else Alertmanager's own word."""
+        return "receiver" if self.receivers_url else "alertmanager"
+
+    def prove_delivered(
+        self,
+        name: str,
+        labels: dict[str, str],
+        receiver: str,
+        *,
+        within: float,
+        since: float,
+        baseline: Counts | None,
+        status: str = "firing",
+    ) -> Delivery:
+        """The notification about alert ``name`` (``labels``) reached ``receiver``.
+
+        With receivers to read back, the receiver got it. Otherwise Alertmanager routed the alert to
+        ``receiver`` (``/api/v2/alerts`` ``receivers``) and sent through each of the receiver's integrations
+        without failure since ``baseline`` (its ``/metrics``).
+        """
+        if self.receivers_url:
+            item = self.wait_delivered(
+                name, receiver, within=within, status=status, since=since, namespace=labels.get("namespace")
+            )
+            return Delivery(name, receiver, "receiver", item["received_at"], f"read back from {receiver!r}")
+        if baseline is None:
+            raise ClusterError("no notification counts of before the drill to compare with (baseline not taken)")
+        integrations = receiver_integrations(self.config(), receiver)
+        if not integrations:
+            raise ConfigError(f"Alertmanager receiver {receiver!r} has no integration: it sends nothing. Fix: add one.")
+        deadline = time.monotonic() + within
+        routed: set[str] = set()
+        while True:
+            held = self.holding(name, labels) if status == "firing" else []
+            routed = {r["name"] for a in held for r in a.get("receivers") or []}
+            counts = self.notification_counts()
+            sent = {i: sent_since(baseline, counts, i) for i in integrations}
+            if (status != "firing" or receiver in routed) and all(n >= 1 for n in sent.values()):
+                shown = ", ".join(f"{i} +{n:g}" for i, n in sent.items())
+                return Delivery(name, receiver, "alertmanager", time.time(), f"routed to {receiver!r}; sent: {shown}")
+            if time.monotonic() > deadline:
+                raise WaitTimeout(self._undelivered(name, labels, receiver, status, held, routed, sent, within))
+            time.sleep(POLL_S)
+
+    @staticmethod
+    def _undelivered(
+        name: str,
+        labels: dict[str, str],
+        receiver: str,
+        status: str,
+        held: list[dict[str, Any]],
+        routed: set[str],
+        sent: dict[str, float],
+        within: float,
+    ) -> str:
+        what = f"alert {name}{_selector(name, labels)}"
+        if status == "firing" and not held:
+            return f"{what} never reached Alertmanager within {within:.0f}s. Fix: check Prometheus' alerting config."
+        if status == "firing" and receiver not in routed:
+            return (
+                f"{what} reached Alertmanager but was routed to {', '.join(sorted(routed)) or 'no receiver'}, not "
+                f"to receiver {receiver!r}. Fix: add a route to {receiver!r} for it in Alertmanager's configuration."
+            )
+        counts = ", ".join(f"{i} {n:+g}" for i, n in sent.items())
+        return (
+            f"no {status} notification of {what} was sent by receiver {receiver!r} within {within:.0f}s "
+            f"(alertmanager_notifications_total minus failed since the drill started: {counts}). Fix: check the "
+            f"receiver's endpoint; Alertmanager's log says why a notification failed."
+        )
 
     # -- receivers --------------------------------------------------------------------------------------
     def received(self, channel: str) -> list[dict[str, Any]]:

@@ -2,8 +2,10 @@
 
 KWOK pods run no containers, so this process plays the app's data plane:
 
-* it watches the API for pods carrying ``traffic.mnops.dev/*`` annotations (set in the pod template) and for
-  Chaos Mesh ``NetworkChaos``/``StressChaos`` objects, which it honours in place of the Chaos Mesh daemon;
+* it watches the API for the pods of every Rollout and Deployment (a ReplicaSet's pods), their optional
+  ``traffic.mnops.dev/*`` annotations (a version's error ratio and latency), the ConfigMaps in which an app
+  profile declares its metric names and labels (pytest_mnops.sandbox.apps), and Chaos Mesh
+  ``NetworkChaos``/``StressChaos`` objects, which it honours in place of the Chaos Mesh daemon;
 * a built-in load generator sends real HTTP requests to its own loopback server, which picks a Ready pod as
   kube-proxy would (uniformly at random), applies that pod's error ratio and latency, and answers;
 * ``/metrics`` exports what an instrumented app, cAdvisor and kube-state-metrics would export for those pods,
@@ -17,6 +19,7 @@ import base64
 import contextlib
 import hmac
 import http.client
+import json
 import random
 import re
 import threading
@@ -33,13 +36,24 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from pytest_mnops.errors import ClusterError
 from pytest_mnops.k8s import Kube, pod_ready, resources
 from pytest_mnops.k8s.client import Resource
+from pytest_mnops.sandbox.apps import TRAFFIC_LABEL
 from pytest_mnops.sandbox.cluster import SandboxSettings
 from pytest_mnops.sandbox.layout import HOST
 from pytest_mnops.timescale import seconds
 
 ERROR_RATIO = "traffic.mnops.dev/error-ratio"
 LATENCY_MS = "traffic.mnops.dev/latency-ms"
-HASH_LABEL = "rollouts-pod-template-hash"
+HASH_LABELS = ("rollouts-pod-template-hash", "pod-template-hash")
+DEFAULT_LATENCY_MS = 20.0
+# What an app exports when its profile declares nothing: the Prometheus naming conventions for HTTP servers.
+DEFAULT_TRAFFIC = {
+    "requests": "http_requests_total",
+    "duration": "http_request_duration_seconds",
+    "app_label": "app",
+    "code_label": "code",
+    "auth_path": "auth",
+    "auth_header": "Authorization",
+}
 DEFAULT_RPS = 25.0
 BASE_CPU_CORES = 0.05
 BASE_MEMORY_BYTES = 64 * 2**20
@@ -71,22 +85,44 @@ def quantity(text: str | int | float) -> float:
     return float(match.group(1)) * _SUFFIX[match.group(2)]
 
 
+@dataclass(frozen=True)
+class Container:
+    name: str
+    cpu_limit: float
+    memory_limit: float
+    credential_ref: tuple[str, str] | None  # (Secret name, key) the container reads at start
+
+
 @dataclass
 class Pod:
     namespace: str
     name: str
-    app: str
+    app: str  # the Rollout or Deployment the pod belongs to
     template_hash: str
     ready: bool
     error_ratio: float
     latency_s: float
-    container: str
-    cpu_limit: float
-    memory_limit: float
+    containers: list[Container]
     labels: dict[str, str]
-    credential_ref: tuple[str, str] | None = None  # (Secret name, key) the container reads at start
     credential: str | None = None  # what this pod loaded when it started: a restart picks up rotations
     cpu_seconds: float = 0.0
+    app_container: str = ""  # the container its profile names (default: the first)
+
+    @property
+    def main(self) -> Container:
+        return next((c for c in self.containers if c.name == self.app_container), self.containers[0])
+
+    @property
+    def cpu_limit(self) -> float:
+        return self.main.cpu_limit
+
+    @property
+    def memory_limit(self) -> float:
+        return self.main.memory_limit
+
+    @property
+    def credential_ref(self) -> tuple[str, str] | None:
+        return self.main.credential_ref or next((c.credential_ref for c in self.containers if c.credential_ref), None)
 
 
 @dataclass
@@ -109,29 +145,43 @@ class Chaos:
         return pod.namespace in namespaces and all(pod.labels.get(k) == v for k, v in labels.items())
 
 
+def _container(spec: dict[str, Any]) -> Container:
+    limits = (spec.get("resources") or {}).get("limits") or {}
+    refs = [((e.get("valueFrom") or {}).get("secretKeyRef") or {}) for e in spec.get("env") or []]
+    ref = next(((r["name"], r["key"]) for r in refs if r.get("name") and r.get("key")), None)
+    return Container(spec["name"], quantity(limits.get("cpu", "1")), quantity(limits.get("memory", "1Gi")), ref)
+
+
+def workload_of(obj: dict[str, Any]) -> tuple[str, str] | None:
+    """(workload name, pod-template hash) of a pod a ReplicaSet owns (a Rollout's or a Deployment's), else None.
+
+    Both name their ReplicaSets ``<workload>-<pod-template hash>``.
+    """
+    meta = obj["metadata"]
+    owner = next((o for o in meta.get("ownerReferences") or [] if o.get("kind") == "ReplicaSet"), None)
+    labels = meta.get("labels") or {}
+    template_hash = next((labels[k] for k in HASH_LABELS if labels.get(k)), None)
+    if owner is None or template_hash is None or not owner["name"].endswith(f"-{template_hash}"):
+        return None
+    return owner["name"][: -len(template_hash) - 1], template_hash
+
+
 def pod_from_api(obj: dict[str, Any]) -> Pod | None:
     meta = obj["metadata"]
     annotations = meta.get("annotations") or {}
-    labels = meta.get("labels") or {}
-    if ERROR_RATIO not in annotations and LATENCY_MS not in annotations:
+    owned = workload_of(obj)
+    if owned is None:
         return None
-    container = obj["spec"]["containers"][0]
-    limits = (container.get("resources") or {}).get("limits") or {}
-    refs = [((e.get("valueFrom") or {}).get("secretKeyRef") or {}) for e in container.get("env") or []]
-    ref = next(((r["name"], r["key"]) for r in refs if r.get("name") and r.get("key")), None)
     return Pod(
         namespace=meta["namespace"],
         name=meta["name"],
-        app=labels.get("app", meta["name"]),
-        template_hash=labels.get(HASH_LABEL, ""),
+        app=owned[0],
+        template_hash=owned[1],
         ready=pod_ready(obj),
         error_ratio=float(annotations.get(ERROR_RATIO, 0)),
-        latency_s=float(annotations.get(LATENCY_MS, 20)) / 1000,
-        container=container["name"],
-        cpu_limit=quantity(limits.get("cpu", "1")),
-        memory_limit=quantity(limits.get("memory", "1Gi")),
-        labels=labels,
-        credential_ref=ref,
+        latency_s=float(annotations.get(LATENCY_MS, DEFAULT_LATENCY_MS)) / 1000,
+        containers=[_container(c) for c in obj["spec"]["containers"]],
+        labels=meta.get("labels") or {},
     )
 
 
@@ -144,6 +194,29 @@ class World:
         self.chaos: dict[tuple[str, str, str], Chaos] = {}
         self.secrets: dict[tuple[str, str], dict[str, str]] = {}
         self.removed: list[Pod] = []
+        # (namespace, workload) -> its profile's traffic declaration (metric names, labels, container)
+        self.traffic: dict[tuple[str, str], dict[str, str]] = {}
+
+    def spec(self, namespace: str, app: str) -> dict[str, str]:
+        return {**DEFAULT_TRAFFIC, **self.traffic.get((namespace, app), {})}
+
+    def set_traffic(self, obj: dict[str, Any], deleted: bool) -> None:
+        data = obj.get("data") or {}
+        if not data.get("workload"):
+            return
+        key = (obj["metadata"]["namespace"], data["workload"])
+        with self.lock:
+            if deleted:
+                self.traffic.pop(key, None)
+                return
+            try:
+                declared = json.loads(data.get("traffic") or "{}")
+            except ValueError:
+                declared = {}
+            self.traffic[key] = {**{k: str(v) for k, v in declared.items()}, "container": data.get("container", "")}
+            for pod in self.pods.values():
+                if (pod.namespace, pod.app) == key:
+                    pod.app_container = self.traffic[key]["container"]
 
     def set_pod(self, obj: dict[str, Any], deleted: bool) -> None:
         key = (obj["metadata"]["namespace"], obj["metadata"]["name"])
@@ -151,6 +224,7 @@ class World:
         with self.lock:
             old = self.pods.pop(key, None)
             if pod is not None:
+                pod.app_container = self.traffic.get((pod.namespace, pod.app), {}).get("container", "")
                 if old is not None:
                     pod.cpu_seconds, pod.credential = old.cpu_seconds, old.credential
                 elif pod.credential_ref is not None:
@@ -255,10 +329,11 @@ class ClusterStateCollector:
                 pod.cpu_seconds += cores * elapsed
                 for condition in ("true", "false"):
                     ready.add_metric([pod.namespace, pod.name, condition], float(pod.ready == (condition == "true")))
-                limits.add_metric([pod.namespace, pod.name, pod.container, "cpu", "core"], pod.cpu_limit)
-                limits.add_metric([pod.namespace, pod.name, pod.container, "memory", "byte"], pod.memory_limit)
-                cpu.add_metric([pod.namespace, pod.name, pod.container], pod.cpu_seconds)
-                memory.add_metric([pod.namespace, pod.name, pod.container], mem)
+                container = pod.main.name
+                limits.add_metric([pod.namespace, pod.name, container, "cpu", "core"], pod.cpu_limit)
+                limits.add_metric([pod.namespace, pod.name, container, "memory", "byte"], pod.memory_limit)
+                cpu.add_metric([pod.namespace, pod.name, container], pod.cpu_seconds)
+                memory.add_metric([pod.namespace, pod.name, container], mem)
         yield from (ready, limits, cpu, memory)
 
 
@@ -267,13 +342,8 @@ class TrafficStandIn:
         self.kube, self.rps = kube, rps
         self.world = World()
         self.registry = CollectorRegistry()
-        labels = ["namespace", "app", "pod", "rollouts_pod_template_hash"]
-        self.requests = Counter(
-            "http_requests", "HTTP requests served.", [*labels, "method", "code"], registry=self.registry
-        )
-        self.latency = Histogram(
-            "http_request_duration_seconds", "HTTP request latency.", labels, buckets=BUCKETS, registry=self.registry
-        )
+        self._families: dict[tuple[str, ...], tuple[Counter, Histogram]] = {}
+        self._families_lock = threading.Lock()
         self.registry.register(ClusterStateCollector(self.world))
         self._stop = threading.Event()
         self._server = ThreadingHTTPServer((host, port), self._handler())
@@ -285,6 +355,32 @@ class TrafficStandIn:
         return self._server.server_address[1]
 
     # -- serving ------------------------------------------------------------------------------------
+    def families(self, pod: Pod) -> tuple[Counter, Histogram]:
+        """The request counter and latency histogram named as the pod's app profile declares them."""
+        spec = self.world.spec(pod.namespace, pod.app)
+        key = (spec["requests"], spec["duration"], spec["app_label"], spec["code_label"])
+        with self._families_lock:
+            if key not in self._families:
+                labels = ["namespace", spec["app_label"], "pod", "rollouts_pod_template_hash"]
+                requests = Counter(
+                    spec["requests"].removesuffix("_total"),
+                    "HTTP requests served.",
+                    [*labels, "method", spec["code_label"]],
+                    registry=self.registry,
+                )
+                latency = Histogram(
+                    spec["duration"], "HTTP request latency.", labels, buckets=BUCKETS, registry=self.registry
+                )
+                self._families[key] = (requests, latency)
+            return self._families[key]
+
+    def _count(self, pod: Pod, code: int, latency: float | None = None) -> None:
+        requests, histogram = self.families(pod)
+        values = (pod.namespace, pod.app, pod.name, pod.template_hash)
+        requests.labels(*values, "GET", str(code)).inc()
+        if latency is not None:
+            histogram.labels(*values).observe(latency)
+
     def serve(self, namespace: str, app: str) -> tuple[int, Pod | None]:
         pods = self.world.ready_pods(namespace, app)
         if not pods:
@@ -297,9 +393,7 @@ class TrafficStandIn:
         latency = pod.latency_s * random.uniform(0.7, 1.3) * throttle + delay
         time.sleep(latency)
         code = 500 if random.random() < pod.error_ratio else 200
-        values = (pod.namespace, pod.app, pod.name, pod.template_hash)
-        self.requests.labels(*values, "GET", str(code)).inc()
-        self.latency.labels(*values).observe(latency)
+        self._count(pod, code, latency)
         return code, pod
 
     def authenticate(self, namespace: str, app: str, token: str) -> tuple[int, Pod | None]:
@@ -310,19 +404,22 @@ class TrafficStandIn:
         pod = random.choice(pods)
         ok = pod.credential is not None and hmac.compare_digest(pod.credential, token)
         code = 200 if ok else 401
-        self.requests.labels(pod.namespace, pod.app, pod.name, pod.template_hash, "GET", str(code)).inc()
+        self._count(pod, code)
         return code, pod
 
     def _forget_removed(self) -> None:
         with self.world.lock:
             removed, self.world.removed = self.world.removed, []
+        with self._families_lock:
+            families = list(self._families.values())
         for pod in removed:
             values = (pod.namespace, pod.app, pod.name, pod.template_hash)
-            for code in ("200", "401", "500"):
+            for requests, latency in families:
+                for code in ("200", "401", "500"):
+                    with contextlib.suppress(KeyError):
+                        requests.remove(*values, "GET", code)
                 with contextlib.suppress(KeyError):
-                    self.requests.remove(*values, "GET", code)
-            with contextlib.suppress(KeyError):
-                self.latency.remove(*values)
+                    latency.remove(*values)
 
     def _handler(self) -> type[BaseHTTPRequestHandler]:
         standin = self
@@ -348,8 +445,9 @@ class TrafficStandIn:
                     self._send(200, b"ok")
                 elif self.path.startswith("/svc/"):
                     parts = self.path.split("/")
-                    if len(parts) > 4 and parts[4] == "auth":
-                        token = self.headers.get("Authorization", "").removeprefix("Bearer ").strip()
+                    spec = standin.world.spec(*parts[2:4]) if len(parts) > 3 else DEFAULT_TRAFFIC
+                    if len(parts) > 4 and parts[4] == spec["auth_path"].strip("/"):
+                        token = self.headers.get(spec["auth_header"], "").removeprefix("Bearer ").strip()
                         code, pod = standin.authenticate(parts[2], parts[3], token)
                     else:
                         code, pod = standin.serve(parts[2], parts[3]) if len(parts) > 3 else (404, None)
@@ -412,7 +510,8 @@ class TrafficStandIn:
 
     def start(self) -> TrafficStandIn:
         watches = [
-            (resources.POD, self.world.set_pod, "app"),
+            (resources.POD, self.world.set_pod, None),
+            (resources.CONFIG_MAP, self.world.set_traffic, TRAFFIC_LABEL),
             (resources.NETWORK_CHAOS, lambda o, d: self.world.set_chaos("NetworkChaos", o, d), None),
             (resources.STRESS_CHAOS, lambda o, d: self.world.set_chaos("StressChaos", o, d), None),
             (resources.SECRET, self.world.set_secret, None),

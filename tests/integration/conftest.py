@@ -5,18 +5,22 @@ A missing or unanswering sandbox is an error here, never a skip.
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import sys
 import uuid
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+import requests
+import yaml
 
 from pytest_mnops import app
 from pytest_mnops.k8s import Kube, resources
 from pytest_mnops.rollouts import Rollout
+from pytest_mnops.sandbox import monitoring_config
 from pytest_mnops.sandbox.cluster import CONTEXT, Sandbox, SandboxSettings, default_state_dir
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -96,3 +100,17 @@ def deploy_app(kube: Kube, sandbox: SandboxSettings, prefix: str) -> Iterator[st
 @pytest.fixture(scope="module")
 def namespace(kube: Kube, sandbox: SandboxSettings) -> Iterator[str]:
     yield from deploy_app(kube, sandbox, "mnops-it")
+
+
+@contextlib.contextmanager
+def alertmanager_config_edited(sandbox: SandboxSettings, edit: Callable[[dict], None]) -> Iterator[None]:
+    """The sandbox's Alertmanager runs ``edit``-ed configuration for the block, its own again after."""
+    config = monitoring_config.alertmanager_config(sandbox)
+    edit(config)
+    (sandbox.layout.config / "alertmanager.yml").write_text(yaml.safe_dump(config, sort_keys=False))
+    requests.post(f"{sandbox.alertmanager_url}/-/reload", timeout=10).raise_for_status()
+    try:
+        yield
+    finally:
+        monitoring_config.write(sandbox)
+        requests.post(f"{sandbox.alertmanager_url}/-/reload", timeout=10).raise_for_status()

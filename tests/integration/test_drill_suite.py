@@ -16,7 +16,6 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-import requests
 import yaml
 
 from pytest_mnops import app
@@ -26,10 +25,9 @@ from pytest_mnops.k8s import Kube, resources
 from pytest_mnops.markers import DRILLS
 from pytest_mnops.observability import rules
 from pytest_mnops.rollouts import Rollout
-from pytest_mnops.sandbox import monitoring_config
 from pytest_mnops.sandbox.cluster import CONTROLLER_MANAGER, RECEIVERS, Sandbox, SandboxSettings
 from pytest_mnops.sandbox.processes import Supervisor
-from tests.integration.conftest import ROOT, drill_argv, in_namespace
+from tests.integration.conftest import ROOT, alertmanager_config_edited, drill_argv, in_namespace
 
 PROPERTIES = ("drill", "scenario", "mttr_s", "verdict", "score")
 
@@ -100,19 +98,13 @@ def without_alert_rule(sandbox: SandboxSettings, alert: str) -> Iterator[None]:
         rules.reload_prometheus(sandbox.prometheus_url)
 
 
-@contextlib.contextmanager
-def without_pager_route(sandbox: SandboxSettings) -> Iterator[None]:
-    config = monitoring_config.alertmanager_config(sandbox)
-    for receiver in config["receivers"]:
-        if receiver["name"] == "pager":
-            receiver["webhook_configs"] = [{"url": "http://127.0.0.1:9/disabled", "send_resolved": True}]
-    (sandbox.layout.config / "alertmanager.yml").write_text(yaml.safe_dump(config, sort_keys=False))
-    requests.post(f"{sandbox.alertmanager_url}/-/reload", timeout=10).raise_for_status()
-    try:
-        yield
-    finally:
-        monitoring_config.write(sandbox)
-        requests.post(f"{sandbox.alertmanager_url}/-/reload", timeout=10).raise_for_status()
+def without_pager_route(sandbox: SandboxSettings) -> contextlib.AbstractContextManager[None]:
+    def disable(config: dict) -> None:
+        for receiver in config["receivers"]:
+            if receiver["name"] == "pager":
+                receiver["webhook_configs"] = [{"url": "http://127.0.0.1:9/disabled", "send_resolved": True}]
+
+    return alertmanager_config_edited(sandbox, disable)
 
 
 @contextlib.contextmanager
@@ -213,8 +205,8 @@ NEGATIVE_CONTROLS: dict[str, tuple[Disable, str]] = {
     ),
     "canary-failure": (without_canary_analysis, "NOT DETECTED: analysis-failed"),
     "secret-rotation": (lambda k, s, ns: with_secret_frozen(k, ns), "NOT RECOVERED: consumers-use-new-value"),
-    "emergency-rollback": (lambda k, s, ns: without_component(s, RECEIVERS.name), "FAILED: slack-notified"),
-    "monitoring-alerts": (lambda k, s, ns: without_pager_route(s), "NOT DETECTED: all-reached-pager"),
+    "emergency-rollback": (lambda k, s, ns: without_component(s, RECEIVERS.name), "FAILED: rollback-notified"),
+    "monitoring-alerts": (lambda k, s, ns: without_pager_route(s), "NOT DETECTED: all-reached-receivers"),
 }
 
 

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 import requests
 
-from pytest_mnops import app, cli
+from pytest_mnops import app, cli, profile
 from pytest_mnops.k8s import Kube, pod_ready, resources
 from pytest_mnops.notify import Notifier
 from pytest_mnops.observability.prometheus import Prometheus
@@ -46,7 +46,8 @@ def helper(kube: Kube, namespace: str, sandbox: SandboxSettings, tmp_path: Path)
         prometheus=Prometheus(sandbox.prometheus_url),
         snapshot_dir=tmp_path,
         notifier=Notifier.for_sandbox(sandbox),
-        time_scale=sandbox.time_scale,
+        # The app's SLOs as its profile discovers them: its AnalysisTemplates' queries, app-wide.
+        slos=profile.resolve(kube, namespace=namespace, app=app.APP_NAME, file=None).slos(),
     )
 
 

@@ -245,14 +245,14 @@ def test_a_room_of_three_runs_emergency_rollback_at_once_each_confined_to_its_na
     assert steps["trainee-2"]["operator-rollback"]["action"] == "abort"
     assert steps["trainee-3"]["operator-rollback"]["action"].startswith("undo")
     # Only `mnops rollback` tells people: its Slack notice names trainee-1's namespace; the bare plugin commands
-    # send none, and those drills fail their slack-notified check. (Whether trainee-1's notice came within the
+    # send none, and those drills fail their rollback-notified check. (Whether trainee-1's notice came within the
     # drill's 30 s window depends on how fast they were: what reached the receiver is asserted instead.)
     slack = requests.get(f"{sandbox.receivers_url}/received", params={"channel": "slack"}, timeout=10).json()
     told = {name for name, t in trainees.items() if any(f"{t['namespace']}/{APP}" in str(m) for m in slack)}
     assert told == {"trainee-1"}, told
     problems = {t["trainee"]: " ".join(t["problems"]) for t in board["trainees"]}
     for name in ("trainee-2", "trainee-3"):
-        assert "FAILED: slack-notified" in problems[name], problems
+        assert "FAILED: rollback-notified" in problems[name], problems
         assert next(t for t in board["trainees"] if t["trainee"] == name)["drill_verdict"] == "failed"
     text = out[out.index("mnops training scoreboard") :]
     assert all(name in text for name in trainees) and "right" in text, text

@@ -311,7 +311,7 @@ def _pod_failure_plan(
         node=None,  # type: ignore[arg-type]  # a dry run stops before anything is recorded on the test
     )
     with pytest.raises(pytest.skip.Exception):
-        runner.run("pod-failure")
+        runner.run("pod-failure", selector="app=demo")
     return lines
 
 

@@ -23,6 +23,8 @@ FIXTURES = (
     "secret_rotator",
     "mnops_target",
     "mnops_sandbox",
+    "mnops_profile",
+    "mnops_drill",
 )
 
 USES_EVERYTHING = """

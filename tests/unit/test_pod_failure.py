@@ -19,7 +19,13 @@ from pytest_mnops.guards.ledger import Ledger
 from pytest_mnops.k8s import Resource, resources
 from pytest_mnops.timeline import DETECTED, INJECT, RECOVERED, Timeline
 
-CONFIGURATION = {"namespace": "drills", "app": "demo", "kubeconfig": "/nonexistent", "time_scale": 1.0}
+CONFIGURATION = {
+    "namespace": "drills",
+    "app": "demo",
+    "selector": "app=demo",
+    "kubeconfig": "/nonexistent",
+    "time_scale": 1.0,
+}
 
 
 def _rollout(version: str, phase: str = "Healthy", available: int = 20) -> dict[str, Any]:

@@ -12,7 +12,7 @@ from typing import Any, cast
 
 import pytest
 
-from pytest_mnops import assets, rollback_cli
+from pytest_mnops import rollback_cli
 from pytest_mnops.errors import ClusterError, ConfigError, RollbackError, WaitTimeout
 from pytest_mnops.notify import Delivery, Message, Notifier, redact_url, slack_payload
 from pytest_mnops.rollback import (
@@ -21,7 +21,6 @@ from pytest_mnops.rollback import (
     RollbackResult,
     SloReading,
     plan_rollback,
-    slo_queries,
     snapshot_document,
 )
 from pytest_mnops.rollouts import HASH_LABEL, REVISION_ANNOTATION, read_status
@@ -155,17 +154,6 @@ def test_snapshot_document_lists_revisions_hashes_and_images() -> None:
 
 
 # -- health ---------------------------------------------------------------------------------------------
-
-
-def test_slo_queries_use_the_analysis_templates_metrics_with_a_scaled_window() -> None:
-    queries = {name: expr for name, expr, _, _ in slo_queries(NS, NAME, time_scale=1 / 12)}
-    assert set(queries) == {"success_rate", "error_rate", "p95_latency_s"}
-    templates = [d for d in assets.chart_documents() if d["kind"] == "AnalysisTemplate"]
-    for template in templates:
-        query = template["spec"]["metrics"][0]["provider"]["prometheus"]["query"]
-        metric = "http_request_duration_seconds_bucket" if "duration" in query else "http_requests_total"
-        assert any(metric in expr for expr in queries.values()), template["metadata"]["name"]
-    assert all(f'namespace="{NS}",app="{NAME}"' in expr and "[5s]" in expr for expr in queries.values())
 
 
 @pytest.mark.parametrize(

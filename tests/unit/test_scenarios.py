@@ -66,7 +66,7 @@ def test_with_configuration_fills_values_and_swaps_training_providers() -> None:
     assert by_name[name]["provider"] == swaps[name]
     assert {a["name"]: a for a in plain["method"]}[name]["provider"] != swaps[name]
     # the loaded scenario itself is never modified
-    assert scenario.experiment["configuration"]["namespace"] != "drills"
+    assert "namespace" not in scenario.experiment["configuration"]
     assert {a["name"]: a for a in scenario.experiment["method"]}[name]["provider"] != swaps[name]
 
 
@@ -77,7 +77,7 @@ def test_kill_percent_is_configuration_read_from_the_environment(monkeypatch: py
     monkeypatch.setenv("MNOPS_KILL_PERCENT", "10")
     values = scenario.configuration_values()
     assert values["kill_percent"] == 10  # typed as chaoslib types it (env_var_type: int)
-    assert values["app"] == "machine-native-ops" and values["time_scale"] == 1  # other entries as written
+    assert values["time_scale"] == 1 and "app" not in values  # the target is the runner's, never a default
     # the blast radius, the kill and the expected replacements all read the same value
     by_name = {a["name"]: a["provider"]["arguments"] for a in scenario.activities()}
     assert scenario.blast["percent"] == by_name["terminate-app-pods"]["qty"] == "${kill_percent}"
@@ -307,7 +307,7 @@ def test_a_valid_copy_outside_the_repo_loads(tmp_path: Path) -> None:
     path.write_text(yaml.safe_dump(_base()))
     scenario = scenarios.load(str(path))
     assert scenario.name == "my-drill"
-    assert scenario.blast == {"selector": "app=${app}", "percent": "${kill_percent}"}
+    assert scenario.blast == {"selector": "${selector}", "percent": "${kill_percent}"}
 
 
 def test_a_probe_only_method_needs_no_rollbacks(tmp_path: Path) -> None:
