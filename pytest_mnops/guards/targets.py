@@ -303,11 +303,21 @@ def _own(kube: Kube, target: ActionTarget, args: Obj, configuration: Obj) -> Act
     images: tuple[str, ...] = ()
     if "secret_name" in args:
         objects = (f"Secret {namespace}/{args['secret_name']}",)
-    if "version" in args:
-        rollout = kube.find(resources.ROLLOUT, configuration.get("app", ""), namespace=namespace)
+    if "version" in args and configuration.get("profile"):
+        from pytest_mnops.profile import AppProfile, version_patch
+
+        app = AppProfile.from_wire(configuration["profile"])
+        rollout = kube.find(resources.ROLLOUT, app.app, namespace=namespace)
         if rollout:
-            image = rollout["spec"]["template"]["spec"]["containers"][0]["image"].rsplit(":", 1)[0]
-            images = (f"{image}:{args['version']}",)
+            body = version_patch(
+                rollout["spec"]["template"],
+                app.get(args["version"]) or {},
+                container=app.container,
+                run_id=str(configuration.get("run_id", "")),
+                sandbox=bool(configuration.get("sandbox")),
+            )
+            containers = body["spec"]["template"]["spec"]["containers"]
+            images = tuple(c["image"] for c in containers if c["name"] == app.container)
     repo = configuration.get("github_repo") if "github_secret" in args else None
     return replace(target, namespaces=(namespace,), pods_known=False, objects=objects, images=images, github_repo=repo)
 

@@ -377,7 +377,12 @@ def test_monitoring_alerts(chaos):
 def test_monitoring_alerts_elsewhere(chaos):
     chaos.run("monitoring-alerts", namespace="kube-system")
 """
-LAB = ("--mnops-kubeconfig=kubeconfig.yaml", "--mnops-context=drill-lab", "--mnops-prometheus-url=http://127.0.0.1:1")
+LAB = (
+    "--mnops-kubeconfig=kubeconfig.yaml",
+    "--mnops-context=drill-lab",
+    "--mnops-prometheus-url=http://127.0.0.1:1",
+    "--mnops-alertmanager-url=http://127.0.0.1:2",
+)
 
 
 def test_dry_run_plans_and_skips_without_touching_anything(mnops_pytester: pytest.Pytester) -> None:
