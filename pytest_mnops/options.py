@@ -51,15 +51,6 @@ _factor = _number(float, 0, 1, low_open=True)
 _slowdown = _number(float, 1, 100, low_open=True)
 
 
-def _choice(*choices: str) -> Callable[[str], str]:
-    def parse(text: str) -> str:
-        if text not in choices:
-            raise argparse.ArgumentTypeError(f"{text!r} is not one of {', '.join(choices)}")
-        return text
-
-    return parse
-
-
 def _csv(text: str) -> list[str]:
     """Comma- or newline-separated (an ini value may list one item a line)."""
     return [part.strip() for part in re.split(r"[,\n]", text) if part.strip()]
