@@ -567,7 +567,8 @@ def silence_and_check(alertname: str, configuration: Configuration, hold_s: floa
             if not held:
                 raise ClusterError(f"the silenced {alertname} never reached Alertmanager: the check proves nothing")
         if leaked:
-            raise AssertionError(f"silence {silence} did not suppress {alertname}: {len(leaked)} not silenced")
+            how = "delivered" if alerts.proof == "receiver" else "not silenced by Alertmanager"
+            raise AssertionError(f"silence {silence} did not suppress {alertname}: {len(leaked)} {how}")
     finally:
         alerts.expire_silence(silence)
     return {"silenced": alertname, "suppressed": True, "proof": alerts.proof}
@@ -631,7 +632,9 @@ def _never_issued() -> Any:
     return SecretValue(secrets.token_urlsafe(32))
 
 
-def _consumer_answers(consumer: dict[str, Any], value: Any, configuration: Configuration, samples: int) -> set[str]:
+def _consumer_answers(
+    consumer: dict[str, Any], value: Any, configuration: Configuration, samples: int
+) -> set[int] | set[str]:
     """What the app's consumers answer to ``value``: HTTP codes, or ``accepted``/``rejected`` from a command."""
     if consumer.get("command"):
         env = {**os.environ, "MNOPS_SECRET_VALUE": value.reveal()}
@@ -641,7 +644,7 @@ def _consumer_answers(consumer: dict[str, Any], value: Any, configuration: Confi
     url = _needed(configuration, "app_url", "--mnops-app-url") + str(http.get("path", "/"))
     header = str(http.get("header", "Authorization"))
     headers = {header: str(http.get("value", "{value}")).replace("{value}", value.reveal())}
-    return {str(requests.get(url, headers=headers, timeout=10).status_code) for _ in range(samples)}
+    return {requests.get(url, headers=headers, timeout=10).status_code for _ in range(samples)}
 
 
 def verify_rotated_credentials(
@@ -652,12 +655,14 @@ def verify_rotated_credentials(
     if "new" not in held:
         raise ClusterError("no rotated credential was handed over; did the rotate-app-secret action run?")
     consumer = _profile(configuration).need("secret.consumer", "secret-rotation's consumer check")
+    accept: set[int] | set[str]
+    reject: set[int] | set[str]
     if "command" in consumer:
         accept, reject = {"accepted"}, {"rejected"}
     else:
         http = consumer.get("http") or {}
-        accept = {str(c) for c in http.get("accept") or [200]}
-        reject = {str(c) for c in http.get("reject") or [401, 403]}
+        accept = {int(c) for c in http.get("accept") or [200]}
+        reject = {int(c) for c in http.get("reject") or [401, 403]}
     # Every consumer restarted and available, not just a Healthy status: sampled requests could miss a pod
     # not yet replaced, and the steady state after the method would catch the last one still starting.
     _rollout(configuration).wait_for(settled=True, timeout_s=budget(configuration, timeout_s))

@@ -20,7 +20,7 @@ from pytest_mnops.errors import ClusterError, WaitTimeout
 from pytest_mnops.observability import alerts as alerts_module
 from pytest_mnops.observability.alerts import Alerts
 from pytest_mnops.observability.prometheus import Prometheus
-from pytest_mnops.observability.rules import alert_rules
+from pytest_mnops.observability.rules import alert_rules, reference_rules
 from pytest_mnops.secrets.rotation import SecretValue
 from pytest_mnops.standins.receivers import Receivers
 from tests.unit.conftest import FakeServer, Request
@@ -41,8 +41,30 @@ def receivers() -> Iterator[Receivers]:
         yield running
 
 
+# The resolved app profile the runner hands every activity (pytest_mnops.profile.AppProfile.to_wire).
+PROFILE = {
+    "source": "test profile",
+    "namespace": NAMESPACE,
+    "app": "demo",
+    "selector": {"app": "demo"},
+    "container": "app",
+    "slo": {},
+    "alerts": {"error": {"name": "HighErrorRate", "labels": {"namespace": NAMESPACE}, "receiver": None}},
+    "rule_files": [str(reference_rules())],
+    "synthetic_alerts": {"severity": "critical", "receivers": ["pager"]},
+    "secret": {"consumer": {"http": {"path": "/auth", "value": "Bearer {value}", "accept": [200], "reject": [401]}}},
+}
+
+
 def _configuration(**extra: Any) -> dict[str, Any]:
-    return {"namespace": NAMESPACE, "app": "demo", "run_id": "run-1", "run_started": time.time(), **extra}
+    return {
+        "namespace": NAMESPACE,
+        "app": "demo",
+        "run_id": "run-1",
+        "run_started": time.time(),
+        "profile": PROFILE,
+        **extra,
+    }
 
 
 def _use_alerts(monkeypatch: pytest.MonkeyPatch, *, receivers_url: str, alertmanager_url: str | None = None) -> None:
@@ -150,45 +172,50 @@ def _webhook(name: str, status: str = "firing", namespace: str = NAMESPACE, **la
     return {"status": status, "alerts": [alert]}
 
 
-def test_wait_for_notification_takes_one_of_this_run_about_this_namespace(
-    receivers: Receivers, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    _use_alerts(monkeypatch, receivers_url=receivers.url)
+def test_receiver_proof_takes_a_notification_of_this_run_about_this_namespace(receivers: Receivers) -> None:
+    alerts = Alerts(Prometheus("http://127.0.0.1:9"), alertmanager_url=None, receivers_url=receivers.url)
     receivers.inbox.add("slack", _webhook("HighLatencyP95"))  # before the run started
-    configuration = _configuration(run_started=time.time() + 0.01)
+    started = time.time() + 0.01
     time.sleep(0.02)
     receivers.inbox.add("slack", _webhook("HighLatencyP95", namespace="drills-gw1"))
     receivers.inbox.add("pager", _webhook("HighLatencyP95"))
+    labels = {"namespace": NAMESPACE}
+
+    def prove() -> Any:
+        return alerts.prove_delivered("HighLatencyP95", labels, "slack", within=0.3, since=started, baseline=None)
+
     with pytest.raises(WaitTimeout, match="no firing notification for alert HighLatencyP95 reached receiver 'slack'"):
-        activities.wait_for_notification("HighLatencyP95", "slack", configuration)
+        prove()
     receivers.inbox.add("slack", _webhook("HighLatencyP95"))
-    result = activities.wait_for_notification("HighLatencyP95", "slack", configuration)
-    assert result["received_at"] >= configuration["run_started"]
-    assert {k: v for k, v in result.items() if k != "received_at"} == {
-        "alert": "HighLatencyP95",
-        "channel": "slack",
-        "status": "firing",
-    }
+    delivery = prove()
+    assert (delivery.alert, delivery.receiver, delivery.proof) == ("HighLatencyP95", "slack", "receiver")
+    assert delivery.at >= started
 
 
-def test_wait_for_message_needs_the_text_on_that_channel_during_this_run(
+def test_rollback_notice_needs_the_rollout_on_every_notified_channel_during_this_run(
     receivers: Receivers, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     _use_alerts(monkeypatch, receivers_url=receivers.url)
-    receivers.inbox.add("slack", {"text": "rollback of machine-native-ops"})  # an earlier run's
-    configuration = _configuration(run_started=time.time() + 0.01)
+    receivers.inbox.add("slack", {"text": "rollback of drills/demo"})  # an earlier run's
+    sent = [{"channel": "slack", "ok": True, "detail": "HTTP 200"}]
+    configuration = _configuration(run_started=time.time() + 0.01, handoff=Handoff(rollback_notifications=sent))
     time.sleep(0.02)
-    receivers.inbox.add("email", {"subject": "rollback of machine-native-ops"})
-    receivers.inbox.add("slack", {"text": "rollback of another-app"})
+    receivers.inbox.add("email", {"subject": "rollback of drills/demo"})
+    receivers.inbox.add("slack", {"text": "rollback of drills/another-app"})
     with pytest.raises(ClusterError) as missing:
-        activities.wait_for_message("slack", "machine-native-ops", configuration)
+        activities.rollback_notified(configuration)
     assert str(missing.value) == (
-        "no notification mentioning 'machine-native-ops' reached receiver 'slack' within 0s. "
+        "no notification mentioning 'drills/demo' reached receiver(s) slack within 0s. "
         "Fix: check the notifier's webhook/SMTP settings."
     )
-    receivers.inbox.add("slack", {"text": "rollback of machine-native-ops done"})
-    result = activities.wait_for_message("slack", "machine-native-ops", configuration)
-    assert result["channel"] == "slack" and result["received_at"] >= configuration["run_started"]
+    receivers.inbox.add("slack", {"text": "rollback of drills/demo done"})
+    assert activities.rollback_notified(configuration) == {"channels": ["slack"], "proof": "receiver"}
+
+
+def test_a_notice_a_channel_refused_fails_naming_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    sent = [{"channel": "slack", "ok": False, "detail": "HTTP 500"}]
+    with pytest.raises(ClusterError, match=r"not accepted by: slack \(HTTP 500\)"):
+        activities.rollback_notified(_configuration(handoff=Handoff(rollback_notifications=sent)))
 
 
 def test_every_synthetic_alert_of_this_run_must_arrive(receivers: Receivers, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -197,24 +224,27 @@ def test_every_synthetic_alert_of_this_run_must_arrive(receivers: Receivers, mon
     first, *rest = CRITICAL
     assert rest, "the drill needs more than one critical alert to tell all from some"
     for name in rest:
-        receivers.inbox.add("pager", _webhook(name, drill_run="run-1"))
-    receivers.inbox.add("pager", _webhook(first, drill_run="run-0"))  # another run's copy
-    receivers.inbox.add("pager", _webhook(first, "resolved", drill_run="run-1"))  # not firing
-    receivers.inbox.add("slack", _webhook(first, drill_run="run-1"))  # another receiver
+        receivers.inbox.add("pager", _webhook(name, mnops_drill="run-1"))
+    receivers.inbox.add("pager", _webhook(first, mnops_drill="run-0"))  # another run's copy
+    receivers.inbox.add("pager", _webhook(first, "resolved", mnops_drill="run-1"))  # not firing
+    receivers.inbox.add("slack", _webhook(first, mnops_drill="run-1"))  # another receiver
+    with pytest.raises(ClusterError, match="never seen delivered firing"):
+        activities.wait_all_delivered(configuration, status="resolved")  # resolved counts only after firing
     with pytest.raises(ClusterError) as missing:
-        activities.wait_all_delivered("pager", configuration)
+        activities.wait_all_delivered(configuration)
     assert str(missing.value) == (
         f"firing notifications for {first} did not reach receiver 'pager'. "
-        "Fix: check the routes for severity=critical in monitoring/alertmanager.yml."
+        "Fix: check Alertmanager's routes for severity=critical and mnops_drill."
     )
-    receivers.inbox.add("pager", _webhook(first, drill_run="run-1"))
-    result = activities.wait_all_delivered("pager", configuration)
-    assert result["delivered"] == [r["alert"] for r in alert_rules() if r["labels"]["severity"] == "critical"]
-    assert (result["channel"], result["status"]) == ("pager", "firing") and "detected_at" in result
-    resolved = [_webhook(n, "resolved", drill_run="run-1") for n in CRITICAL]
+    receivers.inbox.add("pager", _webhook(first, mnops_drill="run-1"))
+    result = activities.wait_all_delivered(configuration)
+    assert result["delivered"] == CRITICAL
+    assert (result["receivers"], result["status"], result["proof"]) == (["pager"], "firing", "receiver")
+    assert "detected_at" in result
+    resolved = [_webhook(n, "resolved", mnops_drill="run-1") for n in CRITICAL]
     for payload in resolved:
         receivers.inbox.add("pager", payload)
-    assert "recovered_at" in activities.wait_all_delivered("pager", configuration, status="resolved")
+    assert "recovered_at" in activities.wait_all_delivered(configuration, status="resolved")
 
 
 def test_a_silence_that_holds_and_one_that_leaks(
@@ -233,18 +263,19 @@ def test_a_silence_that_holds_and_one_that_leaks(
 
     http_server.answer = alertmanager
     configuration = _configuration()
-    receivers.inbox.add("pager", {"alerts": [{"labels": {"synthetic": "mnops-silence-check", "drill_run": "run-0"}}]})
-    assert activities.silence_and_check("MnopsSilenceCheck", "pager", configuration) == {
+    receivers.inbox.add("pager", {"alerts": [{"labels": {"mnops_check": "silence", "mnops_drill": "run-0"}}]})
+    assert activities.silence_and_check("MnopsSilenceCheck", configuration) == {
         "silenced": "MnopsSilenceCheck",
         "suppressed": True,
+        "proof": "receiver",
     }
     silence, posted, expired = http_server.requests
     labels = {
         "alertname": "MnopsSilenceCheck",
-        "synthetic": "mnops-silence-check",
         "namespace": NAMESPACE,
         "severity": "critical",
-        "drill_run": "run-1",
+        "mnops_drill": "run-1",
+        "mnops_check": "silence",
     }
     assert {m["name"]: m["value"] for m in silence.body["matchers"]} == labels
     assert posted.body[0]["labels"] == labels
@@ -253,7 +284,7 @@ def test_a_silence_that_holds_and_one_that_leaks(
     leak.append({"status": "firing"})
     http_server.requests.clear()
     with pytest.raises(AssertionError, match=r"^silence s-1 did not suppress MnopsSilenceCheck: 1 delivered$"):
-        activities.silence_and_check("MnopsSilenceCheck", "pager", configuration)
+        activities.silence_and_check("MnopsSilenceCheck", configuration)
     assert http_server.requests[-1].method == "DELETE", "the silence is expired even when it leaked"
 
 
@@ -266,9 +297,12 @@ def test_wait_for_alert_marks_detection_or_recovery(monkeypatch: pytest.MonkeyPa
             return 0.0
 
     monkeypatch.setattr(activities, "_alerts", lambda configuration: FakeAlerts())
-    fired = activities.wait_for_alert("HighErrorRate", _configuration())
+    configuration = _configuration()
+    with pytest.raises(ClusterError, match="never seen firing in this run"):
+        activities.wait_for_alert("error", configuration, state="resolved")  # resolved only after firing
+    fired = activities.wait_for_alert("error", configuration)
     assert set(fired) == {"alert", "state", "detected_at"} and fired["state"] == "firing"
-    resolved = activities.wait_for_alert("HighErrorRate", _configuration(), state="resolved")
+    resolved = activities.wait_for_alert("error", configuration, state="resolved")
     assert set(resolved) == {"alert", "state", "recovered_at"}
     assert seen == [
         ("HighErrorRate", "firing", 0.3, {"namespace": NAMESPACE}),

@@ -52,8 +52,10 @@ def _pod(
         "metadata": {
             "namespace": namespace,
             "name": name,
-            "labels": {"app": "demo", traffic.HASH_LABEL: pod_hash},
+            "labels": {"app": "demo", traffic.HASH_LABELS[0]: pod_hash},
             "annotations": annotations,
+            # A Rollout's (or Deployment's) ReplicaSet owns it: the stand-in plays the pods of every workload.
+            "ownerReferences": [{"kind": "ReplicaSet", "name": f"demo-{pod_hash}"}],
         },
         "spec": {"containers": [container]},
         "status": {"phase": "Running", "conditions": [{"type": "Ready", "status": "True" if ready else "False"}]},
@@ -83,15 +85,19 @@ def test_a_non_quantity_is_refused(text: str) -> None:
         quantity(text)
 
 
-def test_only_annotated_pods_are_played_with_their_profile_limits_and_credential() -> None:
-    assert pod_from_api(_pod("plain", error_ratio=None, latency_ms=None)) is None
+def test_every_workloads_pods_are_played_with_their_profile_limits_and_credential() -> None:
+    unowned = _pod("bare")
+    unowned["metadata"]["ownerReferences"] = []
+    assert pod_from_api(unowned) is None  # no ReplicaSet, no Rollout or Deployment: not an app's pod
+    plain = pod_from_api(_pod("plain", error_ratio=None, latency_ms=None))
+    assert plain is not None and (plain.app, plain.error_ratio, plain.latency_s) == ("demo", 0.0, 0.02)
     pod = pod_from_api(
         _pod("a", error_ratio="0.25", latency_ms="120", secret=True, limits={"cpu": "500m", "memory": "256Mi"})
     )
     assert pod is not None
     assert (pod.namespace, pod.name, pod.app, pod.template_hash, pod.ready) == ("drills", "a", "demo", "h1", True)
     assert (pod.error_ratio, pod.latency_s, pod.cpu_limit, pod.memory_limit) == (0.25, 0.12, 0.5, 256 * 2**20)
-    assert pod.credential_ref == ("creds", "api-token") and pod.container == "app"
+    assert pod.credential_ref == ("creds", "api-token") and pod.main.name == "app"
     defaults = pod_from_api(_pod("b", latency_ms=None))
     assert defaults is not None and (defaults.latency_s, defaults.cpu_limit, defaults.memory_limit) == (
         0.02,
