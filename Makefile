@@ -12,9 +12,11 @@ drills: sandbox
 	$(PYTEST) suites/validation suites/drills -m "drill or validation" --mnops-sandbox \
 		--html=report.html --self-contained-html --junitxml=junit.xml --mnops-report-json=drills.json
 
-## The project's own tests: unit tests, then integration tests on the real sandbox
+## The project's own tests, side by side: pytest-xdist workers take whole modules (on the shared sandbox or a
+## sandbox of their own), longest first; unit tests fill the gaps. See tests/integration/conftest.py
+TEST_WORKERS ?= 6
 test: sandbox
-	$(PYTEST) tests --mnops-sandbox
+	$(PYTEST) tests --mnops-sandbox -n $(TEST_WORKERS) --dist loadscope --no-loadscope-reorder
 
 ## `make test` measured by coverage.py, started before pytest imports the plugin (drill subprocesses included): a report per module, the unmeasured
 ## ones named; fails if a module of the plugin is at 0%. Separate from `test`, which it would slow down.

@@ -8,6 +8,17 @@ from pytest_mnops.options import OPTIONS
 
 pytest_plugins = ["pytester"]
 
+
+def pytest_configure(config: pytest.Config) -> None:
+    # A module with a sandbox of its own (tests/integration/conftest.py) must run whole on one worker: spread
+    # over several, each would start that sandbox on the same ports.
+    dist = config.getoption("dist", "no")
+    if dist not in ("no", "loadscope"):
+        raise pytest.UsageError(
+            f"--dist {dist}: the project's tests run module by module. Fix: `make test`, or -n N --dist loadscope."
+        )
+
+
 # What a user's project would have: the project's own strictness, and the JUnit family CI gates on.
 MNOPS_INI = """
 [pytest]

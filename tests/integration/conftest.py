@@ -1,4 +1,19 @@
-"""Integration tests run against the real sandbox (`make test` starts it; CI always has one).
+"""Integration tests run against real sandboxes (`make test` starts the shared one; CI always has one).
+
+Which sandbox a test gets, and how the suite runs side by side (`make test`: pytest-xdist, `--dist loadscope`,
+so each module runs whole on one worker):
+
+- By default a module shares THE sandbox (`.mnops/sandbox` or ``$MNOPS_SANDBOX_DIR``) with the modules running on
+  the other workers. Such a test deploys the app into a namespace of its own (the ``namespace`` fixture) and
+  judges only what happens there.
+- A module that breaks something sandbox-wide, or needs a quiet control plane, takes a sandbox of its own:
+
+      pytestmark = pytest.mark.own_sandbox("NAME")            # SandboxSettings fields as keywords: nodes=100
+
+  with NAME added to OWN_SANDBOXES below (one module per name). Its ``sandbox`` fixture is then that sandbox:
+  state directory `<shared state dir>-NAME`, port base the shared sandbox's + 100 x its place in OWN_SANDBOXES,
+  started when the module's first test needs it and stopped after its last. ``own_port_base`` gives the same
+  base, without starting anything, to tests that start one themselves.
 
 A missing or unanswering sandbox is an error here, never a skip.
 """
@@ -7,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import subprocess
 import sys
 import uuid
 import warnings
@@ -25,16 +41,50 @@ from pytest_mnops.sandbox.cluster import CONTEXT, Sandbox, SandboxSettings, defa
 
 ROOT = Path(__file__).resolve().parents[2]
 STATE_DIR = ROOT / default_state_dir()
+# Sandboxes of their own, longest-running module first: xdist hands the modules out in this order. A sandbox's
+# ports span base+1..base+16, so 100 apart never collide; nine names stay below the next thousand.
+OWN_SANDBOXES = ("validation", "scale", "drills", "negative-controls", "sandbox-start")
+PORT_STEP = 100
+OWN_SANDBOX_MARK = "own_sandbox(name, **settings): the module's tests get a sandbox of their own (tests/integration)"
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", OWN_SANDBOX_MARK)
+
+
+def own_sandbox_name(node: pytest.Item | pytest.Module) -> str | None:
+    marker = node.get_closest_marker("own_sandbox")
+    if marker is None:
+        return None
+    module = node if isinstance(node, pytest.Module) else node.getparent(pytest.Module)
+    if module is None or module.get_closest_marker("own_sandbox") is not marker:
+        raise pytest.UsageError(f"{node.nodeid}: own_sandbox marks a module. Fix: pytestmark = {marker!r}")
+    if not marker.args or marker.args[0] not in OWN_SANDBOXES:
+        raise pytest.UsageError(
+            f"{node.nodeid}: {marker!r} names no entry of OWN_SANDBOXES. Fix: add the name to the tuple in "
+            "tests/integration/conftest.py, which gives the sandbox its port base."
+        )
+    return marker.args[0]
+
+
+@pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    for item in items:
-        if "tests/integration/" in item.nodeid:
-            item.add_marker(pytest.mark.integration)
+    integration = [item for item in items if "tests/integration/" in item.nodeid]
+    owners: dict[str, str] = {}
+    for item in integration:
+        item.add_marker(pytest.mark.integration)
+        name, module = own_sandbox_name(item), item.nodeid.split("::", 1)[0]
+        if name and owners.setdefault(name, module) != module:
+            raise pytest.UsageError(f"{module} and {owners[name]} both claim own_sandbox({name!r}): one module each")
+    # Own sandboxes first, in OWN_SANDBOXES order, then the shared sandbox's modules, then the unit tests: the
+    # long modules start at once and the short ones fill the workers at the end (`--no-loadscope-reorder`).
+    rank = {name: place for place, name in enumerate(OWN_SANDBOXES)}
+    first = {id(item): rank.get(own_sandbox_name(item) or "", len(rank)) for item in integration}
+    items.sort(key=lambda item: first.get(id(item), len(rank) + 1))
 
 
 @pytest.fixture(scope="session")
-def sandbox() -> SandboxSettings:
+def shared_sandbox() -> SandboxSettings:
     settings = SandboxSettings.load(STATE_DIR)
     if settings is None:
         raise RuntimeError(
@@ -42,13 +92,6 @@ def sandbox() -> SandboxSettings:
             "(these tests never skip: CI always runs one)."
         )
     return settings
-
-
-@pytest.fixture(scope="session")
-def kube(sandbox: SandboxSettings) -> Kube:
-    kube = Kube(kubeconfig=str(sandbox.layout.kubeconfig), context=CONTEXT)
-    kube.server_version()  # a sandbox that is not answering fails here, with the client's explanation
-    return kube
 
 
 def start(box: Sandbox) -> None:
@@ -59,6 +102,54 @@ def start(box: Sandbox) -> None:
         warnings.simplefilter("ignore", ResourceWarning)
         box.up()
         gc.collect()
+
+
+def _say(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
+
+
+def port_base_of(name: str, shared: SandboxSettings) -> int:
+    return shared.port_base + PORT_STEP * (OWN_SANDBOXES.index(name) + 1)
+
+
+@pytest.fixture(scope="module")
+def sandbox(request: pytest.FixtureRequest, shared_sandbox: SandboxSettings) -> Iterator[SandboxSettings]:
+    """The module's sandbox: the shared one, or its own (own_sandbox), started here and stopped after it."""
+    name = own_sandbox_name(request.node)
+    if name is None:
+        yield shared_sandbox
+        return
+    state_dir = f"{Path(shared_sandbox.state_dir).resolve()}-{name}"
+    found = SandboxSettings.load(state_dir)
+    if found is not None and any(state == "ready" for _, state, _ in Sandbox(found, _say).status()):
+        yield found  # someone keeps it running (`mnops sandbox --state-dir ... up`): use it, never stop it
+        return
+    if found is not None:
+        Sandbox(found, _say).down()  # what a killed earlier run left behind
+    fields = request.node.get_closest_marker("own_sandbox").kwargs
+    settings = SandboxSettings(state_dir=state_dir, port_base=port_base_of(name, shared_sandbox), **fields)
+    box = Sandbox(settings, _say)
+    try:
+        start(box)
+        yield settings
+    finally:
+        box.down(keep=True)  # its logs stay for the failure report
+
+
+@pytest.fixture(scope="module")
+def own_port_base(request: pytest.FixtureRequest, shared_sandbox: SandboxSettings) -> int:
+    """The module's own port base (see own_sandbox), for a test that starts a sandbox itself."""
+    name = own_sandbox_name(request.node)
+    if name is None:
+        raise pytest.UsageError(f"{request.node.nodeid}: own_port_base needs pytestmark = own_sandbox(NAME)")
+    return port_base_of(name, shared_sandbox)
+
+
+@pytest.fixture(scope="module")
+def kube(sandbox: SandboxSettings) -> Kube:
+    kube = Kube(kubeconfig=str(sandbox.layout.kubeconfig), context=CONTEXT)
+    kube.server_version()  # a sandbox that is not answering fails here, with the client's explanation
+    return kube
 
 
 def drill_argv(sandbox: SandboxSettings, ledger: Path, *args: str) -> list[str]:
@@ -80,6 +171,12 @@ def drill_argv(sandbox: SandboxSettings, ledger: Path, *args: str) -> list[str]:
         str(ledger.parent / "history"),
         *args,
     ]
+
+
+def run_drills(sandbox: SandboxSettings, tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        drill_argv(sandbox, tmp_path / "ledger.jsonl", *args), cwd=ROOT, capture_output=True, text=True, timeout=1800
+    )
 
 
 def in_namespace(namespace: str) -> tuple[str, ...]:

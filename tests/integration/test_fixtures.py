@@ -155,7 +155,7 @@ def test_alert_goes_pending_firing_then_resolved(
     try:
         alerts.wait_for("HighErrorRate", "pending", within=60, labels=labels)
         alerts.wait_for("HighErrorRate", "firing", within=60, labels=labels)
-        delivered = alerts.wait_delivered("HighErrorRate", "pager", within=60, since=started)
+        delivered = alerts.wait_delivered("HighErrorRate", "pager", within=60, since=started, namespace=namespace)
         assert namespace in str(delivered["payload"])
     finally:
         for pod in pods:

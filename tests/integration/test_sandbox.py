@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import socket
-import stat
 import subprocess
 import sys
 import uuid
@@ -15,12 +13,11 @@ from typing import Any
 import pytest
 import requests
 
-from pytest_mnops.errors import ClusterError, SandboxError
+from pytest_mnops.errors import ClusterError
 from pytest_mnops.k8s import Kube, condition_true, pod_ready, resources
 from pytest_mnops.rollouts import Rollout
 from pytest_mnops.sandbox import binaries
-from pytest_mnops.sandbox.cluster import Sandbox, SandboxSettings
-from pytest_mnops.sandbox.processes import Supervisor
+from pytest_mnops.sandbox.cluster import SandboxSettings
 
 LABELS = {"app": "sandbox-probe"}
 
@@ -172,36 +169,3 @@ def test_down_with_nothing_running_says_so(tmp_path: Path) -> None:
         timeout=60,
     )
     assert result.returncode == 0 and "nothing to stop" in result.stdout
-
-
-def _leftovers(state_dir: Path) -> list[str]:
-    return [s.name for s in Supervisor(state_dir / "processes.json").load().values() if s.alive()]
-
-
-def test_a_port_in_use_fails_clearly_and_leaves_nothing_running(tmp_path: Path) -> None:
-    settings = SandboxSettings(state_dir=str(tmp_path), port_base=22000)
-    with socket.socket() as holder:
-        holder.bind(("127.0.0.1", settings.ports.etcd_client))
-        holder.listen()
-        with pytest.raises(SandboxError) as error:
-            Sandbox(settings, progress=lambda _: None).up()
-    assert "'etcd'" in str(error.value) and str(settings.ports.etcd_client) in str(error.value)
-    assert "--port-base" in str(error.value)
-    assert _leftovers(tmp_path) == []
-
-
-def test_a_component_dying_at_start_is_named_with_its_log(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    fake_bin = tmp_path / "bin"
-    fake_bin.mkdir()
-    broken = fake_bin / "kube-apiserver"
-    broken.write_text("#!/bin/sh\necho 'fatal: cannot start' >&2\nexit 3\n")
-    broken.chmod(broken.stat().st_mode | stat.S_IEXEC)
-    monkeypatch.setenv("MNOPS_SANDBOX_BIN", str(fake_bin))
-    state = tmp_path / "state"
-    settings = SandboxSettings(state_dir=str(state), port_base=22100)
-    with pytest.raises(SandboxError) as error:
-        Sandbox(settings, progress=lambda _: None).up()
-    message = str(error.value)
-    assert "'kube-apiserver' exited during start" in message
-    assert str(broken) in message and "kube-apiserver.log" in message and "fatal: cannot start" in message
-    assert _leftovers(state) == []

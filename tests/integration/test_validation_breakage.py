@@ -1,94 +1,47 @@
 """Each validation category broken on purpose: the check must FAIL, its message naming the object and the fix.
 
-Everything here runs against a second sandbox of its own (state dir .mnops/sandbox-validation, port base
-21000), never the shared one drills use: probes are removed from the Rollout, rules from Prometheus, verbs
-from an identity. A session fixture reuses that sandbox when it runs and otherwise starts it (CI) and stops
-it at the end. The suite runs in-process through ``pytester`` from a copy of suites/validation, pointed at
-the sandbox with explicit --mnops-* options. Every break is undone in a ``finally``, and each test then runs
-the same check again and requires it to pass: a check that always fails would prove nothing.
+Everything here runs against a sandbox of its own (own_sandbox, tests/integration/conftest.py), never the
+shared one: probes are removed from the Rollout, rules from Prometheus, verbs from an identity. The suite runs
+in-process through ``pytester`` from a copy of suites/validation, pointed at the sandbox with explicit
+--mnops-* options. Every break is undone in a ``finally``, and each test then runs the same check again and
+requires it to pass: a check that always fails would prove nothing.
 """
 
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import json
 import os
 import shutil
-import sys
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 import yaml
 
-from pytest_mnops.errors import SandboxError
 from pytest_mnops.guards.ledger import Ledger
 from pytest_mnops.k8s import Kube, Resource, resources
 from pytest_mnops.observability.alerts import Alerts
 from pytest_mnops.observability.prometheus import Prometheus
 from pytest_mnops.observability.rules import RULES_FILE, reload_prometheus
 from pytest_mnops.rollouts import Rollout
-from pytest_mnops.sandbox.cluster import CONTEXT, Sandbox, SandboxSettings
+from pytest_mnops.sandbox.cluster import CONTEXT, SandboxSettings
 from pytest_mnops.sandbox.pki import Pki
-from tests.integration.conftest import start
 
 pytest_plugins = ["pytester"]
-
-# pyproject.toml runs --strict-markers without defining `integration` (see test_rollback.py): register it.
-if pytest.mark._config is not None:
-    pytest.mark._config.addinivalue_line("markers", "integration: needs the running mnops sandbox")
-pytestmark = pytest.mark.integration
+pytestmark = pytest.mark.own_sandbox("validation")
 
 ROOT = Path(__file__).resolve().parents[2]
 SUITE = ROOT / "suites" / "validation"
-STATE_DIR = ROOT / ".mnops" / "sandbox-validation"
-PORT_BASE = 21000
 NAMESPACE, APP = "default", "machine-native-ops"
 GITHUB_REPO = "machinenativeops/machine-native-ops"
 ASSET_DIRS = ("charts", "monitoring", "scenarios", "docs")
-START_ATTEMPTS = 10  # the ports sit in Linux's ephemeral range: a client socket can hold one for a moment
 RESTRICTED = "mnops-validation-restricted"
 BREAKAGE_ALERT = "MnopsValidationBreakage"
 WAIT_S = 120
 
 
-def _say(line: str) -> None:
-    print(line, file=sys.stderr, flush=True)
-
-
-@pytest.fixture(scope="session")
-def sandbox() -> Iterator[SandboxSettings]:
-    """The validation sandbox: reused when it runs, else started here and stopped after the session."""
-    STATE_DIR.parent.mkdir(parents=True, exist_ok=True)
-    with (STATE_DIR.parent / "sandbox-validation.lock").open("w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)  # pytest-xdist workers: one starts it, the others wait and reuse it
-        settings = SandboxSettings.load(STATE_DIR) or SandboxSettings(state_dir=str(STATE_DIR), port_base=PORT_BASE)
-        settings.state_dir = str(STATE_DIR)  # `mnops sandbox up` may have saved it relative to its cwd
-        box = Sandbox(settings, _say)
-        states = [state for _, state, _ in box.status()]
-        started = all(state == "not started" for state in states)
-        if any(state != "ready" for state in states):
-            for attempt in range(1, START_ATTEMPTS + 1):
-                try:
-                    start(box)
-                    break
-                except SandboxError as exc:
-                    if "already in use" not in str(exc) or attempt == START_ATTEMPTS:
-                        raise
-                    time.sleep(2)
-    yield settings
-    if started and not os.environ.get("PYTEST_XDIST_WORKER"):
-        box.down()
-
-
-@pytest.fixture(scope="session")
-def kube(sandbox: SandboxSettings) -> Kube:
-    return Kube(kubeconfig=str(sandbox.layout.kubeconfig), context=CONTEXT)
-
-
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def healthy(kube: Kube) -> Rollout:
     """The sandbox's Rollout, Healthy on its stable revision before any test breaks something."""
     rollout = Rollout(kube, namespace=NAMESPACE, name=APP)
