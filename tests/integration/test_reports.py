@@ -34,6 +34,8 @@ from pytest_mnops.sandbox.cluster import CONTROLLER_MANAGER, SandboxSettings
 from pytest_mnops.sandbox.processes import Supervisor
 from tests.integration.conftest import ROOT, drill_argv
 
+# The regression test restarts the controller-manager and the game day drills the shared namespace: sandbox-wide.
+pytestmark = pytest.mark.own_sandbox("reports")
 # The controller-manager's API client at one request per second (the sandbox runs it at 100): the
 # ReplicaSet controller then creates a killed pod's replacement seconds later, as a throttled controller does.
 THROTTLED_QPS = "1"
