@@ -43,7 +43,7 @@ ROOT = Path(__file__).resolve().parents[2]
 STATE_DIR = ROOT / default_state_dir()
 # Sandboxes of their own, longest-running module first: xdist hands the modules out in this order. A sandbox's
 # ports span base+1..base+16, so 100 apart never collide; nine names stay below the next thousand.
-OWN_SANDBOXES = ("validation", "scale", "drills", "negative-controls", "sandbox-start", "reports")
+OWN_SANDBOXES = ("validation", "scale", "drills", "negative-controls", "sandbox-start", "reports", "app-profile")
 PORT_STEP = 100
 OWN_SANDBOX_MARK = "own_sandbox(name, **settings): the module's tests get a sandbox of their own (tests/integration)"
 

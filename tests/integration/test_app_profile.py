@@ -30,6 +30,8 @@ from tests.integration.conftest import ROOT, alertmanager_config_edited, drill_a
 CHECKOUT = ROOT / "examples" / "checkout"
 PROFILE = CHECKOUT / "profile.yaml"
 SLO_DRILLS = ("pod-failure", "high-latency", "canary-failure")
+# Its negative controls edit the sandbox's Alertmanager routes: sandbox-wide.
+pytestmark = pytest.mark.own_sandbox("app-profile")
 
 
 def deploy_checkout(kube: Kube, sandbox: SandboxSettings) -> Iterator[str]:
