@@ -46,6 +46,8 @@ DRILL_PERMISSIONS = (
     Permission("watch", "argoproj.io", "rollouts", "every wait on the Rollout (abort, Healthy, canary step)"),
     Permission("patch", "argoproj.io", "rollouts", "drills canary-failure, emergency-rollback (image, undo, restart)"),
     Permission("patch", "argoproj.io", "rollouts/status", "`mnops rollback` (abort, retry, promote)"),
+    Permission("get", "argoproj.io", "analysistemplates", "every drill (the app profile's SLOs from its analyses)"),
+    Permission("patch", "", "configmaps", "drills on the sandbox (the traffic stand-in plays the app's profile)"),
     Permission("list", "argoproj.io", "analysisruns", "drill canary-failure (reads the AnalysisRun)"),
     Permission("watch", "argoproj.io", "analysisruns", "drill canary-failure (waits for the AnalysisRun)"),
     Permission("list", "apps", "replicasets", "`mnops rollback` (finds the revision to undo to)"),

@@ -207,8 +207,13 @@ def test_dashboard_queries_return_data(
     file = request.config.invocation_params.dir / given if given else repo_root / DASHBOARD
     values = {"namespace": mnops_target.namespace, "app": mnops_target.app, "datasource": "prometheus", **BUILTINS}
     errors, empty = [], []
-    # The game-day panels read what pytest-mnops pushes after a drill run: before the first one they are empty.
-    game_days = bool(prometheus.query("mnops_last_run_timestamp_seconds"))
+    # The game-day panels read what pytest-mnops pushes after a drill run of this app: before the first one
+    # they are empty (another app's game days do not fill them).
+    game_days = bool(
+        prometheus.query(
+            f'mnops_last_run_timestamp_seconds{{namespace="{mnops_target.namespace}",app="{mnops_target.app}"}}'
+        )
+    )
     for panel in _panels(_dashboard(file)):
         for target in panel.get("targets") or []:
             expr = substitute(target.get("expr") or "", values)

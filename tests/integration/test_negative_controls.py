@@ -19,6 +19,7 @@ from pytest_mnops import app
 from pytest_mnops.errors import ClusterError
 from pytest_mnops.k8s import Kube, resources
 from pytest_mnops.observability import rules
+from pytest_mnops.profile import analysis_template_refs
 from pytest_mnops.rollouts import Rollout
 from pytest_mnops.sandbox.cluster import CONTROLLER_MANAGER, RECEIVERS, Sandbox, SandboxSettings
 from pytest_mnops.sandbox.processes import Supervisor
@@ -63,13 +64,19 @@ def without_component(sandbox: SandboxSettings, name: str) -> Iterator[None]:
 
 @contextlib.contextmanager
 def without_canary_analysis(kube: Kube, sandbox: SandboxSettings, namespace: str) -> Iterator[None]:
-    kube.patch(
-        resources.ROLLOUT,
-        app.APP_NAME,
-        [{"op": "remove", "path": "/spec/strategy/canary/analysis"}],
-        namespace=namespace,
-        patch_type="json",
-    )
+    """The analyses can no longer fail (failureLimit out of reach); the SLOs they define stay discoverable."""
+    for ref, _ in analysis_template_refs(Rollout(kube, namespace=namespace, name=app.APP_NAME).get()):
+        template = kube.get(resources.ANALYSIS_TEMPLATE, ref["templateName"], namespace=namespace)
+        kube.patch(
+            resources.ANALYSIS_TEMPLATE,
+            ref["templateName"],
+            [
+                {"op": "replace", "path": f"/spec/metrics/{i}/failureLimit", "value": 100000}
+                for i, _ in enumerate(template["spec"]["metrics"])
+            ],
+            namespace=namespace,
+            patch_type="json",
+        )
     try:
         yield
     finally:
