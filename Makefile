@@ -16,7 +16,12 @@ drills: sandbox
 ## sandbox of their own), longest first; unit tests fill the gaps. See tests/integration/conftest.py
 TEST_WORKERS ?= 4
 test: sandbox
-	$(PYTEST) tests --mnops-sandbox -n $(TEST_WORKERS) --dist loadscope --no-loadscope-reorder
+	$(PYTEST) tests --mnops-sandbox -n $(TEST_WORKERS) --dist loadscope --no-loadscope-reorder \
+		--ignore=tests/integration/test_scale.py
+
+## 100 KWOK nodes / 1000 pods, out of `make test` until its sandbox settles again (see the open issue 17 note)
+test-scale: sandbox
+	$(PYTEST) tests/integration/test_scale.py --mnops-sandbox
 
 ## `make test` measured by coverage.py, started before pytest imports the plugin (drill subprocesses included): a report per module, the unmeasured
 ## ones named; fails if a module of the plugin is at 0%. Separate from `test`, which it would slow down.
