@@ -4,7 +4,7 @@ VENV ?= .venv
 MNOPS := $(VENV)/bin/mnops
 PYTEST := $(VENV)/bin/python -m pytest
 
-.PHONY: drills test coverage setup sandbox down
+.PHONY: drills test test-scale coverage setup sandbox down
 
 ## The main job: the validation suite, then the seven drills, on the sandbox -> report.html, junit.xml
 ## (validation first: it checks the system at rest, which a drill just finished may not yet be)
