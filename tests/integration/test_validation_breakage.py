@@ -106,6 +106,8 @@ ROLE_RULES_WITHOUT = [  # everything the drills need except `delete pods`, `watc
     {"apiGroups": [""], "resources": ["pods"], "verbs": ["list", "watch"]},
     {"apiGroups": ["argoproj.io"], "resources": ["rollouts"], "verbs": ["get", "list", "patch"]},
     {"apiGroups": ["argoproj.io"], "resources": ["analysisruns"], "verbs": ["list", "watch"]},
+    {"apiGroups": ["argoproj.io"], "resources": ["analysistemplates"], "verbs": ["get"]},
+    {"apiGroups": [""], "resources": ["configmaps"], "verbs": ["patch"]},
     {"apiGroups": ["apps"], "resources": ["replicasets"], "verbs": ["list"]},
     {"apiGroups": [""], "resources": ["secrets"], "verbs": ["get", "patch", "create"]},
     {"apiGroups": ["chaos-mesh.org"], "resources": ["networkchaos", "stresschaos"], "verbs": ["create", "delete"]},
