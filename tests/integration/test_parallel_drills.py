@@ -109,7 +109,9 @@ def test_parallel_drills_stay_in_their_namespaces_and_reports_merge(
     used = {from_audit_event(e) for e in events if (e.get("objectRef") or {}).get("namespace") in namespaces}
     listed = {p.key for p in DRILL_PERMISSIONS}
     assert sorted(used - listed) == [], "verbs the drills use that test_rbac_allows_drill_verbs does not check"
-    assert sorted(listed - used - IMPLIED) == [], "verbs the RBAC check demands that no drill used"
+    # A wait lists first and watches only if its condition is not met yet, so an unused `watch` is timing.
+    unused = {perm for perm in listed - used - IMPLIED if perm[0] != "watch"}
+    assert sorted(unused) == [], "verbs the RBAC check demands that no drill used"
     # ... and the worker namespaces are gone again.
     left = {n["metadata"]["name"] for n in kube.list(resources.NAMESPACE)[0]}
     assert not {ns for ns in left if ns.startswith(f"{BASE_NAMESPACE}-gw")}
