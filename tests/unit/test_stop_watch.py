@@ -18,7 +18,7 @@ from pytest_mnops.errors import ClusterError, ConfigError, MonitoringUnreachable
 from pytest_mnops.guards import stop
 
 CONFIGURATION = {"namespace": "drills", "app": "demo", "time_scale": 0.5}
-MODULE = "tests.unit.test_stop_conditions"
+MODULE = __name__
 
 
 class FakePrometheus:
