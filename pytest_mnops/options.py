@@ -301,6 +301,12 @@ def check(config: pytest.Config) -> None:
         raise pytest.UsageError("invalid pytest-mnops settings:\n  " + "\n  ".join(problems))
 
 
+def is_set(config: pytest.Config, name: str) -> bool:
+    """Whether the option was given at all (CLI, env or ini), rather than left at its default."""
+    opt = BY_NAME[name]
+    return config.getoption(opt.dest) is not None or os.environ.get(opt.env, "") != "" or bool(config.getini(opt.dest))
+
+
 def resolve(config: pytest.Config, name: str) -> Any:
     """The effective value of one option, with the precedence CLI > env > ini > default."""
     opt = BY_NAME[name]

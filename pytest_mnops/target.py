@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import pytest
 
 from pytest_mnops.errors import ConfigError
-from pytest_mnops.options import resolve
+from pytest_mnops.options import is_set, resolve
 from pytest_mnops.workers import worker_id, worker_namespace
 
 SANDBOX_CONTEXT = "mnops-sandbox"
@@ -68,6 +69,8 @@ def from_config(config: pytest.Config) -> Target:
     github_url, github_repo = resolve(config, "github-url"), resolve(config, "github-repo")
     pushgateway = resolve(config, "pushgateway-url")
     namespace, app, app_url = resolve(config, "namespace"), resolve(config, "app"), resolve(config, "app-url")
+    if not (sandbox or kubeconfig or context or os.environ.get("KUBECONFIG")):
+        kubeconfig, context, namespace = _in_cluster(config, namespace)
     allowed_ns = tuple(resolve(config, "allow-namespace")) or (namespace,)
     worker = worker_id(config)
     if worker:
@@ -113,3 +116,15 @@ def from_config(config: pytest.Config) -> Target:
         allowed_namespaces=allowed_ns,
         worker=worker,
     )
+
+
+def _in_cluster(config: pytest.Config, namespace: str) -> tuple[str | None, str | None, str]:
+    """In a pod, with no kubeconfig given: its ServiceAccount's config (written next to the ledger, naming the
+    pod's token file), and its own namespace unless one was set. Elsewhere: the client's default kubeconfig."""
+    from pytest_mnops.k8s import InCluster
+
+    pod = InCluster.detect()
+    if pod is None:
+        return None, None, namespace
+    kubeconfig = pod.write_kubeconfig(Path(resolve(config, "ledger")).parent)
+    return str(kubeconfig), pod.CONTEXT, namespace if is_set(config, "namespace") else pod.namespace

@@ -27,37 +27,6 @@ IDENTITY = "mnops-drill"
 WORKER_LABEL = "mnops.io/xdist-worker"
 TOKEN_TTL_S = 6 * 3600  # longer than any drill run; the kubeconfig holding it is removed at the end
 READY_TIMEOUT_S = 180.0
-# Cluster-wide reads the drills and validation checks make (nodes, CRDs, the controller's namespace):
-# every group they read, and from the core group everything but Secrets.
-CLUSTER_READS = [
-    {
-        "apiGroups": [""],
-        "resources": [
-            "pods",
-            "services",
-            "endpoints",
-            "serviceaccounts",
-            "configmaps",
-            "events",
-            "nodes",
-            "namespaces",
-            "persistentvolumeclaims",
-        ],
-    },
-    {
-        "apiGroups": [
-            "apps",
-            "argoproj.io",
-            "chaos-mesh.org",
-            "apiextensions.k8s.io",
-            "admissionregistration.k8s.io",
-            "events.k8s.io",
-            "coordination.k8s.io",
-            "rbac.authorization.k8s.io",
-        ],
-        "resources": ["*"],
-    },
-]
 
 
 def worker_id(config: pytest.Config) -> str | None:
@@ -130,6 +99,7 @@ def grant(admin: Kube, namespace: str, *, identity: str = IDENTITY, cluster_read
     """A ServiceAccount ``identity`` that may do everything in ``namespace`` (and, with ``cluster_reads``,
     read outside it, never Secrets); returns a token for it (TokenRequest, TOKEN_TTL_S)."""
     from pytest_mnops.k8s import resources
+    from pytest_mnops.k8s.rbac import cluster_read_rules
 
     rbac = "rbac.authorization.k8s.io/v1"
     subject = [{"kind": "ServiceAccount", "name": identity, "namespace": namespace}]
@@ -154,7 +124,7 @@ def grant(admin: Kube, namespace: str, *, identity: str = IDENTITY, cluster_read
             "apiVersion": rbac,
             "kind": "ClusterRole",
             "metadata": {"name": f"{IDENTITY}-read"},
-            "rules": [{**rule, "verbs": ["get", "list", "watch"]} for rule in CLUSTER_READS],
+            "rules": cluster_read_rules(),
         },
         {
             "apiVersion": rbac,

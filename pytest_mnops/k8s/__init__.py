@@ -5,7 +5,7 @@ resources look alike, and waits are watches that resume from the list's resource
 sleep-and-poll loops.
 """
 
-from pytest_mnops.k8s.client import Kube, Resource, default_kubeconfig, resources
+from pytest_mnops.k8s.client import InCluster, Kube, Resource, default_kubeconfig, resources
 from pytest_mnops.k8s.conditions import condition_true, pod_ready
 
-__all__ = ["Kube", "Resource", "condition_true", "default_kubeconfig", "pod_ready", "resources"]
+__all__ = ["InCluster", "Kube", "Resource", "condition_true", "default_kubeconfig", "pod_ready", "resources"]

@@ -73,12 +73,58 @@ def from_audit_event(event: dict[str, Any]) -> tuple[str, str, str]:
     return event["verb"], ref.get("apiGroup", ""), resource
 
 
+# Cluster-wide reads the drills and validation checks make (nodes, CRDs, the controller's namespace): every
+# group they read, and from the core group everything but Secrets. Granted get, list and watch.
+CLUSTER_READS = (
+    {
+        "apiGroups": [""],
+        "resources": [
+            "pods",
+            "services",
+            "endpoints",
+            "serviceaccounts",
+            "configmaps",
+            "events",
+            "nodes",
+            "namespaces",
+            "persistentvolumeclaims",
+        ],
+    },
+    {
+        "apiGroups": [
+            "apps",
+            "argoproj.io",
+            "chaos-mesh.org",
+            "apiextensions.k8s.io",
+            "admissionregistration.k8s.io",
+            "events.k8s.io",
+            "coordination.k8s.io",
+            "rbac.authorization.k8s.io",
+        ],
+        "resources": ["*"],
+    },
+)
+READ_VERBS = ("get", "list", "watch")
+
+
+def rules(permissions: list[Permission] | tuple[Permission, ...]) -> list[dict[str, list[str]]]:
+    """The smallest Role rules granting ``permissions``: one rule per (apiGroup, resource), verbs in table order."""
+    grouped: dict[tuple[str, str], list[str]] = {}
+    for perm in permissions:
+        grouped.setdefault((perm.group, perm.resource), []).append(perm.verb)
+    return [
+        {"apiGroups": [group], "resources": [resource], "verbs": verbs} for (group, resource), verbs in grouped.items()
+    ]
+
+
+def cluster_read_rules() -> list[dict[str, list[str]]]:
+    return [{**rule, "verbs": list(READ_VERBS)} for rule in CLUSTER_READS]
+
+
 def role_rules(missing: list[Permission]) -> str:
     """The smallest Role rules (YAML) that grant ``missing``, one rule per (apiGroup, resource)."""
-    rules: dict[tuple[str, str], list[str]] = {}
-    for perm in missing:
-        rules.setdefault((perm.group, perm.resource), []).append(perm.verb)
     return "\n".join(
-        f"- apiGroups: {json.dumps([group])}\n  resources: {json.dumps([resource])}\n  verbs: {json.dumps(verbs)}"
-        for (group, resource), verbs in rules.items()
+        f"- apiGroups: {json.dumps(rule['apiGroups'])}\n  resources: {json.dumps(rule['resources'])}\n"
+        f"  verbs: {json.dumps(rule['verbs'])}"
+        for rule in rules(missing)
     )
