@@ -9,7 +9,7 @@ from pytest_mnops.errors import MnopsError
 
 
 def parser() -> argparse.ArgumentParser:
-    from pytest_mnops import assets_cli, monitoring_cli, recover_cli, rollback_cli
+    from pytest_mnops import assets_cli, monitoring_cli, recover_cli, report_cli, rollback_cli
     from pytest_mnops.sandbox import cli as sandbox_cli
     from pytest_mnops.secrets import cli as secrets_cli
     from pytest_mnops.training import cli as training_cli
@@ -23,6 +23,7 @@ def parser() -> argparse.ArgumentParser:
     monitoring_cli.register(commands)
     assets_cli.register(commands)
     training_cli.register(commands)
+    report_cli.register(commands)
     return root
 
 

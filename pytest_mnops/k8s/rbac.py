@@ -99,6 +99,7 @@ CLUSTER_READS = (
             "admissionregistration.k8s.io",
             "events.k8s.io",
             "coordination.k8s.io",
+            "discovery.k8s.io",
             "rbac.authorization.k8s.io",
         ],
         "resources": ["*"],

@@ -69,7 +69,7 @@ def render(day: GameDay) -> str:
     if day.results:
         parts += ["<h3>Drills</h3>", _drills(day)]
     if day.validation:
-        parts += ["<h3>Validation by category</h3>", _validation(day.validation)]
+        parts += ["<h3>Validation by category</h3>", validation_table(day.validation)]
     if day.results:
         parts += ["<h3>Drill timelines</h3>", *(_card(r) for r in day.results)]
     parts.append("</section>")
@@ -140,7 +140,7 @@ def _drills(day: GameDay) -> str:
     return f"<table class='mnops-drills'>{head}{''.join(rows)}</table>"
 
 
-def _validation(validation: Sequence[tuple[str, str, str, str]]) -> str:
+def validation_table(validation: Sequence[tuple[str, str, str, str]]) -> str:
     by_category: dict[tuple[str, str], list[str]] = {}
     for _, category, reads, outcome in validation:
         by_category.setdefault((category, reads), []).append(outcome)

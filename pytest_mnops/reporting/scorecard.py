@@ -2,17 +2,34 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Protocol, TypeVar
+
 import pytest
 
 from pytest_mnops.reporting.results import DrillResult
 
 
-def overall_score(results: list[DrillResult]) -> float:
+class Scored(Protocol):
+    """A drill's result as the score sees it: one run's DrillResult, or a merged run's row (reporting/merge.py)."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def verdict(self) -> str: ...
+    @property
+    def score(self) -> float: ...
+
+
+S = TypeVar("S", bound=Scored)
+
+
+def overall_score(results: Sequence[Scored]) -> float:
     scored = [r for r in results if r.verdict != "skipped"]
     return sum(r.score for r in scored) / len(scored) if scored else 0.0
 
 
-def weakest(results: list[DrillResult]) -> DrillResult:
+def weakest(results: Sequence[S]) -> S:
     return min(results, key=lambda r: r.score)
 
 
