@@ -126,5 +126,5 @@ def _in_cluster(config: pytest.Config, namespace: str) -> tuple[str | None, str 
     pod = InCluster.detect()
     if pod is None:
         return None, None, namespace
-    kubeconfig = pod.write_kubeconfig(Path(resolve(config, "ledger")).parent)
+    kubeconfig = pod.write_kubeconfig(Path(resolve(config, "ledger")).resolve().parent)
     return str(kubeconfig), pod.CONTEXT, namespace if is_set(config, "namespace") else pod.namespace

@@ -15,6 +15,7 @@ from pytest_mnops.reporting.results import FIGURES, DrillResult
 def add_properties(item: pytest.Item, result: DrillResult) -> None:
     values = result.as_dict()
     item.user_properties.append(("drill", result.name))
+    item.user_properties.append(("target", result.target))  # which app, so runs merge (`mnops report merge`)
     for name in FIGURES:
         value = values.get(name)
         if value is None or value == []:

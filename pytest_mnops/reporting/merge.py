@@ -158,7 +158,7 @@ def _rows(drills: list[dict[str, Any]], path: Path) -> list[MergedDrill]:
 
 def _figures(props: dict[str, str]) -> dict[str, Any]:
     figures: dict[str, Any] = {}
-    for name in FIGURES:
+    for name in ("target", *FIGURES):
         if name not in props:
             continue
         value = props[name]

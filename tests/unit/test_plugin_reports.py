@@ -98,6 +98,7 @@ def test_junit_xunit1_testcase_properties(reported: tuple[pytest.Pytester, pytes
     cases = _testcases(pytester.path / "junit.xml")
     assert _properties(cases["test_pod_failure"]) == [
         ("drill", "pod-failure"),
+        ("target", "current context: default/machine-native-ops"),
         ("scenario", "pod-failure"),
         ("mttd_s", "2.5"),
         ("mttr_s", "30.0"),
@@ -111,6 +112,7 @@ def test_junit_xunit1_testcase_properties(reported: tuple[pytest.Pytester, pytes
     assert failed.find("failure") is not None
     assert dict(_properties(failed)) == {
         "drill": "high-latency",
+        "target": "current context: default/machine-native-ops",
         "scenario": "high-latency",
         "mttd_s": "4.0",
         "alerts": "HighLatencyP95",
@@ -318,7 +320,12 @@ def test_secret_rotation(timeline):
     assert result.ret == pytest.ExitCode.OK
     result.stdout.fnmatch_lines(["secret-rotation *skipped *- *- *- *- *- *0  ", "resilience score: 100/100 *"])
     case = _testcases(mnops_pytester.path / "junit.xml")["test_secret_rotation"]
-    assert dict(_properties(case)) == {"drill": "secret-rotation", "verdict": "skipped", "score": "0.0"}
+    assert dict(_properties(case)) == {
+        "drill": "secret-rotation",
+        "target": "current context: default/machine-native-ops",
+        "verdict": "skipped",
+        "score": "0.0",
+    }
 
 
 def test_no_scorecard_without_drills_or_checks(mnops_pytester: pytest.Pytester) -> None:

@@ -130,6 +130,7 @@ def test_junit_properties_skip_empty_values_and_join_lists() -> None:
     assert item.user_properties == [
         ("owner", "sre"),
         ("drill", "pod-failure"),
+        ("target", "sandbox: drills/demo"),
         ("mttd_s", 2.0),
         ("mttr_s", 30.0),
         ("rollback_s", 4.2),
@@ -142,7 +143,12 @@ def test_junit_properties_skip_empty_values_and_join_lists() -> None:
 def test_junit_properties_of_a_bare_failure() -> None:
     item = SimpleNamespace(user_properties=[])
     junit.add_properties(item, _result(detected=None, recovered=None, outcome="failed"))  # type: ignore[arg-type]
-    assert item.user_properties == [("drill", "pod-failure"), ("verdict", "failed"), ("score", 0.0)]
+    assert item.user_properties == [
+        ("drill", "pod-failure"),
+        ("target", "sandbox: drills/demo"),
+        ("verdict", "failed"),
+        ("score", 0.0),
+    ]
 
 
 # -- HTML ------------------------------------------------------------------------------------------
