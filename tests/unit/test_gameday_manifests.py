@@ -13,7 +13,8 @@ import yaml
 
 from pytest_mnops.k8s.rbac import DRILL_PERMISSIONS, cluster_read_rules, rules
 
-GAMEDAY = Path(__file__).resolve().parents[2] / "charts" / "gameday"
+ROOT = Path(__file__).resolve().parents[2]
+GAMEDAY = ROOT / "charts" / "gameday"
 IDENTITY = "mnops-drill"
 
 
@@ -60,3 +61,9 @@ def test_the_kustomization_lists_every_manifest_and_app() -> None:
     (apps,) = kustomization["configMapGenerator"]
     assert sorted(apps["files"]) == sorted(f"apps/{p.name}" for p in (GAMEDAY / "apps").iterdir())
     assert "images" not in kustomization, "the image is the overlay's override (docs/scheduled-game-days.md)"
+
+
+def test_the_docs_say_why_each_verb_is_there() -> None:
+    text = (ROOT / "docs" / "scheduled-game-days.md").read_text()
+    missing = [p.describe() for p in DRILL_PERMISSIONS if f"| `{p.describe()}` | {p.needed_by} |" not in text]
+    assert missing == [], "docs/scheduled-game-days.md#the-rbac-and-why-each-verb-is-there lacks these rows"
