@@ -14,13 +14,13 @@ def _merge(args: argparse.Namespace) -> int:
     from pytest_mnops.reporting import merge
 
     day = merge.load(args.runs)
-    failures = day.gate_failures(fail_under=args.fail_under, expect=args.expect)
-    print(merge.render_text(day, failures=failures, fail_under=args.fail_under))
+    gates = day.gates(fail_under=args.fail_under, expect=args.expect)
+    print(merge.render_text(day, gates))
     if args.html:
-        args.html.write_text(merge.render_html(day, failures=failures, fail_under=args.fail_under))
+        args.html.write_text(merge.render_html(day, gates))
     if args.json:
-        args.json.write_text(json.dumps(merge.to_json(day, failures=failures), indent=2, sort_keys=True))
-    return 1 if failures else 0
+        args.json.write_text(json.dumps(merge.to_json(day, gates), indent=2, sort_keys=True))
+    return 1 if any(why for _, why in gates) else 0
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

@@ -62,24 +62,32 @@ class GameDay:
     def score(self) -> float:
         return overall_score(self.drills)
 
-    def gate_failures(self, *, fail_under: float | None, expect: int | None) -> list[str]:
-        """Why the merged game day fails its gates (empty: it passes)."""
-        failures = []
-        if expect is not None and len(self.runs) < expect:
-            failures.append(
-                f"{len(self.runs)} run(s) merged, {expect} expected (--expect): an index wrote no report. "
-                "Fix: read the missing index's pod log (kubectl logs job/NAME --all-containers)."
+    def gates(self, *, fail_under: float | None, expect: int | None) -> list[tuple[str, str | None]]:
+        """(gate, why it failed or None) for each gate asked for, as a single run's report lists them."""
+        gates: list[tuple[str, str | None]] = []
+        if expect is not None:
+            missing = len(self.runs) < expect
+            gates.append(
+                (
+                    f"--expect {expect}",
+                    f"{len(self.runs)} run(s) merged, {expect} expected (--expect): an index wrote no report. "
+                    "Fix: read the missing index's pod log (kubectl logs job/NAME --all-containers)."
+                    if missing
+                    else None,
+                )
             )
         if fail_under is not None:
+            why = None
             if not self.drills:
-                failures.append(f"no drill in the merged runs: nothing to hold against --fail-under {fail_under:g}")
+                why = f"no drill in the merged runs: nothing to hold against --fail-under {fail_under:g}"
             elif self.score < fail_under:
                 worst = weakest(self.drills)
-                failures.append(
+                why = (
                     f"resilience score {self.score:.0f} is below --fail-under {fail_under:g}; weakest drill: "
                     f"{worst.name} of {worst.run} ({worst.score:.0f}, {worst.verdict})"
                 )
-        return failures
+            gates.append((f"--fail-under {fail_under:g}", why))
+        return gates
 
 
 def load(paths: Sequence[Path]) -> GameDay:
@@ -183,7 +191,7 @@ def _seconds(value: float | None) -> str:
     return "-" if value is None else f"{value:.1f}s"
 
 
-def render_text(day: GameDay, *, failures: list[str], fail_under: float | None) -> str:
+def render_text(day: GameDay, gates: list[tuple[str, str | None]]) -> str:
     width = max((len(d.run) for d in day.drills), default=3) + 2
     head = f"{'run':<{width}}{'drill':<22}{'verdict':<9}{'MTTD':>8}{'MTTR':>8}{'score':>7}"
     lines = [f"mnops game day: {len(day.runs)} runs merged", head, "-" * len(head)]
@@ -197,12 +205,12 @@ def render_text(day: GameDay, *, failures: list[str], fail_under: float | None) 
         score = "-" if run.score is None else f"{run.score:.0f}/100"
         checks = f", validation {_counts([o for *_, o in run.validation])}" if run.validation else ""
         lines.append(f"{run.label}: {score} over {len(run.drills)} drills{checks}  ({run.source})")
-    gate = "" if fail_under is None else f" (gate: --fail-under {fail_under:g})"
+    gate = f" (gate: {', '.join(name for name, _ in gates)})" if gates else ""
     if day.drills:
         lines.append(
             f"resilience score: {day.score:.0f}/100 over {len(day.drills)} drills in {len(day.runs)} runs{gate}"
         )
-    lines += [f"mnops: {why}" for why in failures]
+    lines += [f"mnops: {why}" for _, why in gates if why]
     return "\n".join(lines)
 
 
@@ -210,13 +218,15 @@ def _counts(outcomes: list[str]) -> str:
     return ", ".join(f"{outcomes.count(o)} {o}" for o in ("passed", "failed", "skipped") if o in outcomes)
 
 
-def render_html(day: GameDay, *, failures: list[str], fail_under: float | None) -> str:
+def render_html(day: GameDay, gates: list[tuple[str, str | None]]) -> str:
     when = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(day.generated_at))
     gate = (
-        "<div>no gate set (--fail-under)</div>"
-        if fail_under is None and not failures
-        else "".join(f"<div class='mnops-gate-failed'>gate FAILED — {html.escape(why)}</div>" for why in failures)
-        or f"<div class='mnops-gate-passed'>gate --fail-under {fail_under:g}: passed</div>"
+        "".join(
+            f"<div class='{'mnops-gate-failed' if why else 'mnops-gate-passed'}'>gate {html.escape(name)}: "
+            f"{'FAILED — ' + html.escape(why) if why else 'passed'}</div>"
+            for name, why in gates
+        )
+        or "<div>no gate set (--fail-under, --expect)</div>"
     )
     score = (
         f"<div class='mnops-score'>resilience score {day.score:.0f}/100 over {len(day.drills)} drills in "
@@ -264,7 +274,7 @@ def render_html(day: GameDay, *, failures: list[str], fail_under: float | None) 
     )
 
 
-def to_json(day: GameDay, *, failures: list[str]) -> dict[str, Any]:
+def to_json(day: GameDay, gates: list[tuple[str, str | None]]) -> dict[str, Any]:
     """The shape of one run's report JSON (so a merged game day can be merged again), each drill with its run."""
     return {
         "generated_at": day.generated_at,
@@ -277,5 +287,5 @@ def to_json(day: GameDay, *, failures: list[str]) -> dict[str, Any]:
             {"source": str(run.source), "label": run.label, "score": run.score, "drills": len(run.drills)}
             for run in day.runs
         ],
-        "gate_failures": failures,
+        "gate_failures": [why for _, why in gates if why],
     }

@@ -370,7 +370,7 @@ def test_the_three_indexes_merge_into_one_game_day_and_its_gate(gameday: GameDay
     result = merge(*reports, "--html", page, "--json", merged, "--fail-under", "90", "--expect", "3")
     assert result.returncode == 0, result.stdout + result.stderr
     print(result.stdout)
-    assert "resilience score: 100/100 over 3 drills in 3 runs (gate: --fail-under 90)" in result.stdout
+    assert "resilience score: 100/100 over 3 drills in 3 runs (gate: --expect 3, --fail-under 90)" in result.stdout
     labels = {f"{InCluster.CONTEXT}: {namespace}/{name}" for namespace, name in gameday.apps.values()}
     assert {d["run"] for d in json.loads(merged.read_text())["drills"]} == labels
     text = page.read_text()

@@ -74,9 +74,11 @@ def test_the_gate_fails_below_the_score_naming_the_weakest_drill_and_its_run(
         "mnops: resilience score 80 is below --fail-under 81; weakest drill: high-latency of "
         "current context: pay/machine-native-ops (40, failed)"
     ) in out
-    assert "gate FAILED" in page.read_text()
-    code, out = merge(capsys, shop / "drills.json", "--expect", "2")
+    assert "gate --fail-under 81: FAILED — resilience score 80" in page.read_text()
+    code, out = merge(capsys, shop / "drills.json", "--expect", "2", "--html", page)
     assert code == 1 and "1 run(s) merged, 2 expected (--expect)" in out, out
+    code, out = merge(capsys, shop / "drills.json", pay / "drills.json", "--expect", "2", "--html", page)
+    assert code == 0 and "(gate: --expect 2)" in out and "gate --expect 2: passed" in page.read_text(), out
 
 
 def test_the_same_run_given_twice_is_refused(runs: tuple[Path, Path], capsys: pytest.CaptureFixture[str]) -> None:
