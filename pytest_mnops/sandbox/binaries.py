@@ -21,7 +21,9 @@ from pytest_mnops.errors import SandboxError
 from pytest_mnops.sandbox.layout import cache_dir
 
 KUBE_VERSION = "1.34.1"
-ROLLOUTS_VERSION = "1.9.2"  # 1.9.3 needs go >= 1.26.10
+# 1.10 stopped writing its own (possibly stale) copy of a Rollout back into its cache: in 1.9 a promote or abort
+# landing during a reconcile was overwritten there and ignored until the next event (argo-rollouts#4694, #4786).
+ROLLOUTS_VERSION = "1.10.2"
 KWOK_VERSION = "0.8.0"
 # Debian's etcd 3.4.23 lacks the progress notifications the 1.34 apiserver needs for RequestWatchProgress;
 # without them watch-list clients (KWOK's client-go) stall for seconds. 3.6.4 is what 1.34 is tested with.
@@ -47,7 +49,7 @@ def _version_ldflags(version: str) -> str:
 
 
 def _rollouts_ldflags(version: str) -> str:
-    """A tagged, clean build reports its tag: `kubectl argo rollouts version` says v1.9.2 (without the tag
+    """A tagged, clean build reports its tag: `kubectl argo rollouts version` says v1.10.2 (without the tag
     and a commit, Argo Rollouts prints "v" + version + "+unknown")."""
     pkg = "github.com/argoproj/argo-rollouts/utils/version"
     return (
@@ -157,6 +159,8 @@ ROLLOUTS = GoModule(
     },
     replaces=_declared_replaces,
     ldflags=_rollouts_ldflags(ROLLOUTS_VERSION),
+    # Its go.mod asks for a newer Go than Debian's: the go command fetches that toolchain from the Go proxy.
+    env={"GOTOOLCHAIN": "auto"},
 )
 KWOK = GoModule(
     name="kwok",
@@ -307,7 +311,7 @@ def source_dir(module: GoModule) -> Path:
         _go_json(
             ["mod", "download", "-json", f"{module.module}@v{module.version}"],
             cwd=Path.home(),
-            env={**env, "MNOPS_COMPONENT": module.name},
+            env={**env, "MNOPS_COMPONENT": module.name, **module.env},
         )["Dir"]
     )
 

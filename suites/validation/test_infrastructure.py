@@ -99,7 +99,7 @@ def test_argo_rollouts_crds_established(k8s: Kube) -> None:
     assert not problems, (
         f"{'; '.join(problems)} on {k8s.host}: Argo Rollouts is missing, so the Rollout, its analyses and "
         "every canary drill cannot work. Fix: `kubectl create namespace argo-rollouts && kubectl apply -n "
-        "argo-rollouts -f https://github.com/argoproj/argo-rollouts/releases/download/v1.9.2/install.yaml` "
+        "argo-rollouts -f https://github.com/argoproj/argo-rollouts/releases/download/v1.10.2/install.yaml` "
         "(the sandbox installs them in `mnops sandbox up`)."
     )
 

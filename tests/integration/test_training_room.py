@@ -21,6 +21,7 @@ import pytest
 import requests
 
 from pytest_mnops import app
+from pytest_mnops.sandbox.binaries import ROLLOUTS_VERSION
 from pytest_mnops.sandbox.cluster import SandboxSettings
 from tests.integration.conftest import ROOT
 
@@ -48,7 +49,7 @@ def test_sandbox_env_puts_kubectl_and_the_rollouts_plugin_on_path(sandbox: Sandb
     kubectl, plugin = found.stdout.splitlines()[:2]
     assert "/mnops/bin/" in kubectl or "MNOPS_SANDBOX_BIN" in kubectl, kubectl  # ours, not Debian's 1.20
     assert "Client Version: v1.34.1" in found.stdout and "Server Version: v1.34.1" in found.stdout
-    assert "kubectl-argo-rollouts: v1.9.2" in found.stdout, found.stdout
+    assert f"kubectl-argo-rollouts: v{ROLLOUTS_VERSION}" in found.stdout, found.stdout
     assert Path(plugin).name == "kubectl-argo-rollouts"
 
 
