@@ -16,7 +16,7 @@ drills: sandbox
 ## sandbox of their own), longest first; unit tests fill the gaps. See tests/integration/conftest.py
 TEST_WORKERS ?= 4
 test: sandbox
-	$(PYTEST) tests --mnops-sandbox -n $(TEST_WORKERS) --dist loadscope --no-loadscope-reorder \
+	$(PYTEST) tests --mnops-sandbox -n $(TEST_WORKERS) --dist loadscope --no-loadscope-reorder --durations=15 \
 		--ignore=tests/integration/test_scale.py
 
 ## 100 KWOK nodes / 1000 pods, out of `make test` until its sandbox settles again (see the open issue 17 note)

@@ -24,6 +24,7 @@ import contextlib
 import gc
 import subprocess
 import sys
+import time
 import uuid
 import warnings
 from collections.abc import Callable, Iterator
@@ -36,14 +37,24 @@ import yaml
 from pytest_mnops import app
 from pytest_mnops.k8s import Kube, resources
 from pytest_mnops.rollouts import Rollout
-from pytest_mnops.sandbox import monitoring_config
-from pytest_mnops.sandbox.cluster import CONTEXT, Sandbox, SandboxSettings, default_state_dir
+from pytest_mnops.sandbox import binaries, monitoring_config
+from pytest_mnops.sandbox.cluster import CONTEXT, Component, Sandbox, SandboxSettings, default_state_dir
+from pytest_mnops.sandbox.processes import Supervisor
 
 ROOT = Path(__file__).resolve().parents[2]
 STATE_DIR = ROOT / default_state_dir()
 # Sandboxes of their own, longest-running module first: xdist hands the modules out in this order. A sandbox's
 # ports span base+1..base+16, so 100 apart never collide; nine names stay below the next thousand.
-OWN_SANDBOXES = ("validation", "scale", "drills", "negative-controls", "sandbox-start", "reports", "app-profile")
+OWN_SANDBOXES = (
+    "validation",
+    "scale",
+    "drills",
+    "negative-controls",
+    "control-plane",
+    "sandbox-start",
+    "reports",
+    "app-profile",
+)
 PORT_STEP = 100
 OWN_SANDBOX_MARK = "own_sandbox(name, **settings): the module's tests get a sandbox of their own (tests/integration)"
 
@@ -102,6 +113,20 @@ def start(box: Sandbox) -> None:
         warnings.simplefilter("ignore", ResourceWarning)
         box.up()
         gc.collect()
+
+
+def start_component(sandbox: SandboxSettings, component: Component, argv: list[str] | None = None) -> None:
+    """One stopped component of ``sandbox`` started again (``argv``: in place of its own), ready within 120 s."""
+    argv = argv or component.argv(sandbox, binaries.ensure_all(_say))
+    # As in start: the daemon outlives its Popen, whose __del__ would warn "still running".
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ResourceWarning)
+        Supervisor(sandbox.layout.processes).start(component.name, argv, sandbox.layout.log(component.name))
+        gc.collect()
+    deadline = time.monotonic() + 120
+    while not component.ready(sandbox):
+        assert time.monotonic() < deadline, f"the restarted {component.name} did not become ready within 120 s"
+        time.sleep(0.2)
 
 
 def _say(line: str) -> None:

@@ -10,12 +10,10 @@
 from __future__ import annotations
 
 import contextlib
-import gc
 import json
 import re
 import subprocess
 import time
-import warnings
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -32,7 +30,7 @@ from pytest_mnops.reporting.figure import FAULT_WINDOW_COLOUR
 from pytest_mnops.sandbox import binaries
 from pytest_mnops.sandbox.cluster import CONTROLLER_MANAGER, SandboxSettings
 from pytest_mnops.sandbox.processes import Supervisor
-from tests.integration.conftest import ROOT, drill_argv
+from tests.integration.conftest import ROOT, drill_argv, start_component
 
 # The regression test restarts the controller-manager and the game day drills the shared namespace: sandbox-wide.
 pytestmark = pytest.mark.own_sandbox("reports")
@@ -212,20 +210,11 @@ def test_pushed_metrics_are_read_back_through_prometheus(game_day: Run, sandbox:
 
 def restart_controller_manager(sandbox: SandboxSettings, *flags: str) -> None:
     """The sandbox's controller-manager restarted with ``flags`` in place of its API rate limits (none: its own)."""
-    supervisor = Supervisor(sandbox.layout.processes)
     argv = CONTROLLER_MANAGER.argv(sandbox, {"kube-controller-manager": binaries.require("kube-controller-manager")})
     if flags:
         argv = [a for a in argv if not a.startswith(("--kube-api-qps=", "--kube-api-burst="))] + list(flags)
-    supervisor.stop(CONTROLLER_MANAGER.name)
-    # As in conftest.start: the daemon outlives its Popen, whose __del__ would warn "still running".
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ResourceWarning)
-        supervisor.start(CONTROLLER_MANAGER.name, argv, sandbox.layout.log(CONTROLLER_MANAGER.name))
-        gc.collect()
-    deadline = time.monotonic() + 120
-    while not CONTROLLER_MANAGER.ready(sandbox):
-        assert time.monotonic() < deadline, "the restarted controller-manager did not become ready"
-        time.sleep(0.2)
+    Supervisor(sandbox.layout.processes).stop(CONTROLLER_MANAGER.name)
+    start_component(sandbox, CONTROLLER_MANAGER, argv)
 
 
 @contextlib.contextmanager
