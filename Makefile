@@ -4,7 +4,7 @@ VENV ?= .venv
 MNOPS := $(VENV)/bin/mnops
 PYTEST := $(VENV)/bin/python -m pytest
 
-.PHONY: drills test test-scale coverage setup sandbox down
+.PHONY: drills test lint test-scale coverage setup sandbox down
 
 ## The main job: the validation suite, then the seven drills, on the sandbox -> report.html, junit.xml
 ## (validation first: it checks the system at rest, which a drill just finished may not yet be)
@@ -18,6 +18,14 @@ TEST_WORKERS ?= 4
 test: sandbox
 	$(PYTEST) tests --mnops-sandbox -n $(TEST_WORKERS) --dist loadscope --no-loadscope-reorder --durations=15 \
 		--ignore=tests/integration/test_scale.py
+
+## The rules the code keeps, checked before the tests in CI: style, formatting, the layers and each SDK's one
+## module (import-linter contracts in pyproject.toml; a violation names the import), and the type hints.
+lint: setup
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/lint-imports
+	$(VENV)/bin/mypy pytest_mnops
 
 ## 100 KWOK nodes / 1000 pods, out of `make test` until its sandbox settles again (see the open issue 17 note)
 test-scale: sandbox

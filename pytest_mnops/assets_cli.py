@@ -16,7 +16,7 @@ def _assets(args: argparse.Namespace) -> int:
     return 0
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     from pytest_mnops.assets import NAMES
 
     command = subparsers.add_parser(

@@ -47,7 +47,7 @@ def _prometheus_rule(args: argparse.Namespace) -> int:
     return 0
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     monitoring = subparsers.add_parser("monitoring", help="load the alert rules, or emit them as a PrometheusRule")
     verbs = monitoring.add_subparsers(dest="verb", required=True)
     load = verbs.add_parser(

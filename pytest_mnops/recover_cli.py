@@ -32,7 +32,7 @@ def _recover(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     recover = subparsers.add_parser("recover", help="revert every fault still recorded in the fault ledger")
     recover.add_argument("--ledger", default=".mnops/ledger.jsonl", help="ledger file (default: %(default)s)")
     recover.add_argument("--dry-run", action="store_true", help="list what would be reverted; change nothing")

@@ -26,7 +26,7 @@ DEFAULT_SNAPSHOT_DIR = ".mnops/rollback-snapshots"
 TARGET_OPTIONS = ("namespace", "app", "profile", "kubeconfig", "context", "prometheus-url", "sandbox-dir")
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     rollback = subparsers.add_parser(
         "rollback",
         help="abort and undo a Rollout to its stable revision, verify, notify",

@@ -18,11 +18,11 @@ from pytest_mnops.workers import worker_id
 if TYPE_CHECKING:
     from pytest_mnops.guards.ledger import Ledger
     from pytest_mnops.guards.policy import Guards
-    from pytest_mnops.guards.stop import ManualStop
+    from pytest_mnops.guards.signals import ManualStop
     from pytest_mnops.reporting.history import History
     from pytest_mnops.reporting.results import DrillResult
     from pytest_mnops.target import Target
-    from pytest_mnops.timeline import Event
+    from pytest_mnops.timeline import Event, Timeline
 
 SESSION_KEY = pytest.StashKey["MnopsSession"]()
 TIMELINE_KEY = pytest.StashKey["Timeline"]()
@@ -70,7 +70,7 @@ class MnopsSession:
 
     @functools.cached_property
     def manual_stop(self) -> ManualStop:
-        from pytest_mnops.guards.stop import ManualStop
+        from pytest_mnops.guards.signals import ManualStop
 
         return ManualStop(Path(resolve(self.config, "stop-file")))
 
@@ -146,13 +146,14 @@ class MnopsSession:
                     result.facts["figure_svg"] = figure.render_svg(result)
                     result.facts["plot_query"] = (result.facts.get("plot") or {}).get("query")
                 html.add_extras(report, result)
-            report.mnops = {"drill": result.to_wire()}
+            # Plugin data rides on the report as an extra attribute (pytest-xdist sends it with the report).
+            vars(report)["mnops"] = {"drill": result.to_wire()}
             return
         vspec = markers.validation_spec(item)
         if vspec is not None:
             item.user_properties.append(("validation_category", vspec.category))
             item.user_properties.append(("reads", vspec.reads))
-            report.mnops = {"validation": {"category": vspec.category, "reads": vspec.reads}}
+            vars(report)["mnops"] = {"validation": {"category": vspec.category, "reads": vspec.reads}}
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         figures = getattr(report, "mnops", None)

@@ -62,7 +62,7 @@ REVERT_RETRY_S = 180.0
 REVERT_PAUSE_S = 2.0
 
 
-class Handoff(dict):
+class Handoff(dict[str, Any]):
     """Values one activity passes to a later one in the same run (chaoslib copies configuration shallowly,
     so this one mapping is shared). Never serialised: its repr hides what it holds."""
 
@@ -212,7 +212,7 @@ class _Recorder(RunEventHandler):
         phase = self.phases.get(activity.get("name", ""))
         if not phase or run.get("status") != "succeeded":
             return
-        output = run.get("output") if isinstance(run.get("output"), dict) else {}
+        output: dict[str, Any] = run["output"] if isinstance(run.get("output"), dict) else {}
         measured = {p: output[f"{p}_at"] for p in (DETECTED, RECOVERED, HUMAN_STEP) if f"{p}_at" in output}
         if phase not in measured:
             # A fault starts with its action: chaostoolkit-kubernetes deletes 100 pods one by one for seconds,

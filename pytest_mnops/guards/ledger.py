@@ -110,7 +110,7 @@ class Ledger:
 
     def recover(self, revert: Callable[[Entry], None], *, how: str) -> list[tuple[Entry, str | None]]:
         """Revert every pending entry; returns (entry, error or None). A failed revert stays pending."""
-        outcome = []
+        outcome: list[tuple[Entry, str | None]] = []
         for entry in self.pending():
             try:
                 revert(entry)

@@ -127,6 +127,11 @@ class StopWatch:
         expr = condition.expr.replace("$namespace", self.namespace).replace("$app", self.app)
         return scale_promql(expr, self.time_scale)
 
+    def _query(self, condition: Condition) -> list[dict[str, Any]]:
+        if self.prometheus is None:  # watch_for gives one whenever there are conditions
+            raise ConfigError(f"stop condition {condition.describe()} needs Prometheus, and the watch has none")
+        return self.prometheus.query(self._expr(condition))
+
     def _evaluate(self) -> Stop | None:
         why = self.manual.pulled()
         if why:
@@ -140,7 +145,7 @@ class StopWatch:
                 return Stop(problem, time.time())
         for condition in self.conditions:
             try:
-                result = self.prometheus.query(self._expr(condition))
+                result = self._query(condition)
             except MonitoringUnreachable as exc:
                 return Stop(f"stop condition {condition.describe()} cannot be evaluated: {exc}", time.time())
             except ClusterError:
@@ -157,7 +162,7 @@ class StopWatch:
         """Before anything is injected: a malformed condition is a ConfigError, one that holds stops the drill."""
         for condition in self.conditions:
             try:
-                self.prometheus.query(self._expr(condition))
+                self._query(condition)
             except MonitoringUnreachable:
                 break  # _evaluate reports it as the stop
             except ClusterError as exc:

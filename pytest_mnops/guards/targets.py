@@ -144,9 +144,9 @@ def _deployment_pods(kube: Kube, target: ActionTarget, args: Obj, _: Obj) -> Act
 def _nodes(kube: Kube, target: ActionTarget, args: Obj, _: Obj) -> ActionTarget:
     """cordon/drain/delete nodes: every pod on them is affected, whichever namespace it is in."""
     if args.get("name") and not args.get("label_selector"):
-        nodes, _ = kube.list(resources.NODE, field_selector=f"metadata.name={args['name']}")
+        nodes = kube.list(resources.NODE, field_selector=f"metadata.name={args['name']}")[0]
     else:
-        nodes, _ = kube.list(resources.NODE, label_selector=_labels(args.get("label_selector")))
+        nodes = kube.list(resources.NODE, label_selector=_labels(args.get("label_selector")))[0]
     hosted = {n["metadata"]["name"]: _pods(kube, None, None, f"spec.nodeName={n['metadata']['name']}") for n in nodes}
     if args.get("pod_label_selector"):
         wanted = {p["spec"].get("nodeName") for p in _pods(kube, args.get("pod_namespace"), args["pod_label_selector"])}

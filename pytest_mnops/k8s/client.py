@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import builtins
 import contextlib
 import hashlib
 import json
@@ -191,7 +192,7 @@ class Kube:
         query: list[tuple[str, Any]] | None = None,
         body: Any = None,
         content_type: str | None = None,
-        timeout: float | None = 30,
+        timeout: float | tuple[float, float] | None = 30,  # (connect, read), as urllib3 takes it
         stream: bool = False,
     ) -> Any:
         headers = {"Accept": "application/json"}
@@ -432,7 +433,7 @@ class Kube:
     def wait(
         self,
         resource: Resource,
-        predicate: Callable[[list[Obj]], T | None],
+        predicate: Callable[[builtins.list[Obj]], T | None],  # builtins: Kube.list shadows list here
         *,
         timeout_s: float,
         what: str,

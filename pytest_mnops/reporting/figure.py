@@ -177,7 +177,8 @@ def alert_intervals(
     for alert in alerts:
         points = sorted(t for t, _ in alert.get("points") or [])
         name, state = alert["alert"], alert["state"]
-        start = prev = None
+        start: float | None = None
+        prev = 0.0
         for t in points:
             if start is None:
                 start = prev = t

@@ -17,7 +17,8 @@ def anchor(result: DrillResult) -> str:
 def add_extras(report: pytest.TestReport, result: DrillResult) -> None:
     from pytest_html import extras
 
-    report.extras = [*getattr(report, "extras", []), extras.html(tables(result))]
+    # pytest-html reads its extras from this attribute of the report.
+    vars(report)["extras"] = [*getattr(report, "extras", []), extras.html(tables(result))]
 
 
 def tables(result: DrillResult) -> str:

@@ -51,7 +51,8 @@ class DrillResult:
     @classmethod
     def from_item(cls, item: pytest.Item, spec: DrillSpec, report: pytest.TestReport, target: Target) -> DrillResult:
         timeline = item.stash.get(TIMELINE_KEY, None)
-        facts = dict(item.stash.get(FACTS_KEY, {}))
+        recorded: dict[str, Any] = item.stash.get(FACTS_KEY, {})
+        facts = dict(recorded)
         return cls(
             name=spec.name,
             nodeid=item.nodeid,

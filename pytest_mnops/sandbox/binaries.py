@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from pytest_mnops.errors import SandboxError
 from pytest_mnops.sandbox.layout import cache_dir
@@ -70,7 +71,7 @@ class GoModule:
     module: str
     version: str
     binaries: dict[str, str]
-    replaces: Callable[[dict], Iterable[tuple[str, str, str]]] | None = None
+    replaces: Callable[[dict[str, Any]], Iterable[tuple[str, str, str]]] | None = None
     ldflags: str = "-s -w"
     env: dict[str, str] = field(default_factory=dict)
     # A binary found on PATH is used only if its check here accepts it (e.g. a new enough version).
@@ -85,10 +86,10 @@ class GoModule:
         return cache_dir() / "bin" / self.name / self.version
 
 
-def _local_replaces(version: str) -> Callable[[dict], Iterable[tuple[str, str, str]]]:
+def _local_replaces(version: str) -> Callable[[dict[str, Any]], Iterable[tuple[str, str, str]]]:
     """Directory replaces (Kubernetes' staging/, etcd's sibling modules) become those modules at ``version``."""
 
-    def replaces(gomod: dict) -> Iterable[tuple[str, str, str]]:
+    def replaces(gomod: dict[str, Any]) -> Iterable[tuple[str, str, str]]:
         # Only modules the upstream requires: etcd also "replaces" forbidden imports with a dummy directory.
         required = {req["Path"] for req in gomod.get("Require") or []}
         for rep in gomod.get("Replace") or []:
@@ -120,7 +121,7 @@ def _version_at_least(
     return accepts
 
 
-def _declared_replaces(gomod: dict) -> Iterable[tuple[str, str, str]]:
+def _declared_replaces(gomod: dict[str, Any]) -> Iterable[tuple[str, str, str]]:
     for rep in gomod.get("Replace") or []:
         if rep["New"].get("Version"):
             yield rep["Old"]["Path"], rep["New"]["Path"], rep["New"]["Version"]
@@ -294,7 +295,7 @@ def _go_binary() -> str:
     return go
 
 
-def _go_json(args: list[str], *, cwd: Path, env: dict[str, str]) -> dict:
+def _go_json(args: list[str], *, cwd: Path, env: dict[str, str]) -> dict[str, Any]:
     proc = subprocess.run([_go_binary(), *args], cwd=cwd, env=env, capture_output=True, text=True)
     if proc.returncode != 0:
         raise SandboxError(

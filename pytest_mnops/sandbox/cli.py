@@ -80,7 +80,7 @@ def _build(args: argparse.Namespace) -> int:
     return 0
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     sandbox = subparsers.add_parser("sandbox", help="a local Kubernetes + Argo Rollouts + Prometheus sandbox")
     sandbox.add_argument(
         "--state-dir",

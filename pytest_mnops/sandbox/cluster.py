@@ -10,6 +10,7 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 import requests
 import yaml
@@ -124,7 +125,7 @@ class Component:
 
 
 def _http_ok(url: str, *, cert: SandboxLayout | None = None, expect: str | None = None) -> bool:
-    kwargs: dict = {"timeout": 2}
+    kwargs: dict[str, Any] = {"timeout": 2}
     if cert is not None:
         pki = Pki(cert.pki)
         kwargs.update(verify=str(pki.ca_cert), cert=(str(pki.admin_cert), str(pki.admin_key)))

@@ -8,8 +8,8 @@ import yaml
 
 from pytest_mnops import assets
 from pytest_mnops.observability.rules import write_rules
-from pytest_mnops.sandbox.cluster import HOST, SandboxSettings
-from pytest_mnops.sandbox.layout import DEFAULT_PORT_BASE, Ports
+from pytest_mnops.sandbox.cluster import SandboxSettings
+from pytest_mnops.sandbox.layout import DEFAULT_PORT_BASE, HOST, Ports
 from pytest_mnops.sandbox.pki import Pki
 from pytest_mnops.timescale import scale_tree
 

@@ -42,7 +42,7 @@ class _K8sTarget:
         )
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser(
         "secrets",
         help="rotate, age-check and audit GitHub Actions secrets",

@@ -113,7 +113,7 @@ class Receivers:
 
     @property
     def url(self) -> str:
-        host, port = self._http.server_address[:2]
+        host, port = self._http.socket.getsockname()[:2]
         return f"http://{host}:{port}"
 
     @property

@@ -505,8 +505,8 @@ class TrafficStandIn:
                 for key in [k for k in self.world.pods if k not in seen]:
                     self.world.removed.append(self.world.pods.pop(key))
             else:
-                for key in [k for k in self.world.chaos if k[0] == resource.kind and k[1:] not in seen]:
-                    del self.world.chaos[key]
+                for chaos_key in [k for k in self.world.chaos if k[0] == resource.kind and k[1:] not in seen]:
+                    del self.world.chaos[chaos_key]
 
     def start(self) -> TrafficStandIn:
         watches = [

@@ -93,7 +93,7 @@ def _drill(text: str) -> str:
     return text
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     from pytest_mnops.sandbox.cluster import default_state_dir
 
     training = subparsers.add_parser("training", help="training sessions on the sandbox")
