@@ -6,7 +6,7 @@ import argparse
 import statistics
 from pathlib import Path
 
-from pytest_mnops.sandbox.cluster import SandboxSettings, default_state_dir
+from pytest_mnops.sandbox.settings import SandboxSettings, default_state_dir
 
 ROOT = Path(__file__).resolve().parents[1]
 

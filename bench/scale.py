@@ -38,8 +38,8 @@ import requests
 from _common import ROOT, report, running_sandbox, runs_option
 from prometheus_client.parser import text_string_to_metric_families
 
-from pytest_mnops.sandbox.cluster import SandboxSettings
 from pytest_mnops.sandbox.pki import Pki
+from pytest_mnops.sandbox.settings import SandboxSettings
 
 KILL_PERCENT = 10
 MAX_PODS = 100

@@ -27,7 +27,8 @@ OUTCOME = re.compile(r"(\d+) (passed|failed|skipped|errors?|deselected)")
 def _sandbox_running(state_dir: Path) -> str | None:
     """None when every component of the sandbox answers, else why not (nothing is started here)."""
     sys.path.insert(0, str(ROOT))
-    from pytest_mnops.sandbox.cluster import Sandbox, SandboxSettings
+    from pytest_mnops.sandbox.cluster import Sandbox
+    from pytest_mnops.sandbox.settings import SandboxSettings
 
     settings = SandboxSettings.load(state_dir)
     if settings is None:

@@ -49,3 +49,7 @@ class SecretsError(MnopsError):
 
 class RollbackError(MnopsError):
     """A rollback step failed after its retries."""
+
+
+class DryRunPlanned(MnopsError):
+    """A dry run (``--mnops-dry-run``) printed its plan and changed nothing: the pytest layer reports a skip."""

@@ -2,24 +2,24 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Generator
 from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from pytest_mnops.options import resolve
-from pytest_mnops.session import SESSION_KEY, TIMELINE_KEY
+from pytest_mnops.stash import SESSION_KEY, TIMELINE_KEY, drill_facts
 
 if TYPE_CHECKING:
     from pytest_mnops.chaos.runner import ChaosRunner
     from pytest_mnops.k8s import Kube
+    from pytest_mnops.names import github_token
     from pytest_mnops.observability.alerts import Alerts
     from pytest_mnops.observability.prometheus import Prometheus
     from pytest_mnops.profile import AppProfile
     from pytest_mnops.rollback import RollbackHelper
     from pytest_mnops.rollouts import Rollout
-    from pytest_mnops.sandbox.cluster import SandboxSettings
+    from pytest_mnops.sandbox.settings import SandboxSettings
     from pytest_mnops.secrets.rotation import SecretRotator
     from pytest_mnops.target import Target
     from pytest_mnops.timeline import Timeline
@@ -32,7 +32,8 @@ def mnops_sandbox(request: pytest.FixtureRequest) -> Generator[SandboxSettings |
     if not session.target.sandbox:
         yield None
         return
-    from pytest_mnops.sandbox.cluster import Sandbox, SandboxSettings
+    from pytest_mnops.sandbox.cluster import Sandbox
+    from pytest_mnops.sandbox.settings import SandboxSettings
 
     settings = SandboxSettings.load(session.target.sandbox_dir) or SandboxSettings(
         state_dir=str(session.target.sandbox_dir)
@@ -164,17 +165,26 @@ def timeline(request: pytest.FixtureRequest) -> Timeline:
 def chaos(request: pytest.FixtureRequest, k8s: Kube, mnops_target: Target, timeline: Timeline) -> ChaosRunner:
     """Runs chaostoolkit experiments (a path, or a name in mnops_scenarios dirs, then scenarios/) through chaoslib,
     rollbacks always; every action's target guarded, every injection ledgered."""
-    from pytest_mnops.chaos.runner import ChaosRunner
+    from pytest_mnops.chaos.runner import ChaosRunner, DrillTest
+    from pytest_mnops.markers import drill_spec
 
     session = request.config.stash[SESSION_KEY]
     rootdir = request.config.rootpath
+    test = DrillTest(
+        test_id=request.node.nodeid,
+        spec=drill_spec(request.node),
+        facts=drill_facts(request.node),
+        stop_when=resolve(request.config, "stop-when"),
+        stop_defaults=resolve(request.config, "stop-defaults"),
+        manual_stop=session.manual_stop,
+    )
     return ChaosRunner(
         kube=k8s,
         target=mnops_target,
         timeline=timeline,
         ledger=session.ledger,
         guards=session.guards,
-        node=request.node,
+        test=test,
         training=session.training,
         trainee_timeout_s=resolve(request.config, "trainee-timeout"),
         scenario_dirs=[rootdir / d for d in resolve(request.config, "scenarios")],
@@ -207,11 +217,10 @@ def secret_rotator(mnops_target: Target, tmp_path: Any) -> Callable[..., SecretR
     from pytest_mnops.secrets.rotation import SecretRotator
 
     def make(environment: str | None = None, **kwargs: Any) -> SecretRotator:
-        token = os.environ.get("MNOPS_GITHUB_TOKEN") or os.environ.get("GITHUB_TOKEN")
         return SecretRotator(
             repo=mnops_target.require("github_repo", "--mnops-github-repo"),
             environment=environment,
-            token=token,
+            token=github_token(),
             base_url=mnops_target.github_url,
             audit_log=kwargs.pop("audit_log", tmp_path / "secrets-audit.jsonl"),
             **kwargs,

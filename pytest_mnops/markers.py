@@ -2,25 +2,11 @@
 
 from __future__ import annotations
 
-import re
-from dataclasses import dataclass
-
 import pytest
 
+from pytest_mnops.drills import CATEGORIES, DRILLS, DrillSpec, ValidationSpec, slug_problem
 from pytest_mnops.errors import ConfigError
 
-# The drills this project ships (scenarios/, suites/drills/). A team's own drill may have any slug name.
-DRILLS = (
-    "pod-failure",
-    "high-latency",
-    "canary-failure",
-    "secret-rotation",
-    "resource-exhaustion",
-    "emergency-rollback",
-    "monitoring-alerts",
-)
-CATEGORIES = ("infrastructure", "deployment", "rollouts", "monitoring", "automation", "documentation")
-SLUG = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 MARKERS = (
     "drill(name, *, budget_s=None, human_step=False, heals_itself=False, stop_when=()): a chaos drill; name "
     "is any slug (lowercase letters, digits, dashes), e.g. one of the built-in " + ", ".join(DRILLS) + "; "
@@ -30,31 +16,6 @@ MARKERS = (
     + ", ".join(CATEGORIES)
     + "; reads is 'cluster' (the target) or 'repo' (this repository's assets)",
 )
-
-
-@dataclass(frozen=True)
-class DrillSpec:
-    name: str
-    budget_s: float | None = None
-    human_step: bool = False
-    heals_itself: bool = False
-    stop_when: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True)
-class ValidationSpec:
-    category: str
-    reads: str = "cluster"
-
-
-def slug_problem(name: object) -> str | None:
-    """Why ``name`` cannot name a drill, or None."""
-    if isinstance(name, str) and SLUG.match(name):
-        return None
-    return (
-        f"drill name {name!r} is not a slug. Fix: use lowercase letters, digits and single dashes, "
-        "e.g. 'checkout-pod-kill'"
-    )
 
 
 def _drill(

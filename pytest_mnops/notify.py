@@ -13,6 +13,7 @@ import smtplib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from email.message import EmailMessage
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
@@ -20,9 +21,9 @@ import requests
 
 from pytest_mnops.errors import ConfigError
 from pytest_mnops.sandbox.layout import HOST
+from pytest_mnops.sandbox.settings import SandboxSettings
 
 if TYPE_CHECKING:
-    from pytest_mnops.sandbox.cluster import SandboxSettings
     from pytest_mnops.target import Target
 
 SLACK, EMAIL = "slack", "email"
@@ -164,17 +165,21 @@ class Notifier:
 
     @classmethod
     def for_target(cls, target: Target) -> Notifier:
-        if not target.sandbox:
-            return cls.from_env()
-        from pytest_mnops.sandbox.cluster import SandboxSettings
+        return cls.for_run(sandbox=target.sandbox, sandbox_dir=target.sandbox_dir, receivers_url=target.receivers_url)
 
-        settings = SandboxSettings.load(target.sandbox_dir)
+    @classmethod
+    def for_run(cls, *, sandbox: bool, sandbox_dir: Path | str, receivers_url: str | None) -> Notifier:
+        """A run's channels: the sandbox's receivers on the sandbox, else the environment's (from_env). The
+        plugin's target and a drill's configuration (which holds the same keys) both come here."""
+        if not sandbox:
+            return cls.from_env()
+        settings = SandboxSettings.load(sandbox_dir)
         if settings is None:
             raise ConfigError(
-                f"no sandbox settings in {target.sandbox_dir}, so its receivers are unknown. "
+                f"no sandbox settings in {sandbox_dir}, so its receivers are unknown. "
                 "Fix: start it with `mnops sandbox up`, or pass the right --mnops-sandbox-dir."
             )
-        return cls.for_sandbox(settings, receivers_url=target.receivers_url)
+        return cls.for_sandbox(settings, receivers_url=receivers_url)
 
     # -- sending ----------------------------------------------------------------------------------------
     def send(self, message: Message) -> list[Delivery]:

@@ -5,13 +5,14 @@ from __future__ import annotations
 import argparse
 import os
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import pytest
 
 from pytest_mnops.errors import ConfigError
+from pytest_mnops.names import DEFAULT_GITHUB_URL, LEDGER_FILE, STOP_FILE
 
 
 def _url(text: str) -> str:
@@ -102,6 +103,16 @@ class Option:
     def env(self) -> str:
         return "MNOPS_" + self.name.replace("-", "_").upper()
 
+    def from_env(self, env: Mapping[str, str] = os.environ) -> Any:
+        """The value of its environment variable, else the default (for the CLI, which has no ini file)."""
+        raw = env.get(self.env, "")
+        if not raw:
+            return self.default
+        try:
+            return self.parse(raw)
+        except argparse.ArgumentTypeError as exc:
+            raise ConfigError(f"environment variable {self.env}: {exc}. Fix: correct it or unset it.") from None
+
 
 OPTIONS: tuple[Option, ...] = (
     Option("kubeconfig", "kubeconfig file of the target cluster (default: $KUBECONFIG, ~/.kube/config)"),
@@ -126,7 +137,7 @@ OPTIONS: tuple[Option, ...] = (
     Option(
         "app-url", "base URL of the app's HTTP service, for probes that call it (sandbox: the traffic stand-in)", _url
     ),
-    Option("github-url", "GitHub API base URL", _url, default="https://api.github.com"),
+    Option("github-url", "GitHub API base URL", _url, default=DEFAULT_GITHUB_URL),
     Option("github-repo", "owner/repo whose Actions secrets the secret-rotation drill rotates"),
     Option(
         "sandbox",
@@ -169,9 +180,7 @@ OPTIONS: tuple[Option, ...] = (
     Option("training", "narrate each phase and wait for the trainee at human steps", _flag, default=False, flag=True),
     Option("trainee-timeout", "seconds a trainee has to act at a human step", _positive_int, default=120),
     Option("time-scale", "fraction of production timings the target runs at (sandbox: its own)", _factor),
-    Option(
-        "ledger", "fault ledger file (reverts are replayed from it by `mnops recover`)", default=".mnops/ledger.jsonl"
-    ),
+    Option("ledger", "fault ledger file (reverts are replayed from it by `mnops recover`)", default=LEDGER_FILE),
     Option(
         "scenarios",
         "directories searched for a scenario name before the built-in scenarios/ (comma-separated, relative "
@@ -224,7 +233,7 @@ OPTIONS: tuple[Option, ...] = (
     Option(
         "stop-file",
         "manual stop: while this file exists every running drill is stopped and reverted, and none starts",
-        default=".mnops/STOP",
+        default=STOP_FILE,
     ),
     Option("report-json", "write a machine-readable drill summary to this path"),
     Option("fail-under", "fail the run when the overall resilience score is below this (0-100)", _score),

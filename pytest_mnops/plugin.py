@@ -11,6 +11,7 @@ from collections.abc import Generator
 import pytest
 
 from pytest_mnops import markers, options
+from pytest_mnops.errors import DryRunPlanned
 from pytest_mnops.fixtures import (  # noqa: F401 - fixtures are registered by being in this module
     alerts,
     chaos,
@@ -26,7 +27,8 @@ from pytest_mnops.fixtures import (  # noqa: F401 - fixtures are registered by b
     timeline,
 )
 from pytest_mnops.guards import signals
-from pytest_mnops.session import SESSION_KEY, MnopsSession
+from pytest_mnops.session import MnopsSession
+from pytest_mnops.stash import SESSION_KEY
 
 SIGTERM_KEY = pytest.StashKey[signals.Handler]()
 
@@ -67,6 +69,14 @@ def pytest_runtest_makereport(
     if report.when == "call" or (report.when == "setup" and report.skipped):
         item.config.stash[SESSION_KEY].annotate_report(item, report)
     return report
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
+    try:
+        return (yield)
+    except DryRunPlanned as planned:  # the chaos runner knows no pytest: its finished dry run is a skip here
+        pytest.skip(str(planned))
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, exitstatus: int, config: pytest.Config) -> None:

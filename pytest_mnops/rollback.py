@@ -26,10 +26,11 @@ from typing import Any
 
 from pytest_mnops.errors import ClusterError, RollbackError
 from pytest_mnops.k8s import Kube, pod_ready, resources
+from pytest_mnops.names import ROLLOUT_HASH_LABEL
 from pytest_mnops.notify import Delivery, Message, Notifier
 from pytest_mnops.observability.prometheus import Prometheus
 from pytest_mnops.profile import SloCheck
-from pytest_mnops.rollouts import HASH_LABEL, REVISION_ANNOTATION, Rollout, RolloutStatus, read_status
+from pytest_mnops.rollouts import REVISION_ANNOTATION, Rollout, RolloutStatus, read_status
 
 Obj = dict[str, Any]
 DEFAULT_TIMEOUT_S = 300.0
@@ -155,7 +156,7 @@ def _revision(rs: Obj) -> int | None:
 
 
 def _hash(rs: Obj) -> str:
-    return (rs["metadata"].get("labels") or {}).get(HASH_LABEL, "")
+    return (rs["metadata"].get("labels") or {}).get(ROLLOUT_HASH_LABEL, "")
 
 
 def plan_rollback(rollout: Obj, replica_sets: list[Obj], *, to_revision: int | None = None) -> RollbackPlan:

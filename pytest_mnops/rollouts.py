@@ -12,10 +12,10 @@ from typing import Any
 from pytest_mnops.errors import ClusterError, ControllerDown, NotFound, WaitTimeout
 from pytest_mnops.k8s import Kube, resources
 from pytest_mnops.k8s.conditions import condition_true
+from pytest_mnops.names import ROLLOUT_HASH_LABEL
 
 Obj = dict[str, Any]
 REVISION_ANNOTATION = "rollout.argoproj.io/revision"
-HASH_LABEL = "rollouts-pod-template-hash"
 ANALYSIS_DONE = frozenset({"Successful", "Failed", "Error", "Inconclusive"})
 # The controller observes a spec change in well under a second; this long without, it is not reconciling.
 CONTROLLER_GRACE_S = 20.0
@@ -220,7 +220,7 @@ class Rollout:
                 f"{self!r} has no revision {to_revision} (revisions: {', '.join(map(str, sorted(revisions)))})."
             )
         template = revisions[to_revision]["spec"]["template"]
-        labels = {k: v for k, v in (template["metadata"].get("labels") or {}).items() if k != HASH_LABEL}
+        labels = {k: v for k, v in (template["metadata"].get("labels") or {}).items() if k != ROLLOUT_HASH_LABEL}
         restored = {**template, "metadata": {**template["metadata"], "labels": labels}}
         return self._patch(
             [{"op": "replace", "path": "/spec/template", "value": restored}], patch_type="json", dry_run=dry_run

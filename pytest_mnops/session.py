@@ -7,13 +7,13 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import pytest
 
 from pytest_mnops import markers
-from pytest_mnops.options import resolve
-from pytest_mnops.workers import worker_id
+from pytest_mnops.options import is_set, resolve
+from pytest_mnops.workers import worker_id, worker_namespace
 
 if TYPE_CHECKING:
     from pytest_mnops.guards.ledger import Ledger
@@ -22,18 +22,7 @@ if TYPE_CHECKING:
     from pytest_mnops.reporting.history import History
     from pytest_mnops.reporting.results import DrillResult
     from pytest_mnops.target import Target
-    from pytest_mnops.timeline import Event, Timeline
-
-SESSION_KEY = pytest.StashKey["MnopsSession"]()
-TIMELINE_KEY = pytest.StashKey["Timeline"]()
-FACTS_KEY = pytest.StashKey[dict[str, Any]]()
-
-
-def drill_facts(item: pytest.Item) -> dict[str, Any]:
-    """Measurements a drill test adds for the reports (alerts seen, rollback time, plotted series...)."""
-    if FACTS_KEY not in item.stash:
-        item.stash[FACTS_KEY] = {}
-    return item.stash[FACTS_KEY]
+    from pytest_mnops.timeline import Event
 
 
 class MnopsSession:
@@ -46,9 +35,17 @@ class MnopsSession:
 
     @functools.cached_property
     def target(self) -> Target:
-        from pytest_mnops.target import from_config
+        from pytest_mnops.target import TARGET_OPTIONS, resolve_target
 
-        return from_config(self.config)
+        worker = worker_id(self.config)
+        namespace = resolve(self.config, "namespace")
+        return resolve_target(
+            {name: resolve(self.config, name) for name in TARGET_OPTIONS},
+            github_url_given=self.config.getoption("mnops_github_url") is not None,
+            namespace_given=is_set(self.config, "namespace"),
+            worker=worker,
+            worker_namespace=worker_namespace(self.config, namespace) if worker else None,
+        )
 
     @functools.cached_property
     def ledger(self) -> Ledger:

@@ -1,18 +1,18 @@
-"""The resolved target of a run: which cluster, namespace and app, and where its monitoring lives."""
+"""The resolved target of a run: which cluster, namespace and app, and where its monitoring lives (no pytest: the
+plugin and every CLI command resolve it here)."""
 
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-
-import pytest
+from typing import Any
 
 from pytest_mnops.errors import ConfigError
-from pytest_mnops.options import is_set, resolve
-from pytest_mnops.workers import worker_id, worker_namespace
-
-SANDBOX_CONTEXT = "mnops-sandbox"
+from pytest_mnops.names import DEFAULT_GITHUB_URL, LEDGER_FILE, SANDBOX_CONTEXT, SANDBOX_GITHUB_REPO
+from pytest_mnops.sandbox.layout import DEFAULT_STATE_DIR
+from pytest_mnops.sandbox.settings import SandboxSettings
 
 
 @dataclass(frozen=True)
@@ -58,30 +58,61 @@ class Target:
         return replace(self, namespace=namespace, allowed_namespaces=(*self.allowed_namespaces, namespace))
 
 
-def from_config(config: pytest.Config) -> Target:
-    sandbox = bool(resolve(config, "sandbox"))
-    sandbox_dir = Path(resolve(config, "sandbox-dir"))
-    kubeconfig, context = resolve(config, "kubeconfig"), resolve(config, "context")
-    prometheus, alertmanager, receivers = (
-        resolve(config, n) for n in ("prometheus-url", "alertmanager-url", "receivers-url")
-    )
-    time_scale = resolve(config, "time-scale")
-    github_url, github_repo = resolve(config, "github-url"), resolve(config, "github-repo")
-    pushgateway = resolve(config, "pushgateway-url")
-    namespace, app, app_url = resolve(config, "namespace"), resolve(config, "app"), resolve(config, "app-url")
+# The options a target is resolved from (pytest options, or the same names on the command line).
+TARGET_OPTIONS = (
+    "sandbox",
+    "sandbox-dir",
+    "kubeconfig",
+    "context",
+    "namespace",
+    "app",
+    "app-url",
+    "prometheus-url",
+    "alertmanager-url",
+    "receivers-url",
+    "pushgateway-url",
+    "github-url",
+    "github-repo",
+    "time-scale",
+    "allow-context",
+    "allow-namespace",
+    "proof",
+    "ledger",  # in a pod, the ServiceAccount's kubeconfig is written next to it
+)
+
+
+def resolve_target(
+    values: Mapping[str, Any],
+    *,
+    github_url_given: bool = False,
+    namespace_given: bool = False,
+    worker: str | None = None,
+    worker_namespace: str | None = None,
+) -> Target:
+    """The one target resolution, for the plugin and every CLI command: ``values`` holds the TARGET_OPTIONS as
+    resolved (flag, env, ini or default). With ``sandbox``, the sandbox's own addresses fill what was not given
+    (the GitHub URL only unless ``github_url_given``: it has a default). In a pod with no kubeconfig given, its
+    ServiceAccount is the identity and its namespace the target's unless ``namespace_given``. A pytest-xdist
+    ``worker`` drills its own copy of the app in ``worker_namespace``."""
+    value = values.get
+    sandbox = bool(value("sandbox"))
+    sandbox_dir = Path(value("sandbox-dir") or DEFAULT_STATE_DIR)
+    kubeconfig, context = value("kubeconfig"), value("context")
+    prometheus, alertmanager, receivers = (value(n) for n in ("prometheus-url", "alertmanager-url", "receivers-url"))
+    time_scale = value("time-scale")
+    github_url, github_repo = value("github-url"), value("github-repo")
+    pushgateway = value("pushgateway-url")
+    namespace, app, app_url = values["namespace"], values["app"], value("app-url")
     if not (sandbox or kubeconfig or context or os.environ.get("KUBECONFIG")):
-        kubeconfig, context, namespace = _in_cluster(config, namespace)
-    allowed_ns = tuple(resolve(config, "allow-namespace")) or (namespace,)
-    worker = worker_id(config)
-    if worker:
+        kubeconfig, context, namespace = _in_cluster(value("ledger"), namespace, namespace_given=namespace_given)
+    allowed_ns = tuple(value("allow-namespace") or ()) or (namespace,)
+    if worker and worker_namespace:
         # Parallel drills never share an app: each worker drills its own copy, in a namespace derived from
         # an allowed one (so it is allowed too).
-        base, namespace = namespace, worker_namespace(config, namespace)
+        base, namespace = namespace, worker_namespace
         if base in allowed_ns:
             allowed_ns = (*allowed_ns, namespace)
     if sandbox:
-        from pytest_mnops.sandbox.cluster import GITHUB_REPO, SandboxSettings
-
         # The sandbox's own addresses fill whatever the user did not set explicitly.
         settings = SandboxSettings.load(sandbox_dir) or SandboxSettings(state_dir=str(sandbox_dir))
         kubeconfig = kubeconfig or str(settings.layout.kubeconfig.resolve())
@@ -91,11 +122,11 @@ def from_config(config: pytest.Config) -> Target:
         receivers = receivers or settings.receivers_url
         time_scale = time_scale or settings.time_scale
         app_url = app_url or f"{settings.traffic_url}/svc/{namespace}/{app}"
-        github_repo = github_repo or GITHUB_REPO
+        github_repo = github_repo or SANDBOX_GITHUB_REPO
         pushgateway = pushgateway or settings.pushgateway_url
-        if config.getoption("mnops_github_url") is None:
+        if not github_url_given:
             github_url = settings.github_url
-    if resolve(config, "proof") == "alertmanager":
+    if value("proof") == "alertmanager":
         receivers = None  # prove delivery from Alertmanager alone, as on a cluster with no receivers to read
     return Target(
         kubeconfig=kubeconfig,
@@ -106,19 +137,19 @@ def from_config(config: pytest.Config) -> Target:
         alertmanager_url=alertmanager,
         receivers_url=receivers,
         app_url=app_url,
-        github_url=github_url,
+        github_url=github_url or DEFAULT_GITHUB_URL,
         github_repo=github_repo,
         pushgateway_url=pushgateway,
         time_scale=time_scale or 1.0,
         sandbox=sandbox,
         sandbox_dir=sandbox_dir,
-        allowed_contexts=tuple(resolve(config, "allow-context")),
+        allowed_contexts=tuple(value("allow-context") or ()),
         allowed_namespaces=allowed_ns,
         worker=worker,
     )
 
 
-def _in_cluster(config: pytest.Config, namespace: str) -> tuple[str | None, str | None, str]:
+def _in_cluster(ledger: str | None, namespace: str, *, namespace_given: bool) -> tuple[str | None, str | None, str]:
     """In a pod, with no kubeconfig given: its ServiceAccount's config (written next to the ledger, naming the
     pod's token file), and its own namespace unless one was set. Elsewhere: the client's default kubeconfig."""
     from pytest_mnops.k8s import InCluster
@@ -126,5 +157,5 @@ def _in_cluster(config: pytest.Config, namespace: str) -> tuple[str | None, str 
     pod = InCluster.detect()
     if pod is None:
         return None, None, namespace
-    kubeconfig = pod.write_kubeconfig(Path(resolve(config, "ledger")).resolve().parent)
-    return str(kubeconfig), pod.CONTEXT, namespace if is_set(config, "namespace") else pod.namespace
+    kubeconfig = pod.write_kubeconfig(Path(ledger or LEDGER_FILE).resolve().parent)
+    return str(kubeconfig), pod.CONTEXT, namespace if namespace_given else pod.namespace

@@ -21,10 +21,11 @@ import requests
 
 from pytest_mnops.errors import ClusterError, ConfigError, WaitTimeout
 from pytest_mnops.k8s import Kube, pod_ready, resources
+from pytest_mnops.names import ROLLOUT_HASH_LABEL, SANDBOX_GITHUB_TOKEN, SNAPSHOT_DIR, github_token
 from pytest_mnops.observability.alerts import Alerts, Delivery, notifies
 from pytest_mnops.observability.prometheus import Prometheus
 from pytest_mnops.profile import AppProfile, ExpectedAlert, no_data, version_patch
-from pytest_mnops.rollouts import HASH_LABEL, Rollout, read_status
+from pytest_mnops.rollouts import Rollout, read_status
 
 Configuration = dict[str, Any]
 MIN_WAIT_S = 30.0
@@ -308,7 +309,7 @@ def wait_for_stable_serving(configuration: Configuration, timeout_s: float = 600
     def all_stable(pods: list[dict[str, Any]]) -> dict[str, Any] | None:
         stable = read_status(rollout.get()).stable_hash
         ready = [p for p in pods if pod_ready(p)]
-        hashes = {p["metadata"].get("labels", {}).get(HASH_LABEL) for p in ready}
+        hashes = {p["metadata"].get("labels", {}).get(ROLLOUT_HASH_LABEL) for p in ready}
         if stable and hashes == {stable} and len(ready) >= desired:
             return {"stable": stable, "ready": len(ready), "recovered_at": time.time()}
         return None
@@ -376,7 +377,7 @@ def restore_stable_version(configuration: Configuration) -> dict[str, Any]:
             (
                 rs
                 for rs in rollout.replica_sets()
-                if rs["metadata"].get("labels", {}).get(HASH_LABEL) == status.stable_hash
+                if rs["metadata"].get("labels", {}).get(ROLLOUT_HASH_LABEL) == status.stable_hash
             ),
             None,
         )
@@ -587,10 +588,7 @@ def resolve_synthetic_alerts(configuration: Configuration) -> int:
 
 
 def _github_token(configuration: Configuration) -> str | None:
-    from pytest_mnops.sandbox.cluster import GITHUB_TOKEN
-
-    token = os.environ.get("MNOPS_GITHUB_TOKEN") or os.environ.get("GITHUB_TOKEN")
-    return token or (GITHUB_TOKEN if configuration.get("sandbox") else None)
+    return github_token() or (SANDBOX_GITHUB_TOKEN if configuration.get("sandbox") else None)
 
 
 def rotate_app_secret(configuration: Configuration) -> dict[str, Any]:
@@ -680,12 +678,12 @@ def verify_rotated_credentials(
 
 def _notifier(configuration: Configuration) -> Any:
     from pytest_mnops.notify import Notifier
-    from pytest_mnops.sandbox.cluster import SandboxSettings
 
-    settings = SandboxSettings.load(configuration["sandbox_dir"]) if configuration.get("sandbox") else None
-    if settings is None:
-        return Notifier.from_env()
-    return Notifier.for_sandbox(settings, receivers_url=configuration.get("receivers_url"))
+    return Notifier.for_run(
+        sandbox=bool(configuration.get("sandbox")),
+        sandbox_dir=configuration.get("sandbox_dir", ""),
+        receivers_url=configuration.get("receivers_url"),
+    )
 
 
 def emergency_rollback(reason: str, configuration: Configuration) -> dict[str, Any]:
@@ -703,7 +701,7 @@ def emergency_rollback(reason: str, configuration: Configuration) -> dict[str, A
         namespace=configuration["namespace"],
         name=configuration["app"],
         prometheus=_prometheus(configuration),
-        snapshot_dir=Path(".mnops/snapshots"),
+        snapshot_dir=Path(SNAPSHOT_DIR),
         notifier=notifier,
         slos=_profile(configuration).slos(),
     )

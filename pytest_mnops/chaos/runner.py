@@ -7,10 +7,10 @@ import os
 import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import pytest
 from chaoslib import substitute
 from chaoslib.activity import run_activity
 from chaoslib.configuration import load_configuration
@@ -24,17 +24,17 @@ from chaoslib.types import Strategy
 
 from pytest_mnops.chaos.journal import DrillJournal, timestamp
 from pytest_mnops.chaos.scenarios import TARGET_KEYS, Scenario, load
-from pytest_mnops.errors import ClusterError, ScenarioError
+from pytest_mnops.drills import DrillSpec
+from pytest_mnops.errors import ClusterError, DryRunPlanned, ScenarioError
 from pytest_mnops.guards import stop
 from pytest_mnops.guards.ledger import Entry, Ledger
 from pytest_mnops.guards.policy import Guards
+from pytest_mnops.guards.signals import ManualStop
 from pytest_mnops.guards.targets import SELF_HEALING, ActionTarget, call_of, derive
 from pytest_mnops.k8s import Kube, default_kubeconfig
-from pytest_mnops.markers import drill_spec
+from pytest_mnops.names import STOP_FILE
 from pytest_mnops.observability import reach
-from pytest_mnops.options import resolve as option_value
 from pytest_mnops.rollouts import Rollout
-from pytest_mnops.session import SESSION_KEY, drill_facts
 from pytest_mnops.target import Target
 from pytest_mnops.timeline import (
     DETECTED,
@@ -60,6 +60,19 @@ RECOVERY_PROBE = "steady-state-restored"
 # A revert outlasts an API server restart (seconds; a managed control plane's failover: a minute or two).
 REVERT_RETRY_S = 180.0
 REVERT_PAUSE_S = 2.0
+
+
+@dataclass
+class DrillTest:
+    """What the runner knows of the test it runs in; the pytest layer fills it from the test item (no pytest here,
+    so `mnops recover` and any other caller run without it)."""
+
+    test_id: str = ""
+    spec: DrillSpec | None = None  # the test's drill marker
+    facts: dict[str, Any] = field(default_factory=dict)  # what the reports show of the drill (filled here)
+    stop_when: list[str] = field(default_factory=list)  # --mnops-stop-when
+    stop_defaults: str = "auto"  # --mnops-stop-defaults
+    manual_stop: ManualStop = field(default_factory=lambda: ManualStop(Path(STOP_FILE)))  # --mnops-stop-file
 
 
 class Handoff(dict[str, Any]):
@@ -276,14 +289,16 @@ class ChaosRunner:
         timeline: Timeline,
         ledger: Ledger,
         guards: Guards,
-        node: pytest.Item,
+        test: DrillTest | None = None,
         training: bool = False,
         trainee_timeout_s: float = 120,
         scenario_dirs: Sequence[Path] = (),
         relative_to: Sequence[Path] = (),
     ) -> None:
         self.kube, self.target, self.timeline = kube, target, timeline
-        self.ledger, self.guards, self.node = ledger, guards, node
+        self.ledger, self.guards = ledger, guards
+        self.test = test or DrillTest()
+        self.spec, self.facts = self.test.spec, self.test.facts
         self.training, self.trainee_timeout_s = training, trainee_timeout_s
         # Where scenario names and relative paths are looked up (ini mnops_scenarios; the test file, the rootdir).
         self.scenario_dirs, self.relative_to = tuple(scenario_dirs), tuple(relative_to)
@@ -326,12 +341,12 @@ class ChaosRunner:
         actions, reverts = self._targets(loaded, experiment, resolved, secrets, what)
         if self.guards.dry_run:
             self.guards.print_plan(loaded.name, experiment, actions, reverts)
-            pytest.skip(f"--mnops-dry-run: {loaded.name} planned, nothing changed")
+            raise DryRunPlanned(f"--mnops-dry-run: {loaded.name} planned, nothing changed")
         self._check_something_injected(actions, phases, what)
         if RECOVERY_PROBE in phases:
             handoff[STEADY_STATE_KEY] = (experiment, secrets)
             experiment["method"].append(self._recovery_probe())
-        drill_facts(self.node)["phases"] = how
+        self.facts["phases"] = how
         # Fail closed: no fault goes in while the monitoring that would show its blast (and a real incident
         # meanwhile) does not answer.
         for service, key in (("Prometheus", "prometheus_url"), ("Alertmanager", "alertmanager_url")):
@@ -343,7 +358,7 @@ class ChaosRunner:
         def record() -> Entry:
             return self.ledger.record_injection(
                 scenario=loaded.name,
-                test=self.node.nodeid,
+                test=self.test.test_id,
                 configuration=plain(resolved),
                 rollbacks=loaded.rollbacks,
                 secrets=_references(loaded.experiment.get("secrets") or {}),
@@ -365,7 +380,7 @@ class ChaosRunner:
         journal = DrillJournal.from_journal(loaded.name, raw, phases)
         self._record(loaded, config, journal)
         if watch.stopped is not None:
-            drill_facts(self.node)["stopped"] = watch.stopped.facts()
+            self.facts["stopped"] = watch.stopped.facts()
             watch.raise_if_stopped()
         if journal.status == "interrupted":
             raise KeyboardInterrupt(f"{loaded.name} interrupted; its faults were reverted")
@@ -405,7 +420,7 @@ class ChaosRunner:
 
     def _recovery_probe(self) -> dict[str, Any]:
         """The probe that waits for the experiment's steady state to be met again (see wait_for_steady_state)."""
-        spec = drill_spec(self.node) if self.node is not None else None
+        spec = self.spec
         production = spec.budget_s if spec and spec.budget_s else RECOVERY_S
         timeout = max(MIN_BUDGET_S, 2 * production * self.target.time_scale)  # room to measure an over-budget one
         return {
@@ -421,7 +436,7 @@ class ChaosRunner:
 
     def _check_reverts(self, scenario: Scenario, what: str) -> None:
         """An experiment that injects without rollbacks: only faults Kubernetes heals by itself, or an opt-in."""
-        if scenario.rollbacks or (self.node is not None and (spec := drill_spec(self.node)) and spec.heals_itself):
+        if scenario.rollbacks or (self.spec is not None and self.spec.heals_itself):
             return
         lasting = [a for a in scenario.actions if call_of(a) not in SELF_HEALING]
         if lasting:
@@ -460,7 +475,7 @@ class ChaosRunner:
 
     def _record(self, scenario: Scenario, config: dict[str, Any], journal: DrillJournal) -> None:
         """Facts for the reports: outputs worth showing, the plotted series, the journal summary."""
-        facts = drill_facts(self.node)
+        facts = self.facts
         outputs = {a.name: a.output for a in journal.activities if isinstance(a.output, dict)}
         facts.update(scenario=scenario.name, journal=journal.summary(), problems=journal.problems())
         facts["alerts"] = sorted({o["alert"] for o in outputs.values() if o.get("state") == "firing" and "alert" in o})
@@ -513,13 +528,13 @@ class ChaosRunner:
     def prove(self, journal: DrillJournal) -> None:
         """Fail the drill, naming what was not detected or recovered, or a recovery over its budget."""
         problems = list(journal.problems())
-        if "revert_error" in drill_facts(self.node):
-            problems.append(drill_facts(self.node)["revert_error"])
-        spec = drill_spec(self.node)
+        if "revert_error" in self.facts:
+            problems.append(self.facts["revert_error"])
+        spec = self.spec
         mttr = self.timeline.mttr_s
         if spec and spec.budget_s is not None and mttr is not None:
             budget = max(MIN_BUDGET_S, spec.budget_s * self.target.time_scale)
-            drill_facts(self.node)["budget_s"] = round(budget, 1)
+            self.facts["budget_s"] = round(budget, 1)
             if mttr > budget:
                 problems.append(
                     f"OVER BUDGET: recovered after {mttr:.1f}s, budget {budget:.0f}s "
@@ -532,19 +547,18 @@ class ChaosRunner:
 
     def _stop_watch(self, experiment: dict[str, Any], config: dict[str, Any], name: str) -> stop.StopWatch:
         """The drill's stop conditions, checked once now: one that holds already means nothing is injected."""
-        spec = drill_spec(self.node)
+        spec = self.spec
         conditions = stop.conditions_for(
-            option=option_value(self.node.config, "stop-when"),
+            option=self.test.stop_when,
             marker=spec.stop_when if spec else (),
-            defaults=option_value(self.node.config, "stop-defaults"),
+            defaults=self.test.stop_defaults,
             sandbox=self.target.sandbox,
             experiment=experiment,
         )
-        manual = self.node.config.stash[SESSION_KEY].manual_stop
         watch = stop.watch_for(
             conditions,
             configuration=config,
-            manual=manual,
+            manual=self.test.manual_stop,
             what=f"drill {name}",
             checks=(
                 stop.api_server_answers(self.kube.server_version),
@@ -555,7 +569,7 @@ class ChaosRunner:
         try:
             watch.check_before()
         except stop.DrillStopped:
-            drill_facts(self.node)["stopped"] = watch.stopped.facts() if watch.stopped else {}
+            self.facts["stopped"] = watch.stopped.facts() if watch.stopped else {}
             raise
         return watch
 
@@ -576,7 +590,7 @@ class ChaosRunner:
         try:
             revert(entry)
         except Exception as exc:
-            drill_facts(self.node)["revert_error"] = (
+            self.facts["revert_error"] = (
                 f"REVERT FAILED: {entry.describe()}: {exc}. It stays in the ledger: run `mnops recover`."
             )
             return

@@ -11,7 +11,8 @@ from typing import Any
 from pytest_mnops.errors import GuardViolation
 from pytest_mnops.guards.targets import ActionTarget
 from pytest_mnops.k8s import Kube, resources
-from pytest_mnops.target import SANDBOX_CONTEXT, Target
+from pytest_mnops.names import SANDBOX_CONTEXT
+from pytest_mnops.target import Target
 
 DECLARED = "extensions[mnops].blast"
 # chaostoolkit-kubernetes reads these from an activity's secrets before the environment: a scenario setting them

@@ -8,8 +8,8 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from pytest_mnops.markers import DrillSpec
-from pytest_mnops.session import FACTS_KEY, TIMELINE_KEY
+from pytest_mnops.drills import DrillSpec
+from pytest_mnops.stash import FACTS_KEY, TIMELINE_KEY
 from pytest_mnops.timeline import DETECTED, RECOVERED, Event
 
 if TYPE_CHECKING:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import shutil
 import subprocess
 import threading
@@ -401,3 +402,9 @@ def client_tool_dirs() -> list[Path]:
         if path is not None and path.parent not in dirs:
             dirs.append(path.parent)
     return dirs
+
+
+def path_export(dirs: list[Path]) -> str:
+    """kubectl and `kubectl argo rollouts` first on PATH; the shell expands the rest of PATH itself."""
+    prefix = "".join(f"{shlex.quote(str(d))}:" for d in dirs)
+    return f'export PATH={prefix}"$PATH"'

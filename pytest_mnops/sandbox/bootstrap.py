@@ -13,9 +13,11 @@ from pytest_mnops import app
 from pytest_mnops.assets import load_yaml_documents
 from pytest_mnops.errors import SandboxError
 from pytest_mnops.k8s import Kube, condition_true, resources
-from pytest_mnops.rollouts import ANALYSIS_DONE, HASH_LABEL, Rollout
+from pytest_mnops.names import ARGO_NAMESPACE, FAKE_NODE_ANNOTATION, ROLLOUT_HASH_LABEL
+from pytest_mnops.rollouts import ANALYSIS_DONE, Rollout
 from pytest_mnops.sandbox import binaries
-from pytest_mnops.sandbox.cluster import ARGO_NAMESPACE, ASSETS, FAKE_NODE_ANNOTATION, SandboxSettings
+from pytest_mnops.sandbox.layout import ASSETS
+from pytest_mnops.sandbox.settings import SandboxSettings
 
 Progress = Callable[[str], None]
 Obj = dict[str, Any]
@@ -159,7 +161,7 @@ def _wait_targets_up(settings: SandboxSettings) -> None:
 
 def _runs_of(rollout: Rollout, runs: list[Obj], pod_hash: str) -> list[Obj]:
     owned = [r for r in runs if any(o.get("name") == rollout.name for o in r["metadata"].get("ownerReferences") or [])]
-    return [r for r in owned if (r["metadata"].get("labels") or {}).get(HASH_LABEL) == pod_hash]
+    return [r for r in owned if (r["metadata"].get("labels") or {}).get(ROLLOUT_HASH_LABEL) == pod_hash]
 
 
 def judged_stable(rollout: Rollout) -> bool:

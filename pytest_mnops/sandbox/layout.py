@@ -10,6 +10,8 @@ HOST = "127.0.0.1"
 DEFAULT_STATE_DIR = Path(".mnops/sandbox")
 # Below Linux's ephemeral range (32768-60999), where outgoing connections would collide with our ports.
 DEFAULT_PORT_BASE = 20000
+# What the sandbox ships with the package: CRDs, the audit policy, KWOK stages.
+ASSETS = Path(__file__).parent / "assets"
 
 
 def cache_dir() -> Path:

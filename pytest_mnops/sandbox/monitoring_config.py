@@ -8,9 +8,9 @@ import yaml
 
 from pytest_mnops import assets
 from pytest_mnops.observability.rules import write_rules
-from pytest_mnops.sandbox.cluster import SandboxSettings
 from pytest_mnops.sandbox.layout import DEFAULT_PORT_BASE, HOST, Ports
 from pytest_mnops.sandbox.pki import Pki
+from pytest_mnops.sandbox.settings import SandboxSettings
 from pytest_mnops.timescale import scale_tree
 
 SCRAPE_INTERVAL = "1s"

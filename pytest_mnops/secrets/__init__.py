@@ -1,7 +1,7 @@
 """GitHub Actions secret rotation (PyGithub + PyNaCl) with an audit log that never holds a value.
 
 ``secrets.github`` is the only module importing PyGithub. The names below load on first use (PEP 562), so
-importing ``pytest_mnops.secrets.cli`` for ``mnops --help`` does not pay for PyGithub.
+importing ``pytest_mnops.cli.secrets`` for ``mnops --help`` does not pay for PyGithub.
 """
 
 from __future__ import annotations

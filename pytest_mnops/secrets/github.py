@@ -25,14 +25,13 @@ from github.Environment import Environment
 from github.Repository import Repository
 
 from pytest_mnops.errors import ConfigError, SecretsError
+from pytest_mnops.names import DEFAULT_GITHUB_URL, GITHUB_TOKEN_ENV, github_token
 
 if TYPE_CHECKING:
     from pytest_mnops.secrets.rotation import SecretValue
 
 T = TypeVar("T")
-TOKEN_ENV_VARS = ("GITHUB_TOKEN", "MNOPS_GITHUB_TOKEN")
 URL_ENV = "MNOPS_GITHUB_URL"
-DEFAULT_BASE_URL = "https://api.github.com"
 LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1"}
 REPO_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9-]*/[A-Za-z0-9._-]+")
 # GitHub's rules: letters, digits and underscores, not starting with a digit or the reserved GITHUB_ prefix.
@@ -44,18 +43,17 @@ TOKEN_FIX = (
 
 
 def token_from_env() -> str:
-    for name in TOKEN_ENV_VARS:
-        token = os.environ.get(name, "").strip()
-        if token:
-            return token
+    token = github_token()
+    if token:
+        return token
     raise ConfigError(
-        f"no GitHub token: neither {' nor '.join(TOKEN_ENV_VARS)} is set. Fix: export GITHUB_TOKEN with "
+        f"no GitHub token: neither {' nor '.join(GITHUB_TOKEN_ENV)} is set. Fix: export GITHUB_TOKEN with "
         f"{TOKEN_FIX}; for the sandbox's GitHub stand-in use its token (docs/github-secrets-setup-guide.md)."
     )
 
 
 def base_url_from_env() -> str:
-    return os.environ.get(URL_ENV, "").strip() or DEFAULT_BASE_URL
+    return os.environ.get(URL_ENV, "").strip() or DEFAULT_GITHUB_URL
 
 
 def check_repo_name(repo: str) -> None:

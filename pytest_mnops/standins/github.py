@@ -36,8 +36,9 @@ from nacl.exceptions import CryptoError
 from nacl.public import PrivateKey, SealedBox
 
 from pytest_mnops.errors import ConfigError
-from pytest_mnops.sandbox.cluster import GITHUB_REPO as DEFAULT_REPO
-from pytest_mnops.sandbox.cluster import GITHUB_TOKEN as DEFAULT_TOKEN
+from pytest_mnops.names import SANDBOX_GITHUB_REPO as DEFAULT_REPO
+from pytest_mnops.names import SANDBOX_GITHUB_TOKEN as DEFAULT_TOKEN
+from pytest_mnops.sandbox.settings import SandboxSettings
 
 log = logging.getLogger(__name__)
 
@@ -581,8 +582,6 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--state-dir", type=Path, required=True, help="the sandbox state directory")
     args = parser.parse_args(argv)
-    from pytest_mnops.sandbox.cluster import SandboxSettings  # heavy; only the process needs it
-
     settings = SandboxSettings.load(args.state_dir)
     if settings is None:
         print(

@@ -18,8 +18,8 @@ from urllib.parse import parse_qs, urlparse
 
 from aiosmtpd.controller import Controller
 
-from pytest_mnops.sandbox.cluster import SandboxSettings
 from pytest_mnops.sandbox.layout import HOST
+from pytest_mnops.sandbox.settings import SandboxSettings
 
 EMAIL_CHANNEL = "email"
 

@@ -36,14 +36,15 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from pytest_mnops.errors import ClusterError
 from pytest_mnops.k8s import Kube, pod_ready, resources
 from pytest_mnops.k8s.client import Resource
+from pytest_mnops.names import DEPLOYMENT_HASH_LABEL, ROLLOUT_HASH_LABEL
 from pytest_mnops.sandbox.apps import TRAFFIC_LABEL
-from pytest_mnops.sandbox.cluster import SandboxSettings
 from pytest_mnops.sandbox.layout import HOST
+from pytest_mnops.sandbox.settings import SandboxSettings
 from pytest_mnops.timescale import seconds
 
 ERROR_RATIO = "traffic.mnops.dev/error-ratio"
 LATENCY_MS = "traffic.mnops.dev/latency-ms"
-HASH_LABELS = ("rollouts-pod-template-hash", "pod-template-hash")
+HASH_LABELS = (ROLLOUT_HASH_LABEL, DEPLOYMENT_HASH_LABEL)
 DEFAULT_LATENCY_MS = 20.0
 # What an app exports when its profile declares nothing: the Prometheus naming conventions for HTTP servers.
 DEFAULT_TRAFFIC = {

@@ -24,8 +24,9 @@ import yaml
 from pytest_mnops import app, assets, workers
 from pytest_mnops.errors import ConfigError
 from pytest_mnops.k8s import Kube
+from pytest_mnops.names import SANDBOX_CONTEXT
 from pytest_mnops.rollouts import Rollout
-from pytest_mnops.sandbox.cluster import CONTEXT, SandboxSettings
+from pytest_mnops.sandbox.settings import SandboxSettings
 
 TRAINEE_IDENTITY = "trainee"
 ROOM_LABEL = "mnops.io/training-room"
@@ -81,9 +82,9 @@ def trainee_names(count: int, names: list[str]) -> list[str]:
 def set_up(settings: SandboxSettings, directory: Path, *, names: list[str], prefix: str, say: Say) -> Room:
     """Each trainee's namespace, app, identity and kubeconfig; returns once every app is Healthy."""
     from pytest_mnops.sandbox import binaries
-    from pytest_mnops.sandbox.cli import path_export
+    from pytest_mnops.sandbox.binaries import path_export
 
-    admin = Kube(kubeconfig=str(settings.layout.kubeconfig), context=CONTEXT)
+    admin = Kube(kubeconfig=str(settings.layout.kubeconfig), context=SANDBOX_CONTEXT)
     trainees = []
     path_line = path_export(binaries.client_tool_dirs())
     for name in names:
@@ -134,7 +135,7 @@ def trainee_env(kubeconfig: Path, namespace: str, settings: SandboxSettings, pat
 
 
 def tear_down(settings: SandboxSettings, room: Room, say: Say) -> None:
-    admin = Kube(kubeconfig=str(settings.layout.kubeconfig), context=CONTEXT)
+    admin = Kube(kubeconfig=str(settings.layout.kubeconfig), context=SANDBOX_CONTEXT)
     for trainee in room.trainees:
         say(f"mnops: {trainee.name}: removing namespace {trainee.namespace}")
         app.remove_namespace(admin, trainee.namespace)

@@ -15,7 +15,8 @@ from typing import Any
 
 from pytest_mnops.errors import ClusterError
 from pytest_mnops.k8s import Kube, pod_ready, resources
-from pytest_mnops.rollouts import HASH_LABEL, Rollout, read_status
+from pytest_mnops.names import ROLLOUT_HASH_LABEL
+from pytest_mnops.rollouts import Rollout, read_status
 from pytest_mnops.training import effects
 from pytest_mnops.training.audit import AuditTrail, Write
 
@@ -126,7 +127,7 @@ def _audit_log(configuration: Configuration) -> Path | None:
     if configuration.get("apiserver_audit_log"):  # a readable copy of another cluster's log
         return Path(configuration["apiserver_audit_log"])
     if configuration.get("sandbox") and configuration.get("sandbox_dir"):
-        from pytest_mnops.sandbox.cluster import SandboxSettings
+        from pytest_mnops.sandbox.settings import SandboxSettings
 
         settings = SandboxSettings.load(configuration["sandbox_dir"])
         return settings.layout.audit_log if settings else None
@@ -172,9 +173,9 @@ def await_trainee(step: str, configuration: Configuration, timeout_s: float | st
     watcher = _Watcher(rollout, trail)
     start = watcher.poll()
     earlier = frozenset(
-        rs["metadata"]["labels"][HASH_LABEL]
+        rs["metadata"]["labels"][ROLLOUT_HASH_LABEL]
         for rs in rollout.replica_sets()
-        if rs["metadata"].get("labels", {}).get(HASH_LABEL) not in (None, start.current_hash)
+        if rs["metadata"].get("labels", {}).get(ROLLOUT_HASH_LABEL) not in (None, start.current_hash)
     )
     ending_seen: float | None = None
     while True:
@@ -295,7 +296,7 @@ def _stable_restored_s(rollout: Rollout, stable: str, spec: Step, prompted: floa
         if status.trusted and status.stable_hash != stable:
             return -1.0  # the release went through: the old stable is not coming back
         ready = [p for p in pods if pod_ready(p)]
-        on_stable = {p["metadata"].get("labels", {}).get(HASH_LABEL) for p in ready} == {stable}
+        on_stable = {p["metadata"].get("labels", {}).get(ROLLOUT_HASH_LABEL) for p in ready} == {stable}
         healthy = status.trusted and status.phase == "Healthy" and status.stable_is_current and not status.aborted
         if on_stable and len(ready) >= desired and (healthy or not spec.restored_needs_healthy):
             return round(time.time() - prompted, 2)

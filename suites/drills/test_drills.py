@@ -15,7 +15,7 @@ import pytest
 
 from pytest_mnops.chaos.journal import DrillJournal
 from pytest_mnops.chaos.runner import ChaosRunner
-from pytest_mnops.session import drill_facts
+from pytest_mnops.stash import drill_facts
 
 
 def record_proof(request: pytest.FixtureRequest, journal: DrillJournal) -> None:

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 import pytest
 
-from pytest_mnops.markers import CATEGORIES
+from pytest_mnops.drills import CATEGORIES
 
 if TYPE_CHECKING:
     from pytest_mnops.k8s import Kube

@@ -64,13 +64,13 @@ def test_cli_command_exists(cli_help: dict[str, subprocess.CompletedProcess[str]
         f"`{shown}` (python -m pytest_mnops.cli) exited {proc.returncode}: "
         f"{(proc.stderr or proc.stdout).strip()[-600:]}. The runbooks and docs tell operators to use it. "
         "Fix: install a pytest-mnops that provides the command (`pip install -U pytest-mnops`), or register "
-        "the subcommand in pytest_mnops/cli.py."
+        "the subcommand in pytest_mnops/cli/ (one module per command)."
     )
     if not command:
         missing = [c for c in COMMANDS if c and c not in proc.stdout]
         assert not missing, (
             f"`mnops --help` does not list the subcommand(s) {', '.join(missing)}. "
-            "Fix: register them in pytest_mnops/cli.py."
+            "Fix: register them in pytest_mnops/cli/__init__.py."
         )
 
 

@@ -17,7 +17,8 @@ import yaml
 from pytest_mnops import app, assets
 from pytest_mnops.errors import ClusterError
 from pytest_mnops.k8s import Kube, Resource, resources
-from pytest_mnops.rollouts import HASH_LABEL, REVISION_ANNOTATION, Rollout
+from pytest_mnops.names import ROLLOUT_HASH_LABEL
+from pytest_mnops.rollouts import REVISION_ANNOTATION, Rollout
 from pytest_mnops.target import Target
 
 Obj = dict[str, Any]
@@ -321,12 +322,12 @@ def test_stable_revision_analysis_not_failed(rollout: Rollout, rollout_obj: Obj,
             "available. Fix: see the deployment checks and `kubectl argo rollouts get rollout`.",
             pytrace=False,
         )
-    runs = [r for r in rollout.analysis_runs() if (r["metadata"].get("labels") or {}).get(HASH_LABEL) == stable]
+    runs = [r for r in rollout.analysis_runs() if (r["metadata"].get("labels") or {}).get(ROLLOUT_HASH_LABEL) == stable]
     if not runs:
         revisions = {
             h: rev
             for rev, rs in rollout.revisions().items()
-            if (h := (rs["metadata"].get("labels") or {}).get(HASH_LABEL))
+            if (h := (rs["metadata"].get("labels") or {}).get(ROLLOUT_HASH_LABEL))
         }
         not_applicable(
             f"stable revision {revisions.get(stable, '?')} ({stable}) of Rollout "

@@ -36,10 +36,13 @@ import yaml
 
 from pytest_mnops import app
 from pytest_mnops.k8s import Kube, resources
+from pytest_mnops.names import SANDBOX_CONTEXT
 from pytest_mnops.rollouts import Rollout
 from pytest_mnops.sandbox import binaries, monitoring_config
-from pytest_mnops.sandbox.cluster import CONTEXT, Component, Sandbox, SandboxSettings, default_state_dir
+from pytest_mnops.sandbox.cluster import Sandbox
+from pytest_mnops.sandbox.components import Component
 from pytest_mnops.sandbox.processes import Supervisor
+from pytest_mnops.sandbox.settings import SandboxSettings, default_state_dir
 
 ROOT = Path(__file__).resolve().parents[2]
 STATE_DIR = ROOT / default_state_dir()
@@ -172,7 +175,7 @@ def own_port_base(request: pytest.FixtureRequest, shared_sandbox: SandboxSetting
 
 @pytest.fixture(scope="module")
 def kube(sandbox: SandboxSettings) -> Kube:
-    kube = Kube(kubeconfig=str(sandbox.layout.kubeconfig), context=CONTEXT)
+    kube = Kube(kubeconfig=str(sandbox.layout.kubeconfig), context=SANDBOX_CONTEXT)
     kube.server_version()  # a sandbox that is not answering fails here, with the client's explanation
     return kube
 

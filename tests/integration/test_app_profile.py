@@ -21,10 +21,11 @@ import requests
 import yaml
 
 from pytest_mnops import app
+from pytest_mnops.drills import DRILLS
 from pytest_mnops.k8s import Kube, resources
-from pytest_mnops.markers import DRILLS
+from pytest_mnops.names import SANDBOX_CONTEXT
 from pytest_mnops.rollouts import Rollout
-from pytest_mnops.sandbox.cluster import CONTEXT, SandboxSettings
+from pytest_mnops.sandbox.settings import SandboxSettings
 from tests.integration.conftest import ROOT, alertmanager_config_edited, drill_argv, in_namespace
 
 CHECKOUT = ROOT / "examples" / "checkout"
@@ -69,8 +70,8 @@ def checkout_args(namespace: str, profile: Path = PROFILE) -> tuple[str, ...]:
 def off_sandbox(sandbox: SandboxSettings, argv: list[str]) -> list[str]:
     """The same run as against a real cluster: the sandbox's addresses given explicitly, no --mnops-sandbox."""
     at = argv.index("--mnops-sandbox")
-    target = ("--mnops-kubeconfig", str(sandbox.layout.kubeconfig.resolve()), "--mnops-context", CONTEXT)
-    return [*argv[:at], *target, "--mnops-allow-context", CONTEXT, *argv[at + 1 :]]
+    target = ("--mnops-kubeconfig", str(sandbox.layout.kubeconfig.resolve()), "--mnops-context", SANDBOX_CONTEXT)
+    return [*argv[:at], *target, "--mnops-allow-context", SANDBOX_CONTEXT, *argv[at + 1 :]]
 
 
 def test_all_seven_drills_prove_checkout_through_its_profile_with_alertmanager_proof(

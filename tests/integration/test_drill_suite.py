@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
+from pytest_mnops.drills import DRILLS
 from pytest_mnops.guards.ledger import Ledger
-from pytest_mnops.markers import DRILLS
-from pytest_mnops.sandbox.cluster import SandboxSettings
+from pytest_mnops.sandbox.settings import SandboxSettings
 from tests.integration.conftest import run_drills
 
 pytestmark = pytest.mark.own_sandbox("drills")

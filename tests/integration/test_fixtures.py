@@ -10,10 +10,11 @@ import pytest
 
 from pytest_mnops import app
 from pytest_mnops.k8s import Kube, resources
+from pytest_mnops.names import ROLLOUT_HASH_LABEL
 from pytest_mnops.observability.alerts import Alerts
 from pytest_mnops.observability.prometheus import Prometheus
-from pytest_mnops.rollouts import HASH_LABEL, Rollout, read_status
-from pytest_mnops.sandbox.cluster import SandboxSettings
+from pytest_mnops.rollouts import Rollout, read_status
+from pytest_mnops.sandbox.settings import SandboxSettings
 
 FAULTY = {"traffic.mnops.dev/error-ratio": "0.5", "traffic.mnops.dev/latency-ms": "40"}
 GOOD = {"traffic.mnops.dev/error-ratio": "0", "traffic.mnops.dev/latency-ms": "40"}
@@ -111,7 +112,7 @@ def test_abort_then_retry_and_undo(rollout: Rollout) -> None:
     rollout.abort()
     rollout.wait_for(aborted=True, timeout_s=60)
     revisions = rollout.revisions()
-    stable_revision = next(r for r, rs in revisions.items() if rs["metadata"]["labels"][HASH_LABEL] == stable)
+    stable_revision = next(r for r, rs in revisions.items() if rs["metadata"]["labels"][ROLLOUT_HASH_LABEL] == stable)
     rollout.undo(stable_revision)
     final = rollout.wait_for(phase="Healthy", stable_is_current=True, timeout_s=120)
     assert final.stable_hash == stable
@@ -125,7 +126,7 @@ def test_a_faulty_canary_fails_its_analysis_and_is_aborted(rollout: Rollout) -> 
     status = rollout.wait_for(aborted=True, timeout_s=60)
     assert status.phase == "Degraded"
     stable = next(
-        r for r, rs in rollout.revisions().items() if rs["metadata"]["labels"][HASH_LABEL] == status.stable_hash
+        r for r, rs in rollout.revisions().items() if rs["metadata"]["labels"][ROLLOUT_HASH_LABEL] == status.stable_hash
     )
     rollout.undo(stable)
     rollout.wait_for(phase="Healthy", stable_is_current=True, timeout_s=120)

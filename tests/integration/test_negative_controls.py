@@ -21,8 +21,10 @@ from pytest_mnops.k8s import Kube, resources
 from pytest_mnops.observability import rules
 from pytest_mnops.profile import analysis_template_refs
 from pytest_mnops.rollouts import Rollout
-from pytest_mnops.sandbox.cluster import CONTROLLER_MANAGER, RECEIVERS, Sandbox, SandboxSettings
+from pytest_mnops.sandbox.cluster import Sandbox
+from pytest_mnops.sandbox.components import CONTROLLER_MANAGER, RECEIVERS
 from pytest_mnops.sandbox.processes import Supervisor
+from pytest_mnops.sandbox.settings import SandboxSettings
 from tests.integration.conftest import alertmanager_config_edited, in_namespace, run_drills
 
 pytestmark = pytest.mark.own_sandbox("negative-controls")

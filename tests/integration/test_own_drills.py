@@ -24,7 +24,7 @@ import pytest
 from pytest_mnops import cli
 from pytest_mnops.guards.ledger import Ledger
 from pytest_mnops.k8s import Kube, resources
-from pytest_mnops.sandbox.cluster import SandboxSettings
+from pytest_mnops.sandbox.settings import SandboxSettings
 from tests.integration.conftest import ROOT, deploy_app
 
 DOC = ROOT / "docs" / "write-your-own-drill.md"

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from pytest_mnops.sandbox.cluster import SandboxSettings
+from pytest_mnops.sandbox.settings import SandboxSettings
 from tests.integration.conftest import ROOT, in_namespace
 
 BUILD_TIMEOUT_S = 600

@@ -20,12 +20,13 @@ import pytest
 import yaml
 
 from pytest_mnops import workers
+from pytest_mnops.drills import DRILLS
 from pytest_mnops.errors import ClusterError
 from pytest_mnops.guards.ledger import Ledger
 from pytest_mnops.k8s import Kube, resources
 from pytest_mnops.k8s.rbac import DRILL_PERMISSIONS, IMPLIED, from_audit_event
-from pytest_mnops.markers import DRILLS
-from pytest_mnops.sandbox.cluster import CONTEXT, SandboxSettings
+from pytest_mnops.names import SANDBOX_CONTEXT
+from pytest_mnops.sandbox.settings import SandboxSettings
 from pytest_mnops.target import Target
 from tests.integration.conftest import ROOT, drill_argv
 
@@ -122,7 +123,7 @@ def worker_instance(sandbox: SandboxSettings, tmp_path: Path) -> Iterator[Target
     """What an xdist worker `gw99` gets: its own namespace, app instance and identity."""
     base = Target(
         kubeconfig=str(sandbox.layout.kubeconfig),
-        context=CONTEXT,
+        context=SANDBOX_CONTEXT,
         namespace=f"{BASE_NAMESPACE}-gw99-{uuid.uuid4().hex[:6]}",
         app="machine-native-ops",
         prometheus_url=sandbox.prometheus_url,
@@ -148,7 +149,7 @@ def test_a_worker_identity_is_refused_outside_its_namespace_and_the_audit_shows_
     assert kubeconfig.stat().st_mode & 0o077 == 0, "the worker kubeconfig holds a token: owner-only"
     token = yaml.safe_load(kubeconfig.read_text())["users"][0]["user"]["token"]
     offset = sandbox.layout.audit_log.stat().st_size
-    drill = Kube(kubeconfig=str(kubeconfig), context=CONTEXT)
+    drill = Kube(kubeconfig=str(kubeconfig), context=SANDBOX_CONTEXT)
     own_pods, _ = drill.list(resources.POD, namespace=worker_instance.namespace)
     victim = kube.list(resources.POD, namespace=BASE_NAMESPACE)[0][0]["metadata"]["name"]
     with pytest.raises(ClusterError, match="403") as refused:

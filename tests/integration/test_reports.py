@@ -23,13 +23,14 @@ from typing import Any
 
 import pytest
 
-from pytest_mnops.markers import DRILLS
+from pytest_mnops.drills import DRILLS
 from pytest_mnops.observability.prometheus import Prometheus
 from pytest_mnops.reporting import browser
 from pytest_mnops.reporting.figure import FAULT_WINDOW_COLOUR
 from pytest_mnops.sandbox import binaries
-from pytest_mnops.sandbox.cluster import CONTROLLER_MANAGER, SandboxSettings
+from pytest_mnops.sandbox.components import CONTROLLER_MANAGER
 from pytest_mnops.sandbox.processes import Supervisor
+from pytest_mnops.sandbox.settings import SandboxSettings
 from tests.integration.conftest import ROOT, drill_argv, start_component
 
 # The regression test restarts the controller-manager and the game day drills the shared namespace: sandbox-wide.

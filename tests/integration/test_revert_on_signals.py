@@ -22,7 +22,7 @@ from pytest_mnops.guards.ledger import Ledger
 from pytest_mnops.k8s import Kube, pod_ready, resources
 from pytest_mnops.profile import RUN_ANNOTATION
 from pytest_mnops.rollouts import Rollout
-from pytest_mnops.sandbox.cluster import SandboxSettings
+from pytest_mnops.sandbox.settings import SandboxSettings
 from tests.integration.conftest import ROOT, drill_argv, in_namespace
 
 LATENCY_FAULT = "mnops-high-latency"

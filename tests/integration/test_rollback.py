@@ -18,11 +18,12 @@ import requests
 
 from pytest_mnops import app, cli, profile
 from pytest_mnops.k8s import Kube, pod_ready, resources
+from pytest_mnops.names import ROLLOUT_HASH_LABEL
 from pytest_mnops.notify import Notifier
 from pytest_mnops.observability.prometheus import Prometheus
 from pytest_mnops.rollback import RollbackHelper, RollbackResult
-from pytest_mnops.rollouts import HASH_LABEL, Rollout, RolloutStatus, read_status
-from pytest_mnops.sandbox.cluster import SandboxSettings
+from pytest_mnops.rollouts import Rollout, RolloutStatus, read_status
+from pytest_mnops.sandbox.settings import SandboxSettings
 
 pytestmark = pytest.mark.integration
 
@@ -93,7 +94,7 @@ def assert_stable_serves_everything(rollout: Rollout, result: RollbackResult, st
     assert not rollout.get()["status"].get("abort")
     pods, _ = rollout.kube.list(resources.POD, namespace=rollout.namespace, label_selector=f"app={app.APP_NAME}")
     ready = [p for p in pods if pod_ready(p)]
-    assert ready and {p["metadata"]["labels"][HASH_LABEL] for p in ready} == {stable_hash}
+    assert ready and {p["metadata"]["labels"][ROLLOUT_HASH_LABEL] for p in ready} == {stable_hash}
 
 
 def test_rollback_mid_canary_restores_stable_and_notifies(

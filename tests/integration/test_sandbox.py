@@ -17,7 +17,7 @@ from pytest_mnops.errors import ClusterError
 from pytest_mnops.k8s import Kube, condition_true, pod_ready, resources
 from pytest_mnops.rollouts import Rollout
 from pytest_mnops.sandbox import binaries
-from pytest_mnops.sandbox.cluster import SandboxSettings
+from pytest_mnops.sandbox.settings import SandboxSettings
 
 LABELS = {"app": "sandbox-probe"}
 

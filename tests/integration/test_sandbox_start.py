@@ -13,8 +13,9 @@ from pathlib import Path
 import pytest
 
 from pytest_mnops.errors import SandboxError
-from pytest_mnops.sandbox.cluster import Sandbox, SandboxSettings
+from pytest_mnops.sandbox.cluster import Sandbox
 from pytest_mnops.sandbox.processes import Supervisor
+from pytest_mnops.sandbox.settings import SandboxSettings
 
 pytestmark = pytest.mark.own_sandbox("sandbox-start")
 

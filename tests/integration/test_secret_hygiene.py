@@ -7,7 +7,7 @@ import subprocess
 from pathlib import Path
 
 from pytest_mnops.k8s import Kube, resources
-from pytest_mnops.sandbox.cluster import SandboxSettings
+from pytest_mnops.sandbox.settings import SandboxSettings
 from tests.integration.conftest import ROOT, drill_argv, in_namespace
 
 SECRET, KEY = "machine-native-ops-credentials", "api-token"

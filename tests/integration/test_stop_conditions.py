@@ -14,7 +14,7 @@ import pytest
 
 from pytest_mnops.guards.ledger import Ledger
 from pytest_mnops.k8s import Kube
-from pytest_mnops.sandbox.cluster import SandboxSettings
+from pytest_mnops.sandbox.settings import SandboxSettings
 from tests.integration.conftest import ROOT, drill_argv, in_namespace
 from tests.integration.test_revert_on_signals import as_in_a_terminal, latency_fault, wait_until
 

@@ -12,7 +12,7 @@ from pathlib import Path
 from pytest_mnops import app
 from pytest_mnops.k8s import Kube
 from pytest_mnops.rollouts import Rollout
-from pytest_mnops.sandbox.cluster import SandboxSettings
+from pytest_mnops.sandbox.settings import SandboxSettings
 from tests.integration.conftest import ROOT, drill_argv, in_namespace
 
 THINKING_S = 2.0

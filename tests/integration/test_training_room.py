@@ -22,7 +22,7 @@ import requests
 
 from pytest_mnops import app
 from pytest_mnops.sandbox.binaries import ROLLOUTS_VERSION
-from pytest_mnops.sandbox.cluster import SandboxSettings
+from pytest_mnops.sandbox.settings import SandboxSettings
 from tests.integration.conftest import ROOT
 
 APP = app.APP_NAME

@@ -21,12 +21,13 @@ import yaml
 
 from pytest_mnops.guards.ledger import Ledger
 from pytest_mnops.k8s import Kube, Resource, resources
+from pytest_mnops.names import SANDBOX_CONTEXT
 from pytest_mnops.observability.alerts import Alerts
 from pytest_mnops.observability.prometheus import Prometheus
 from pytest_mnops.observability.rules import RULES_FILE, reload_prometheus
 from pytest_mnops.rollouts import Rollout
-from pytest_mnops.sandbox.cluster import CONTEXT, SandboxSettings
 from pytest_mnops.sandbox.pki import Pki
+from pytest_mnops.sandbox.settings import SandboxSettings
 
 pytest_plugins = ["pytester"]
 pytestmark = pytest.mark.own_sandbox("validation")
@@ -67,7 +68,7 @@ def run_check(
     def run(*node_ids: str, **options: str) -> pytest.RunResult:
         settings = {
             "kubeconfig": str(sandbox.layout.kubeconfig),
-            "context": CONTEXT,
+            "context": SANDBOX_CONTEXT,
             "namespace": NAMESPACE,
             "app": APP,
             "prometheus-url": sandbox.prometheus_url,
@@ -528,7 +529,7 @@ def test_documentation_readme_command_not_in_ci_is_named(
 
 
 def test_every_category_has_a_breakage_test() -> None:
-    from pytest_mnops.markers import CATEGORIES
+    from pytest_mnops.drills import CATEGORIES
 
     names = [name for name in globals() if name.startswith("test_")]
     assert all(any(name.startswith(f"test_{c}_") for name in names) for c in CATEGORIES), json.dumps(names)

@@ -17,7 +17,7 @@ import pytest
 
 from pytest_mnops.k8s import Kube, resources
 from pytest_mnops.rollouts import Rollout
-from pytest_mnops.sandbox.cluster import SandboxSettings
+from pytest_mnops.sandbox.settings import SandboxSettings
 from tests.integration.conftest import ROOT, in_namespace
 
 APP = "storefront"

@@ -19,7 +19,8 @@ from typing import Any
 import pytest
 import yaml
 
-from pytest_mnops.markers import CATEGORIES, MARKERS
+from pytest_mnops.drills import CATEGORIES
+from pytest_mnops.markers import MARKERS
 from pytest_mnops.options import BY_NAME, OPTIONS
 from pytest_mnops.sandbox.binaries import DEBIAN_BINARIES
 

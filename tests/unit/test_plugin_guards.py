@@ -11,12 +11,13 @@ import pytest
 
 from pytest_mnops.chaos.runner import ChaosRunner
 from pytest_mnops.chaos.scenarios import load
-from pytest_mnops.errors import GuardViolation, ScenarioError
+from pytest_mnops.errors import DryRunPlanned, GuardViolation, ScenarioError
 from pytest_mnops.guards.ledger import Ledger
 from pytest_mnops.guards.policy import Guards
 from pytest_mnops.guards.targets import derive
 from pytest_mnops.k8s import resources
-from pytest_mnops.target import SANDBOX_CONTEXT, Target
+from pytest_mnops.names import SANDBOX_CONTEXT
+from pytest_mnops.target import Target
 from pytest_mnops.timeline import Timeline
 
 TARGET = Target(
@@ -308,9 +309,8 @@ def _pod_failure_plan(
         timeline=Timeline(),
         ledger=Ledger(tmp_path / "ledger.jsonl"),
         guards=guards,
-        node=None,  # type: ignore[arg-type]  # a dry run stops before anything is recorded on the test
     )
-    with pytest.raises(pytest.skip.Exception):
+    with pytest.raises(DryRunPlanned):
         runner.run("pod-failure", selector="app=demo")
     return lines
 
@@ -440,7 +440,6 @@ def _runner(tmp_path: Path, kube: FakeKube) -> ChaosRunner:
         timeline=Timeline(),
         ledger=Ledger(tmp_path / "ledger.jsonl"),
         guards=guards,
-        node=None,  # type: ignore[arg-type]
     )
 
 
@@ -472,7 +471,7 @@ def test_an_experiment_without_rollbacks_is_refused_unless_kubernetes_heals_its_
     )
     assert "heals_itself=True" in str(info.value)
     kill = _terminate(label_selector="app=demo", ns="drills")
-    with pytest.raises(pytest.skip.Exception):  # accepted: planned in the dry run
+    with pytest.raises(DryRunPlanned):  # accepted: planned in the dry run
         _runner(tmp_path, kube).run(str(_experiment(tmp_path, kill)))
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from pytest_mnops.markers import CATEGORIES, DRILLS
+from pytest_mnops.drills import CATEGORIES, DRILLS
 
 SUITE = """
 import pytest

@@ -15,7 +15,7 @@ import pytest
 # Fake drills: the timeline is marked with explicit times, the facts are what a ChaosRunner would record.
 DRILLS = """
 import pytest
-from pytest_mnops.session import drill_facts
+from pytest_mnops.stash import drill_facts
 
 T0 = 1_700_000_000.0
 PLOT = {"query": 'sum(kube_pod_status_ready{namespace="drills",condition="true"})',
@@ -51,7 +51,7 @@ def test_rules_are_valid():
 PROVED_ONLY = DRILLS.split('@pytest.mark.drill("high-latency")')[0]
 SLOW = """
 import pytest
-from pytest_mnops.session import drill_facts
+from pytest_mnops.stash import drill_facts
 
 @pytest.mark.drill("canary-failure", budget_s=300)
 def test_slow_canary(timeline, request):
@@ -409,7 +409,7 @@ def test_game_day_summary_tops_the_html_report(reported: tuple[pytest.Pytester, 
 TIMED = """
 import os
 import pytest
-from pytest_mnops.session import drill_facts
+from pytest_mnops.stash import drill_facts
 
 @pytest.mark.drill("pod-failure")
 def test_pod_failure(timeline):

@@ -12,8 +12,9 @@ from typing import Any, cast
 
 import pytest
 
-from pytest_mnops import rollback_cli
+from pytest_mnops.cli import rollback as rollback_cli
 from pytest_mnops.errors import ClusterError, ConfigError, RollbackError, WaitTimeout
+from pytest_mnops.names import ROLLOUT_HASH_LABEL, SANDBOX_CONTEXT
 from pytest_mnops.notify import Delivery, Message, Notifier, redact_url, slack_payload
 from pytest_mnops.rollback import (
     HealthReport,
@@ -23,10 +24,10 @@ from pytest_mnops.rollback import (
     plan_rollback,
     snapshot_document,
 )
-from pytest_mnops.rollouts import HASH_LABEL, REVISION_ANNOTATION, read_status
-from pytest_mnops.sandbox.cluster import SandboxSettings
+from pytest_mnops.rollouts import REVISION_ANNOTATION, read_status
+from pytest_mnops.sandbox.settings import SandboxSettings
 from pytest_mnops.standins.receivers import Receivers
-from pytest_mnops.target import SANDBOX_CONTEXT, Target
+from pytest_mnops.target import Target
 
 Obj = dict[str, Any]
 NS, NAME = "shop", "machine-native-ops"
@@ -66,13 +67,13 @@ def replica_set(revision: int, pod_hash: str, image: str = "app:1") -> Obj:
     return {
         "metadata": {
             "name": f"{NAME}-{pod_hash}",
-            "labels": {"app": NAME, HASH_LABEL: pod_hash},
+            "labels": {"app": NAME, ROLLOUT_HASH_LABEL: pod_hash},
             "annotations": {REVISION_ANNOTATION: str(revision)},
         },
         "spec": {
             "replicas": 1,
             "template": {
-                "metadata": {"labels": {"app": NAME, HASH_LABEL: pod_hash}},
+                "metadata": {"labels": {"app": NAME, ROLLOUT_HASH_LABEL: pod_hash}},
                 "spec": {"containers": [{"name": "app", "image": image}]},
             },
         },
@@ -82,7 +83,7 @@ def replica_set(revision: int, pod_hash: str, image: str = "app:1") -> Obj:
 
 def pod(pod_hash: str, *, ready: bool = True) -> Obj:
     return {
-        "metadata": {"name": f"{NAME}-{pod_hash}-x", "labels": {"app": NAME, HASH_LABEL: pod_hash}},
+        "metadata": {"name": f"{NAME}-{pod_hash}-x", "labels": {"app": NAME, ROLLOUT_HASH_LABEL: pod_hash}},
         "status": {"phase": "Running", "conditions": [{"type": "Ready", "status": str(ready)}]},
     }
 
@@ -207,7 +208,7 @@ class FakeRollout:
         if not dry_run:
             stable = next(
                 rs for rs in self.history if int(rs["metadata"]["annotations"][REVISION_ANNOTATION]) == to_revision
-            )["metadata"]["labels"][HASH_LABEL]
+            )["metadata"]["labels"][ROLLOUT_HASH_LABEL]
             self.obj["status"].update(phase="Healthy", currentPodHash=stable, stableRS=stable)
 
     def resume(self) -> None:

@@ -9,7 +9,8 @@ import pytest
 
 from pytest_mnops.errors import ClusterError, NotFound
 from pytest_mnops.k8s import Resource, resources
-from pytest_mnops.rollouts import HASH_LABEL, REVISION_ANNOTATION, Rollout, read_status
+from pytest_mnops.names import ROLLOUT_HASH_LABEL
+from pytest_mnops.rollouts import REVISION_ANNOTATION, Rollout, read_status
 
 STEPS = [{"setWeight": 10}, {"pause": {"duration": "5s"}}, {"setWeight": 50}, {"pause": {}}, {"setWeight": 100}]
 
@@ -33,12 +34,15 @@ def _rs(revision: int | None, pod_hash: str, owner: str = "demo") -> dict[str, A
     return {
         "metadata": {
             "name": f"demo-{pod_hash}",
-            "labels": {"app": "demo", HASH_LABEL: pod_hash},
+            "labels": {"app": "demo", ROLLOUT_HASH_LABEL: pod_hash},
             "annotations": annotations,
             "ownerReferences": [{"kind": "Rollout", "name": owner}],
         },
         "spec": {
-            "template": {"metadata": {"labels": {"app": "demo", HASH_LABEL: pod_hash}}, "spec": {"image": pod_hash}}
+            "template": {
+                "metadata": {"labels": {"app": "demo", ROLLOUT_HASH_LABEL: pod_hash}},
+                "spec": {"image": pod_hash},
+            }
         },
     }
 

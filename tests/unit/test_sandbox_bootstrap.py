@@ -14,10 +14,11 @@ from pytest_mnops import app, assets
 from pytest_mnops.errors import SandboxError
 from pytest_mnops.k8s import Resource, resources
 from pytest_mnops.k8s.rbac import DRILL_PERMISSIONS, Permission, from_audit_event, role_rules
-from pytest_mnops.rollouts import HASH_LABEL, REVISION_ANNOTATION
+from pytest_mnops.names import ROLLOUT_HASH_LABEL
+from pytest_mnops.rollouts import REVISION_ANNOTATION
 from pytest_mnops.sandbox import bootstrap, monitoring_config
-from pytest_mnops.sandbox.cluster import SandboxSettings
 from pytest_mnops.sandbox.layout import DEFAULT_PORT_BASE, Ports
+from pytest_mnops.sandbox.settings import SandboxSettings
 from tests.unit.conftest import FakeServer, Request
 
 PROMETHEUS = "http://127.0.0.1:9090"
@@ -208,7 +209,7 @@ def _replica_set(revision: int, pod_hash: str) -> dict[str, Any]:
     return {
         "metadata": {
             "name": f"app-{pod_hash}",
-            "labels": {HASH_LABEL: pod_hash},
+            "labels": {ROLLOUT_HASH_LABEL: pod_hash},
             "annotations": {REVISION_ANNOTATION: str(revision)},
             "ownerReferences": [{"kind": "Rollout", "name": app.APP_NAME}],
         }
@@ -216,7 +217,7 @@ def _replica_set(revision: int, pod_hash: str) -> dict[str, Any]:
 
 
 def _run(pod_hash: str, phase: str) -> dict[str, Any]:
-    meta = {"name": f"run-{pod_hash}-{phase}", "labels": {HASH_LABEL: pod_hash}, "creationTimestamp": "t"}
+    meta = {"name": f"run-{pod_hash}-{phase}", "labels": {ROLLOUT_HASH_LABEL: pod_hash}, "creationTimestamp": "t"}
     return {"metadata": {**meta, "ownerReferences": [{"name": app.APP_NAME}]}, "status": {"phase": phase}}
 
 

@@ -14,8 +14,8 @@ import yaml
 
 from pytest_mnops import assets
 from pytest_mnops.chaos import scenarios
+from pytest_mnops.drills import DRILLS
 from pytest_mnops.errors import ConfigError, ScenarioError
-from pytest_mnops.markers import DRILLS
 
 SHIPPED = sorted(assets.path("scenarios").glob("*.yaml"))
 BASE = "pod-failure"  # method[0] is a background probe, method[1] the injecting action

@@ -213,7 +213,7 @@ def test_token_only_from_the_environment(
 ) -> None:
     monkeypatch.delenv("GITHUB_TOKEN", raising=False)
     monkeypatch.delenv("MNOPS_GITHUB_TOKEN", raising=False)
-    with pytest.raises(ConfigError, match=r"no GitHub token.*GITHUB_TOKEN nor MNOPS_GITHUB_TOKEN.*Fix:"):
+    with pytest.raises(ConfigError, match=r"no GitHub token.*MNOPS_GITHUB_TOKEN nor GITHUB_TOKEN.*Fix:"):
         SecretRotator(repo=REPO, base_url=standin.url, audit_log=audit_path)
     monkeypatch.setenv("MNOPS_GITHUB_TOKEN", TOKEN)
     monkeypatch.setenv("MNOPS_GITHUB_URL", standin.url)

@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 
+from pytest_mnops.cli import secrets as secrets_cli
 from pytest_mnops.errors import ClusterError
 from pytest_mnops.secrets import GENERATORS, short_hash
-from pytest_mnops.secrets import cli as secrets_cli
 from pytest_mnops.standins.github import DEFAULT_REPO, GitHubStandIn
 
 TOKEN = "test-token-3"

@@ -14,7 +14,7 @@ import pytest
 from pytest_mnops.errors import ConfigError
 from pytest_mnops.reporting.narration import narrate
 from pytest_mnops.sandbox import binaries
-from pytest_mnops.sandbox.cli import path_export
+from pytest_mnops.sandbox.binaries import path_export
 from pytest_mnops.timeline import OPERATOR_PROMPT, Event
 from pytest_mnops.training import effects, scoreboard, scoreboard_html, steps
 from pytest_mnops.training.audit import AuditTrail, Write, parse

@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 
 from pytest_mnops.chaos.journal import ActivityRun, DrillJournal, timestamp
-from pytest_mnops.chaos.runner import MIN_BUDGET_S, ChaosRunner
-from pytest_mnops.session import drill_facts
+from pytest_mnops.chaos.runner import MIN_BUDGET_S, ChaosRunner, DrillTest
+from pytest_mnops.drills import DrillSpec
 from pytest_mnops.timeline import DETECTED, INJECT, RECOVERED, Timeline
 
 T0 = 1_700_000_000.0
@@ -196,19 +196,12 @@ def test_the_raw_journal_is_kept_for_the_reports() -> None:
 # -- ChaosRunner.prove -----------------------------------------------------------------------------------
 
 
-class _Item:
-    """What prove() reads of a pytest item: the drill marker and the stash."""
-
-    def __init__(self, **marker: Any) -> None:
-        self.stash = pytest.Stash()
-        self.nodeid = "suites/drills/test_drills.py::test_pod_failure"
-        self.marker: pytest.Mark | None = pytest.mark.drill("pod-failure", **marker).mark
-
-    def get_closest_marker(self, name: str) -> pytest.Mark | None:
-        return self.marker if name == "drill" else None
+def _drill_test(**marker: Any) -> DrillTest:
+    """What prove() knows of the test: its drill marker (as the pytest layer parses it) and its report facts."""
+    return DrillTest(test_id="suites/drills/test_drills.py::test_pod_failure", spec=DrillSpec("pod-failure", **marker))
 
 
-def _runner(item: Any, *, mttr_s: float | None = 10.0, time_scale: float = 1.0) -> ChaosRunner:
+def _runner(item: DrillTest, *, mttr_s: float | None = 10.0, time_scale: float = 1.0) -> ChaosRunner:
     timeline = Timeline(started=T0)
     timeline.mark(INJECT, at=T0 + 5)
     if mttr_s is not None:
@@ -219,7 +212,7 @@ def _runner(item: Any, *, mttr_s: float | None = 10.0, time_scale: float = 1.0) 
         timeline=timeline,
         ledger=SimpleNamespace(),  # type: ignore[arg-type]
         guards=SimpleNamespace(),  # type: ignore[arg-type]
-        node=item,
+        test=item,
     )
 
 
@@ -230,14 +223,14 @@ def _failure(runner: ChaosRunner, journal: DrillJournal) -> str:
 
 
 def test_prove_passes_a_clean_journal_within_budget_and_records_the_budget() -> None:
-    item = _Item(budget_s=300)
+    item = _drill_test(budget_s=300)
     _runner(item, mttr_s=299.9).prove(_journal())
-    assert drill_facts(item)["budget_s"] == 300.0
+    assert item.facts["budget_s"] == 300.0
 
 
 def test_prove_names_every_problem_under_one_headline() -> None:
     run = [_run("alert-fired", "failed", exception=["no alert"]), _run("replicas-ready", "failed")]
-    assert _failure(_runner(_Item()), _journal(run=run)) == (
+    assert _failure(_runner(_drill_test()), _journal(run=run)) == (
         "drill pod-failure did not prove detection and recovery:\n"
         "  - NOT DETECTED: alert-fired: no alert\n"
         "  - NOT RECOVERED: replicas-ready: failed"
@@ -257,12 +250,12 @@ def test_prove_names_every_problem_under_one_headline() -> None:
 )
 def test_prove_fails_on_each_problem_alone(journal: DrillJournal) -> None:
     (problem,) = journal.problems()
-    assert _failure(_runner(_Item()), journal).endswith(f"\n  - {problem}")
+    assert _failure(_runner(_drill_test()), journal).endswith(f"\n  - {problem}")
 
 
 def test_prove_fails_when_the_runner_could_not_revert_a_leftover() -> None:
-    item = _Item()
-    drill_facts(item)["revert_error"] = "REVERT FAILED: pod-failure in namespace drills: boom. It stays in the ledger"
+    item = _drill_test()
+    item.facts["revert_error"] = "REVERT FAILED: pod-failure in namespace drills: boom. It stays in the ledger"
     assert _failure(_runner(item), _journal()) == (
         "drill pod-failure did not prove detection and recovery:\n"
         "  - REVERT FAILED: pod-failure in namespace drills: boom. It stays in the ledger"
@@ -270,52 +263,52 @@ def test_prove_fails_when_the_runner_could_not_revert_a_leftover() -> None:
 
 
 def test_prove_over_budget_names_recovery_budget_and_time_scale() -> None:
-    item = _Item(budget_s=600)
+    item = _drill_test(budget_s=600)
     message = _failure(_runner(item, mttr_s=61.0, time_scale=1 / 12), _journal())
     assert message == (
         "drill pod-failure did not prove detection and recovery:\n"
         "  - OVER BUDGET: recovered after 61.0s, budget 50s (600s in production terms x time scale 0.083)"
     )
-    assert drill_facts(item)["budget_s"] == 50.0
+    assert item.facts["budget_s"] == 50.0
 
 
 def test_the_recorded_budget_keeps_one_decimal() -> None:
-    item = _Item(budget_s=601)
+    item = _drill_test(budget_s=601)
     _runner(item, time_scale=1 / 12).prove(_journal())
-    assert drill_facts(item)["budget_s"] == 50.1  # 50.083 s
+    assert item.facts["budget_s"] == 50.1  # 50.083 s
 
 
 def test_prove_at_exactly_the_budget_passes() -> None:
-    _runner(_Item(budget_s=120), mttr_s=120.0).prove(_journal())
+    _runner(_drill_test(budget_s=120), mttr_s=120.0).prove(_journal())
 
 
 def test_prove_never_holds_a_drill_to_less_than_the_fixed_costs() -> None:
-    item = _Item(budget_s=60)
+    item = _drill_test(budget_s=60)
     runner = _runner(item, mttr_s=MIN_BUDGET_S, time_scale=0.01)  # 0.6 s scaled: the floor applies
     runner.prove(_journal())
-    assert drill_facts(item)["budget_s"] == MIN_BUDGET_S
-    message = _failure(_runner(_Item(budget_s=60), mttr_s=MIN_BUDGET_S + 0.1, time_scale=0.01), _journal())
+    assert item.facts["budget_s"] == MIN_BUDGET_S
+    message = _failure(_runner(_drill_test(budget_s=60), mttr_s=MIN_BUDGET_S + 0.1, time_scale=0.01), _journal())
     assert "OVER BUDGET: recovered after 30.1s, budget 30s (60s in production terms x time scale 0.010)" in message
 
 
 def test_prove_without_budget_or_without_recovery_time_skips_the_budget() -> None:
-    unbudgeted = _Item()
+    unbudgeted = _drill_test()
     _runner(unbudgeted, mttr_s=10_000.0).prove(_journal())
-    assert "budget_s" not in drill_facts(unbudgeted)
-    unmeasured = _Item(budget_s=10)
+    assert "budget_s" not in unbudgeted.facts
+    unmeasured = _drill_test(budget_s=10)
     _runner(unmeasured, mttr_s=None).prove(_journal())  # no recovery mark: the journal's problems decide
-    assert "budget_s" not in drill_facts(unmeasured)
+    assert "budget_s" not in unmeasured.facts
 
 
 def test_prove_of_a_test_without_a_drill_marker_checks_the_journal_only() -> None:
-    item = _Item()
+    item = _drill_test()
     item.marker = None
     _runner(item, mttr_s=10_000.0).prove(_journal())
     assert "NOT DETECTED" in _failure(_runner(item), _journal(run=[_run("alert-fired", "failed")]))
 
 
 def test_over_budget_comes_after_the_journal_problems() -> None:
-    message = _failure(_runner(_Item(budget_s=30), mttr_s=90.0), _journal(after=False))
+    message = _failure(_runner(_drill_test(budget_s=30), mttr_s=90.0), _journal(after=False))
     assert message.splitlines()[1:] == [
         "  - steady state did not come back after the fault (hypothesis after the method deviated)",
         "  - OVER BUDGET: recovered after 90.0s, budget 30s (30s in production terms x time scale 1.000)",

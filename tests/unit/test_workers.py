@@ -19,7 +19,7 @@ from pytest_mnops.timeline import Event
 TARGET_PROBE = """
 import json
 import re
-from pytest_mnops.session import SESSION_KEY
+from pytest_mnops.stash import SESSION_KEY
 
 def test_target(request, worker_id):
     target = request.config.stash[SESSION_KEY].target

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import yaml
 
-from pytest_mnops.sandbox.cluster import SandboxSettings, default_state_dir
+from pytest_mnops.sandbox.settings import SandboxSettings, default_state_dir
 
 
 def _load(args: argparse.Namespace) -> int:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from pytest_mnops.names import LEDGER_FILE
+
 
 def _recover(args: argparse.Namespace) -> int:
     from pytest_mnops.chaos.runner import revert
@@ -34,6 +36,6 @@ def _recover(args: argparse.Namespace) -> int:
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     recover = subparsers.add_parser("recover", help="revert every fault still recorded in the fault ledger")
-    recover.add_argument("--ledger", default=".mnops/ledger.jsonl", help="ledger file (default: %(default)s)")
+    recover.add_argument("--ledger", default=LEDGER_FILE, help="ledger file (default: %(default)s)")
     recover.add_argument("--dry-run", action="store_true", help="list what would be reverted; change nothing")
     recover.set_defaults(func=_recover)

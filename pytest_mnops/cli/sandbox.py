@@ -8,8 +8,9 @@ import sys
 from pathlib import Path
 
 from pytest_mnops.sandbox import binaries
-from pytest_mnops.sandbox.cluster import Sandbox, SandboxSettings, default_state_dir
+from pytest_mnops.sandbox.cluster import Sandbox
 from pytest_mnops.sandbox.layout import DEFAULT_PORT_BASE
+from pytest_mnops.sandbox.settings import SandboxSettings, default_state_dir
 
 
 def _progress(message: str) -> None:
@@ -63,14 +64,8 @@ def _env(args: argparse.Namespace) -> int:
         return 1
     for key, value in settings.env().items():
         print(f"export {key}={shlex.quote(value)}")
-    print(path_export(binaries.client_tool_dirs()))
+    print(binaries.path_export(binaries.client_tool_dirs()))
     return 0
-
-
-def path_export(dirs: list[Path]) -> str:
-    """kubectl and `kubectl argo rollouts` first on PATH; the shell expands the rest of PATH itself."""
-    prefix = "".join(f"{shlex.quote(str(d))}:" for d in dirs)
-    return f'export PATH={prefix}"$PATH"'
 
 
 def _build(args: argparse.Namespace) -> int:

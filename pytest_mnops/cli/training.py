@@ -6,8 +6,8 @@ import argparse
 import json
 from pathlib import Path
 
+from pytest_mnops.drills import DRILLS
 from pytest_mnops.errors import ConfigError
-from pytest_mnops.markers import DRILLS
 
 DEFAULT_ROOM_DIR = ".mnops/training-room"
 DEFAULT_PREFIX = "room"
@@ -20,7 +20,7 @@ def _say(line: str) -> None:
 
 
 def _settings(args: argparse.Namespace):  # type: ignore[no-untyped-def]
-    from pytest_mnops.sandbox.cluster import SandboxSettings
+    from pytest_mnops.sandbox.settings import SandboxSettings
 
     settings = SandboxSettings.load(args.sandbox_dir)
     if settings is None:
@@ -94,7 +94,7 @@ def _drill(text: str) -> str:
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    from pytest_mnops.sandbox.cluster import default_state_dir
+    from pytest_mnops.sandbox.settings import default_state_dir
 
     training = subparsers.add_parser("training", help="training sessions on the sandbox")
     verbs = training.add_subparsers(dest="training_verb", required=True)

@@ -23,7 +23,7 @@ def _merge(args: argparse.Namespace) -> int:
     return 1 if any(why for _, why in gates) else 0
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     from pytest_mnops.options import BY_NAME
 
     report = subparsers.add_parser("report", help="work with drill reports of several runs")

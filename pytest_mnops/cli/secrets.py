@@ -1,6 +1,6 @@
 """``mnops secrets rotate | audit | check-age``: GitHub Actions secret rotation from the command line.
 
-The token comes from the environment only (GITHUB_TOKEN or MNOPS_GITHUB_TOKEN), never from an option, so it
+The token comes from the environment only (MNOPS_GITHUB_TOKEN, else GITHUB_TOKEN), never from an option, so it
 stays out of shell history and process listings. Rotation and PyGithub load only when a subcommand runs.
 Exit codes: 0 done, 1 a rotation/API failure or an overdue secret, 2 a usage or configuration error.
 """
@@ -47,7 +47,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "secrets",
         help="rotate, age-check and audit GitHub Actions secrets",
         description="Rotate GitHub Actions secrets (repository or one environment), check them against "
-        "the rotation policy, and read the audit log. Token: GITHUB_TOKEN or MNOPS_GITHUB_TOKEN; "
+        "the rotation policy, and read the audit log. Token: MNOPS_GITHUB_TOKEN, else GITHUB_TOKEN; "
         "API: MNOPS_GITHUB_URL (default https://api.github.com).",
     )
     commands = parser.add_subparsers(dest="secrets_command", metavar="COMMAND", required=True)

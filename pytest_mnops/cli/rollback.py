@@ -16,14 +16,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from pytest_mnops.errors import ConfigError
+from pytest_mnops.names import SANDBOX_CONTEXT, SNAPSHOT_DIR
 from pytest_mnops.options import BY_NAME
-from pytest_mnops.target import SANDBOX_CONTEXT
 
 if TYPE_CHECKING:
     from pytest_mnops.rollback import HealthReport, RollbackHelper, RollbackResult
+    from pytest_mnops.target import Target
 
-DEFAULT_SNAPSHOT_DIR = ".mnops/rollback-snapshots"
-TARGET_OPTIONS = ("namespace", "app", "profile", "kubeconfig", "context", "prometheus-url", "sandbox-dir")
+# The target options this command takes (the others come from their MNOPS_* variables, as for the plugin).
+CLI_OPTIONS = ("namespace", "app", "profile", "kubeconfig", "context", "prometheus-url", "sandbox-dir")
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -76,7 +77,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 def _target_options(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
     group = parser.add_argument_group("target")
-    for name in TARGET_OPTIONS:
+    for name in CLI_OPTIONS:
         opt = BY_NAME[name]
         # argparse runs `type` over a string default too, so a bad MNOPS_* value is a usage error.
         default = argparse.SUPPRESS if suppress else (os.environ.get(opt.env) or opt.default)
@@ -91,8 +92,8 @@ def _target_options(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
     )
     group.add_argument(
         "--snapshot-dir",
-        default=argparse.SUPPRESS if suppress else DEFAULT_SNAPSHOT_DIR,
-        help=f"where snapshots are written (default {DEFAULT_SNAPSHOT_DIR})",
+        default=argparse.SUPPRESS if suppress else SNAPSHOT_DIR,
+        help=f"where snapshots are written (default {SNAPSHOT_DIR})",
     )
     group.add_argument(
         "--timeout",
@@ -109,28 +110,15 @@ def _helper(args: argparse.Namespace) -> RollbackHelper:
     from pytest_mnops.observability.prometheus import Prometheus
     from pytest_mnops.rollback import RollbackHelper
 
-    kubeconfig, context, prometheus_url = args.kubeconfig, args.context, args.prometheus_url
-    notifier, time_scale = Notifier.from_env(), 1.0
-    if _sandbox(args):
-        from pytest_mnops.sandbox.cluster import SandboxSettings
-
-        settings = SandboxSettings.load(args.sandbox_dir)
-        if settings is None:
-            raise ConfigError(
-                f"no sandbox in {args.sandbox_dir}. Fix: start it with `mnops sandbox up`, or "
-                "pass --sandbox-dir (env MNOPS_SANDBOX_DIR)."
-            )
-        # As for the pytest options: the sandbox fills whatever was not given explicitly.
-        kubeconfig = kubeconfig or str(settings.layout.kubeconfig.resolve())
-        context = context or SANDBOX_CONTEXT
-        prometheus_url = prometheus_url or settings.prometheus_url
-        notifier, time_scale = Notifier.for_sandbox(settings), settings.time_scale
+    target = _target(args)
+    notifier = Notifier.for_target(target)
+    prometheus_url = target.prometheus_url
     print(
-        f"rollback target: {context or 'current context'} {args.namespace}/{args.app}; "
+        f"rollback target: {target.context or 'current context'} {target.namespace}/{target.app}; "
         f"Prometheus: {redact_url(prometheus_url) if prometheus_url else 'none (Rollout status only)'}; "
         f"notify: {notifier!r}"
     )
-    kube = Kube(kubeconfig=kubeconfig, context=context)
+    kube = Kube(kubeconfig=target.kubeconfig, context=target.context)
     slos = []
     if prometheus_url:
         from pytest_mnops import profile
@@ -138,16 +126,16 @@ def _helper(args: argparse.Namespace) -> RollbackHelper:
         # The app's SLOs: its AnalysisTemplates' queries, or the profile's (--profile).
         app = profile.resolve(
             kube,
-            namespace=args.namespace,
-            app=args.app,
+            namespace=target.namespace,
+            app=target.app,
             file=Path(args.profile) if args.profile else None,
-            time_scale=time_scale,
+            time_scale=target.time_scale,
         )
         slos = app.slos()
     return RollbackHelper(
         kube,
-        namespace=args.namespace,
-        name=args.app,
+        namespace=target.namespace,
+        name=target.app,
         prometheus=Prometheus(prometheus_url) if prometheus_url else None,
         snapshot_dir=Path(args.snapshot_dir),
         notifier=notifier,
@@ -155,14 +143,22 @@ def _helper(args: argparse.Namespace) -> RollbackHelper:
     )
 
 
-def _sandbox(args: argparse.Namespace) -> bool:
-    opt = BY_NAME["sandbox"]
-    raw = os.environ.get(opt.env, "")
-    try:
-        from_env = opt.parse(raw)
-    except argparse.ArgumentTypeError as exc:
-        raise ConfigError(f"environment variable {opt.env}: {exc}. Fix: correct it or unset it.") from None
-    return args.sandbox or from_env or args.context == SANDBOX_CONTEXT
+def _target(args: argparse.Namespace) -> Target:
+    """The target as the plugin resolves it: these options, else their MNOPS_* variables; with the sandbox
+    (--sandbox, MNOPS_SANDBOX, or its kube context) its addresses fill the rest."""
+    from pytest_mnops.sandbox.settings import SandboxSettings
+    from pytest_mnops.target import TARGET_OPTIONS, resolve_target
+
+    values = {name: BY_NAME[name].from_env() for name in TARGET_OPTIONS}
+    values.update({name: getattr(args, name.replace("-", "_")) for name in TARGET_OPTIONS if name in CLI_OPTIONS})
+    values["sandbox"] = args.sandbox or values["sandbox"] or args.context == SANDBOX_CONTEXT
+    if values["sandbox"] and SandboxSettings.load(args.sandbox_dir) is None:
+        raise ConfigError(
+            f"no sandbox in {args.sandbox_dir}. Fix: start it with `mnops sandbox up`, or "
+            "pass --sandbox-dir (env MNOPS_SANDBOX_DIR)."
+        )
+    # The namespace is the one shown (--namespace, MNOPS_NAMESPACE or `default`), in a pod too.
+    return resolve_target(values, github_url_given=True, namespace_given=True)
 
 
 def _report(result: RollbackResult) -> int:

@@ -9,21 +9,13 @@ from pytest_mnops.errors import MnopsError
 
 
 def parser() -> argparse.ArgumentParser:
-    from pytest_mnops import assets_cli, monitoring_cli, recover_cli, report_cli, rollback_cli
-    from pytest_mnops.sandbox import cli as sandbox_cli
-    from pytest_mnops.secrets import cli as secrets_cli
-    from pytest_mnops.training import cli as training_cli
+    # One module per command; each imports what its verbs need when they run, so `mnops --help` stays light.
+    from pytest_mnops.cli import assets, monitoring, recover, report, rollback, sandbox, secrets, training
 
     root = argparse.ArgumentParser(prog="mnops", description="pytest-mnops: chaos drills for Argo Rollouts")
     commands = root.add_subparsers(dest="command", required=True)
-    sandbox_cli.register(commands)
-    secrets_cli.register(commands)
-    recover_cli.register(commands)
-    rollback_cli.register(commands)
-    monitoring_cli.register(commands)
-    assets_cli.register(commands)
-    training_cli.register(commands)
-    report_cli.register(commands)
+    for command in (sandbox, secrets, recover, rollback, monitoring, assets, training, report):
+        command.register(commands)
     return root
 
 
@@ -37,7 +29,3 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("mnops: interrupted", file=sys.stderr)
         return 130
-
-
-if __name__ == "__main__":
-    sys.exit(main())
