@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 
+VERSION = "0.1.0"  # pyproject.toml's [project] version; `pytest_mnops.__version__`
 # The sandbox's kube context, as its kubeconfig names it and `mnops sandbox env` exports it.
 SANDBOX_CONTEXT = "mnops-sandbox"
 # The repository the GitHub stand-in serves, and its fixed token (a sandbox credential, not a secret).
@@ -25,6 +26,8 @@ ARGO_NAMESPACE = "argo-rollouts"
 # reads both).
 ROLLOUT_HASH_LABEL = "rollouts-pod-template-hash"
 DEPLOYMENT_HASH_LABEL = "pod-template-hash"
+# The ConfigMaps through which an app profile tells the traffic stand-in how its app's metrics look.
+TRAFFIC_LABEL = "traffic.mnops.dev/profile"
 # Nodes KWOK manages carry this annotation.
 FAKE_NODE_ANNOTATION = "kwok.x-k8s.io/node"
 

@@ -15,11 +15,11 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import pytest
-
 from pytest_mnops.errors import ConfigError
 
 if TYPE_CHECKING:
+    import pytest
+
     from pytest_mnops.k8s import Kube
     from pytest_mnops.target import Target
 

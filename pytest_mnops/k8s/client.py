@@ -19,15 +19,15 @@ from kubernetes import config as k8s_config
 from kubernetes.client.rest import ApiException
 from kubernetes.config import kube_config
 
-from pytest_mnops import __version__
 from pytest_mnops.errors import ClusterError, ConfigError, NotFound, WaitTimeout
+from pytest_mnops.names import VERSION
 
 Obj = dict[str, Any]
 T = TypeVar("T")
 PAGE_SIZE = 500
 FIELD_MANAGER = "mnops"
 # Tells this plugin's requests from chaostoolkit-kubernetes' (the same official client) wherever they are seen.
-USER_AGENT = f"pytest-mnops/{__version__}"
+USER_AGENT = f"pytest-mnops/{VERSION}"
 PATCH_TYPES = {
     "merge": "application/merge-patch+json",
     "json": "application/json-patch+json",

@@ -12,12 +12,11 @@ import yaml
 from pytest_mnops import assets
 from pytest_mnops.errors import ConfigError
 from pytest_mnops.k8s import Kube
+from pytest_mnops.names import TRAFFIC_LABEL
 from pytest_mnops.observability.rules import RULES_FILE, reload_prometheus, rule_groups
 from pytest_mnops.profile import AppProfile
 from pytest_mnops.sandbox.settings import SandboxSettings
 
-# The ConfigMap through which a profile tells the traffic stand-in how its app's metrics look.
-TRAFFIC_LABEL = "traffic.mnops.dev/profile"
 TRAFFIC_KEYS = ("requests", "duration", "app_label", "code_label", "auth_path", "auth_header")
 
 

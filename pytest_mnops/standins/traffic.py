@@ -4,7 +4,7 @@ KWOK pods run no containers, so this process plays the app's data plane:
 
 * it watches the API for the pods of every Rollout and Deployment (a ReplicaSet's pods), their optional
   ``traffic.mnops.dev/*`` annotations (a version's error ratio and latency), the ConfigMaps in which an app
-  profile declares its metric names and labels (pytest_mnops.sandbox.apps), and Chaos Mesh
+  profile declares its metric names and labels (pytest_mnops.sandbox.apps writes them), and Chaos Mesh
   ``NetworkChaos``/``StressChaos`` objects, which it honours in place of the Chaos Mesh daemon;
 * a built-in load generator sends real HTTP requests to its own loopback server, which picks a Ready pod as
   kube-proxy would (uniformly at random), applies that pod's error ratio and latency, and answers;
@@ -36,8 +36,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from pytest_mnops.errors import ClusterError
 from pytest_mnops.k8s import Kube, pod_ready, resources
 from pytest_mnops.k8s.client import Resource
-from pytest_mnops.names import DEPLOYMENT_HASH_LABEL, ROLLOUT_HASH_LABEL
-from pytest_mnops.sandbox.apps import TRAFFIC_LABEL
+from pytest_mnops.names import DEPLOYMENT_HASH_LABEL, ROLLOUT_HASH_LABEL, TRAFFIC_LABEL
 from pytest_mnops.sandbox.layout import HOST
 from pytest_mnops.sandbox.settings import SandboxSettings
 from pytest_mnops.timescale import seconds

@@ -13,9 +13,7 @@ from typing import Any
 
 import pytest
 
-from pytest_mnops.chaos.journal import DrillJournal
-from pytest_mnops.chaos.runner import ChaosRunner
-from pytest_mnops.stash import drill_facts
+from pytest_mnops import ChaosRunner, DrillJournal, drill_facts
 
 
 def record_proof(request: pytest.FixtureRequest, journal: DrillJournal) -> None:

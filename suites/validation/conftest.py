@@ -21,11 +21,10 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 import pytest
 
-from pytest_mnops.drills import CATEGORIES
+from pytest_mnops import CATEGORIES
 
 if TYPE_CHECKING:
-    from pytest_mnops.k8s import Kube
-    from pytest_mnops.rollouts import Rollout
+    from pytest_mnops import Kube, Rollout
 
 Obj = dict[str, Any]
 ARGO_ROLLOUTS_CRDS = ("rollouts.argoproj.io", "analysistemplates.argoproj.io", "analysisruns.argoproj.io")
@@ -91,19 +90,19 @@ def repo_root() -> Path:
 @pytest.fixture(scope="session")
 def expect_reference(request: pytest.FixtureRequest) -> bool:
     """``--mnops-expect=reference``: also hold the target to the reference app's exact numbers."""
-    from pytest_mnops.options import resolve
+    from pytest_mnops import option
 
-    return resolve(request.config, "expect") == "reference"
+    return option(request.config, "expect") == "reference"
 
 
-def _files(request: pytest.FixtureRequest, option: str) -> list[Path]:
-    from pytest_mnops.options import resolve
+def _files(request: pytest.FixtureRequest, name: str) -> list[Path]:
+    from pytest_mnops import option
 
     base = request.config.invocation_params.dir
-    files = [base / name for name in resolve(request.config, option)]
+    files = [base / file for file in option(request.config, name)]
     missing = [str(f) for f in files if not f.is_file()]
     if missing:
-        pytest.fail(f"--mnops-{option}: no such file {', '.join(missing)}. Fix: correct the path.", pytrace=False)
+        pytest.fail(f"--mnops-{name}: no such file {', '.join(missing)}. Fix: correct the path.", pytrace=False)
     return files
 
 
@@ -124,7 +123,7 @@ def rule_tests(request: pytest.FixtureRequest, repo_root: Path) -> list[Path]:
 @pytest.fixture(scope="session")
 def argo_rollouts(k8s: Kube) -> None:
     """Checks of the Rollout need Argo Rollouts; on a cluster without its CRDs they are not applicable."""
-    from pytest_mnops.k8s import resources
+    from pytest_mnops import resources
 
     missing = [name for name in ARGO_ROLLOUTS_CRDS if k8s.find(resources.CRD, name) is None]
     if missing:
@@ -143,7 +142,7 @@ def rollout_obj(rollout: Rollout, argo_rollouts: None) -> Obj:
 @pytest.fixture
 def pod_template(k8s: Kube, rollout_obj: Obj) -> Obj:
     """The Rollout's pod template: ``spec.template``, or that of the Deployment its workloadRef names."""
-    from pytest_mnops.k8s import resources
+    from pytest_mnops import resources
 
     spec = rollout_obj["spec"]
     if spec.get("template"):
@@ -162,7 +161,7 @@ def pod_template(k8s: Kube, rollout_obj: Obj) -> Obj:
 @pytest.fixture
 def app_pods(k8s: Kube, rollout_obj: Obj) -> list[Obj]:
     """The pods the Rollout's selector selects."""
-    from pytest_mnops.k8s import resources
+    from pytest_mnops import resources
 
     selector = rollout_obj["spec"]["selector"].get("matchLabels") or {}
     label_selector = ",".join(f"{k}={v}" for k, v in selector.items())

@@ -11,10 +11,7 @@ from typing import Any
 
 import pytest
 
-from pytest_mnops.k8s import Kube, resources
-from pytest_mnops.options import resolve
-from pytest_mnops.rollouts import Rollout
-from pytest_mnops.target import Target
+from pytest_mnops import Kube, Rollout, Target, option, resources
 
 Obj = dict[str, Any]
 COMMANDS = ("", "sandbox", "rollback", "secrets", "recover")
@@ -202,9 +199,9 @@ def _same_cluster(configuration: dict[str, Any], target: Target) -> bool:
 def test_fault_ledger_empty(request: pytest.FixtureRequest, mnops_target: Target) -> None:
     """No fault injected into the target is still waiting to be reverted (faults of other clusters that
     share the ledger file are theirs to recover)."""
-    from pytest_mnops.guards.ledger import Ledger
+    from pytest_mnops import Ledger
 
-    path = Path(resolve(request.config, "ledger"))
+    path = Path(option(request.config, "ledger"))
     pending = [e for e in Ledger(path).pending() if _same_cluster(e.configuration, mnops_target)]
     described = [
         entry.describe()

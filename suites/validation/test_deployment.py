@@ -9,8 +9,7 @@ from typing import Any
 
 import pytest
 
-from pytest_mnops.k8s import Kube, Resource, pod_ready, resources
-from pytest_mnops.rollouts import Rollout, read_status
+from pytest_mnops import Kube, Resource, Rollout, pod_ready, read_status, resources
 
 Obj = dict[str, Any]
 ENDPOINT_SLICE = Resource("discovery.k8s.io", "v1", "endpointslices", "EndpointSlice")

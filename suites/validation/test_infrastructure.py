@@ -7,9 +7,8 @@ import re
 
 import pytest
 
-from pytest_mnops.k8s import Kube, Resource, condition_true, resources
+from pytest_mnops import Kube, Resource, Target, condition_true, resources
 from pytest_mnops.k8s.rbac import DRILL_PERMISSIONS, role_rules
-from pytest_mnops.target import Target
 
 MIN_VERSION = (1, 24)
 ARGO_ROLLOUTS_CRDS = ("rollouts.argoproj.io", "analysistemplates.argoproj.io", "analysisruns.argoproj.io")

@@ -15,16 +15,12 @@ import pytest
 import requests
 import yaml
 
+from pytest_mnops import Alerts, ClusterError, MonitoringUnreachable, Prometheus, Target, option
 from pytest_mnops.assets import shown
-from pytest_mnops.errors import ClusterError, MonitoringUnreachable
 from pytest_mnops.observability import reach
-from pytest_mnops.observability.alerts import Alerts
-from pytest_mnops.observability.prometheus import Prometheus
 from pytest_mnops.observability.routing import integrations, receivers_for
 from pytest_mnops.observability.rules import rule_groups
-from pytest_mnops.options import resolve
 from pytest_mnops.sandbox import binaries
-from pytest_mnops.target import Target
 
 DASHBOARD = "monitoring/grafana-dashboard.json"
 # The reference app's rule file as the opt-in expectation set counts it.
@@ -198,7 +194,7 @@ def test_dashboard_queries_return_data(
     expect_reference: bool,
     not_applicable: Any,
 ) -> None:
-    given = resolve(request.config, "dashboard")
+    given = option(request.config, "dashboard")
     if not given and not expect_reference:
         not_applicable(
             "no dashboard to check: pass yours with --mnops-dashboard=FILE (the reference app's "

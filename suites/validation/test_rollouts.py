@@ -14,12 +14,18 @@ import pytest
 import requests
 import yaml
 
-from pytest_mnops import app, assets
-from pytest_mnops.errors import ClusterError
-from pytest_mnops.k8s import Kube, Resource, resources
-from pytest_mnops.names import ROLLOUT_HASH_LABEL
-from pytest_mnops.rollouts import REVISION_ANNOTATION, Rollout
-from pytest_mnops.target import Target
+from pytest_mnops import (
+    REVISION_ANNOTATION,
+    ROLLOUT_HASH_LABEL,
+    ClusterError,
+    Kube,
+    Resource,
+    Rollout,
+    Target,
+    app,
+    assets,
+    resources,
+)
 
 Obj = dict[str, Any]
 CANARY_WEIGHTS = [10, 30, 50, 80, 100]
