@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 from pytest_mnops import assets
 from pytest_mnops.errors import ConfigError
 from pytest_mnops.k8s import resources
+from pytest_mnops.placeholders import fill
 from pytest_mnops.timescale import scale_promql
 
 if TYPE_CHECKING:
@@ -264,10 +265,10 @@ def resolve(
         "container": _container(container or raw.get("container"), template, source),
     }
     placeholders = {
-        "$namespace": namespace,
-        "$app": app,
-        "$container": data["container"],
-        "$selector": ",".join(f'{prom_label(k)}="{v}"' for k, v in sorted(data["selector"].items())),
+        "namespace": namespace,
+        "app": app,
+        "container": data["container"],
+        "selector": ",".join(f'{prom_label(k)}="{v}"' for k, v in sorted(data["selector"].items())),
     }
     discovered = _analysis_slos(kube, workload, namespace) if kind == "Rollout" else {}
     data["slo"] = {**discovered, **_profile_slos(raw.get("slo") or {}, placeholders, time_scale, source)}
@@ -319,9 +320,7 @@ def _profile_slos(entries: Obj, placeholders: dict[str, str], time_scale: float,
         bounds = [b for b in ("max", "min") if b in (entry or {})]
         if not isinstance(entry, dict) or not entry.get("query") or len(bounds) != 1:
             raise _fail(source, f"slo.{key}", "needs `query` and one of `max`/`min`", "add them")
-        query = entry["query"]
-        for name, value in placeholders.items():
-            query = query.replace(name, value)
+        query = fill(entry["query"], placeholders)
         out[key] = {
             "query": scale_promql(query.strip(), time_scale),
             "limit": float(entry[bounds[0]]),
@@ -337,10 +336,7 @@ def _alerts(entries: Obj, placeholders: dict[str, str], source: str) -> Obj:
         if not isinstance(entry, dict) or not entry.get("name"):
             raise _fail(source, f"alerts.{key}", "needs `name` (the alertname)", "add it")
         labels = {"namespace": "$namespace", **(entry.get("labels") or {})}
-        for label, value in labels.items():
-            for name, filled in placeholders.items():
-                value = str(value).replace(name, filled)
-            labels[label] = value
+        labels = {label: fill(str(value), placeholders) for label, value in labels.items()}
         out[key] = {"name": entry["name"], "labels": labels, "receiver": entry.get("receiver")}
     return out
 

@@ -24,6 +24,7 @@ from pytest_mnops.k8s import Kube, pod_ready, resources
 from pytest_mnops.names import ROLLOUT_HASH_LABEL, SANDBOX_GITHUB_TOKEN, SNAPSHOT_DIR, github_token
 from pytest_mnops.observability.alerts import Alerts, Delivery, notifies
 from pytest_mnops.observability.prometheus import Prometheus
+from pytest_mnops.placeholders import fill
 from pytest_mnops.profile import AppProfile, ExpectedAlert, no_data, version_patch
 from pytest_mnops.rollouts import Rollout, read_status
 
@@ -113,7 +114,7 @@ def slo_met(key: str, configuration: Configuration) -> bool:
 def query_below(query: str, limit: float, configuration: Configuration) -> bool:
     """A PromQL expression (``$namespace``, ``$container`` filled) is at most ``limit``; no data fails."""
     profile = _profile(configuration)
-    expr = query.replace("$namespace", profile.namespace).replace("$container", profile.container)
+    expr = fill(query, {"namespace": profile.namespace, "container": profile.container})
     value = _prometheus(configuration).value(expr)
     if value is None:
         raise ClusterError(f"no data for {expr} (scenario query): nothing to judge the steady state by")

@@ -34,6 +34,7 @@ from pytest_mnops.guards.targets import SELF_HEALING, ActionTarget, call_of, der
 from pytest_mnops.k8s import Kube, default_kubeconfig
 from pytest_mnops.names import STOP_FILE
 from pytest_mnops.observability import reach
+from pytest_mnops.placeholders import fill
 from pytest_mnops.rollouts import Rollout
 from pytest_mnops.target import Target
 from pytest_mnops.timeline import (
@@ -508,7 +509,7 @@ class ChaosRunner:
         from pytest_mnops.timescale import scale_promql
 
         expr = scale_promql(
-            query.replace("$namespace", config["namespace"]).replace("$app", config["app"]),
+            fill(query, {"namespace": config["namespace"], "app": config["app"]}),
             float(config.get("time_scale", 1.0)),
         )
         start, end = self.timeline.started - 5, time.time() + 1

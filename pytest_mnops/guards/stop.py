@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 from pytest_mnops.errors import ClusterError, ConfigError, MnopsError, MonitoringUnreachable
 from pytest_mnops.guards.signals import MANUAL_SIGNAL, ManualStop
+from pytest_mnops.placeholders import fill
 from pytest_mnops.timescale import scale_promql
 
 if TYPE_CHECKING:
@@ -124,7 +125,7 @@ class StopWatch:
         self._thread: threading.Thread | None = None
 
     def _expr(self, condition: Condition) -> str:
-        expr = condition.expr.replace("$namespace", self.namespace).replace("$app", self.app)
+        expr = fill(condition.expr, {"namespace": self.namespace, "app": self.app})
         return scale_promql(expr, self.time_scale)
 
     def _query(self, condition: Condition) -> list[dict[str, Any]]:
