@@ -93,7 +93,8 @@ def resolve_target(
     resolved (flag, env, ini or default). With ``sandbox``, the sandbox's own addresses fill what was not given
     (the GitHub URL only unless ``github_url_given``: it has a default). In a pod with no kubeconfig given, its
     ServiceAccount is the identity and its namespace the target's unless ``namespace_given``. A pytest-xdist
-    ``worker`` drills its own copy of the app in ``worker_namespace``."""
+    ``worker`` drills its own copy of the app in ``worker_namespace``. Long only because it fills one field
+    after another."""
     value = values.get
     sandbox = bool(value("sandbox"))
     sandbox_dir = Path(value("sandbox-dir") or DEFAULT_STATE_DIR)

@@ -22,6 +22,7 @@ from chaoslib.run import RunEventHandler
 from chaoslib.secret import load_secrets
 from chaoslib.types import Strategy
 
+from pytest_mnops.chaos.facts import record_facts
 from pytest_mnops.chaos.journal import DrillJournal, timestamp
 from pytest_mnops.chaos.scenarios import TARGET_KEYS, Scenario, load
 from pytest_mnops.drills import DrillSpec
@@ -34,7 +35,6 @@ from pytest_mnops.guards.targets import SELF_HEALING, ActionTarget, call_of, der
 from pytest_mnops.k8s import Kube, default_kubeconfig
 from pytest_mnops.names import STOP_FILE
 from pytest_mnops.observability import reach
-from pytest_mnops.placeholders import fill
 from pytest_mnops.rollouts import Rollout
 from pytest_mnops.target import Target
 from pytest_mnops.timeline import (
@@ -263,24 +263,6 @@ class StopEvents(RunEventHandler):
         self.watch.method_completed()
 
 
-def _deliveries(outputs: dict[str, dict[str, Any]], inject_at: float | None) -> list[str]:
-    """Proof of delivery in words: which notification reached which receiver, and when after the injection."""
-    proofs = []
-    for output in outputs.values():
-        if output.get("channel") and "received_at" in output:
-            after = f" at +{output['received_at'] - inject_at:.1f}s" if inject_at else ""
-            proofs.append(f"{output.get('alert', 'notification')} → {output['channel']}{after}")
-        elif output.get("channel") and output.get("delivered"):
-            proofs.append(f"{len(output['delivered'])} {output.get('status', '')} alerts → {output['channel']}")
-        elif output.get("receiver") and output.get("proof"):  # an expected alert, proven delivered
-            proofs.append(f"{output.get('alert')} → {output['receiver']} (proof={output['proof']})")
-        elif output.get("receivers") and output.get("delivered"):  # monitoring-alerts' synthetic alerts
-            to, count = ", ".join(output["receivers"]), len(output["delivered"])
-            proofs.append(f"{count} {output.get('status', '')} alerts → {to} (proof={output['proof']})")
-        proofs += [f"rollback notice → {channel}" for channel in output.get("notified") or []]
-    return proofs
-
-
 class ChaosRunner:
     def __init__(
         self,
@@ -319,6 +301,10 @@ class ChaosRunner:
         ``mnops`` extension's phases injects with its first action; ``detected``/``recovered`` name the probes
         of its method that measure those phases, else recovery is its steady state met again after the method.
         In training mode, activities the scenario marks as human steps wait for the trainee instead.
+
+        Long on purpose: the order of these steps is the safety argument (guards and dry run before anything,
+        the monitoring checked, the ledger written before the first injection, leftovers reverted whatever
+        happened), so it reads top to bottom in one place.
         """
         loaded = load(os.fspath(scenario), search=self.scenario_dirs, relative_to=self.relative_to)
         phases, how = self._phases(loaded, detected=detected, recovered=recovered)
@@ -379,7 +365,7 @@ class ChaosRunner:
             # Whatever happened inside chaoslib (it swallows Ctrl-C and SIGTERM), nothing stays injected.
             self._revert_leftovers(recorder)
         journal = DrillJournal.from_journal(loaded.name, raw, phases)
-        self._record(loaded, config, journal)
+        record_facts(self.facts, loaded, config, journal, self.timeline, plot=bool(self.target.prometheus_url))
         if watch.stopped is not None:
             self.facts["stopped"] = watch.stopped.facts()
             watch.raise_if_stopped()
@@ -473,58 +459,6 @@ class ChaosRunner:
                     f"matches none in namespace {', '.join(action.namespaces)}, so nothing would be injected. "
                     "Fix: point the experiment at the app's pods (its selector and namespace)."
                 )
-
-    def _record(self, scenario: Scenario, config: dict[str, Any], journal: DrillJournal) -> None:
-        """Facts for the reports: outputs worth showing, the plotted series, the journal summary."""
-        facts = self.facts
-        outputs = {a.name: a.output for a in journal.activities if isinstance(a.output, dict)}
-        facts.update(scenario=scenario.name, journal=journal.summary(), problems=journal.problems())
-        facts["alerts"] = sorted({o["alert"] for o in outputs.values() if o.get("state") == "firing" and "alert" in o})
-        inject = self.timeline.first(INJECT)
-        aborted = [o["aborted_at"] for o in outputs.values() if "aborted_at" in o]
-        if inject and aborted:
-            facts["abort_s"] = round(aborted[0] - inject.at, 2)
-        rollback = [o["duration_s"] for o in outputs.values() if "duration_s" in o]
-        facts["rollback_s"] = (
-            round(rollback[0], 2)
-            if rollback
-            else round(sum((r.end or 0) - (r.start or 0) for r in journal.rollbacks), 2)
-        )
-        # Training mode: each human step's score (training/steps.py), and the first response time.
-        steps = [o for o in outputs.values() if "verdict" in o]
-        if steps:
-            facts["human_steps"] = steps
-        responses = [o["response_s"] for o in steps if o.get("response_s") is not None]
-        if responses:
-            facts["human_response_s"] = responses[0]
-        facts["delivered"] = _deliveries(outputs, inject.at if inject else None)
-        # A drill may plot its app's own SLO query (from its app profile), with its own words, instead.
-        plot, words = (config["plot"], config.get("plot_words", {})) if config.get("plot") else (scenario.plot, {})
-        if plot and self.target.prometheus_url:
-            facts["plot"] = {**self._series(plot, config), **(words or scenario.plot_words)}
-
-    def _series(self, query: str, config: dict[str, Any]) -> dict[str, Any]:
-        """The plotted series and the alert states (Prometheus' ``ALERTS``) of the namespace over the drill."""
-        from pytest_mnops.observability.prometheus import Prometheus
-        from pytest_mnops.timescale import scale_promql
-
-        expr = scale_promql(
-            fill(query, {"namespace": config["namespace"], "app": config["app"]}),
-            float(config.get("time_scale", 1.0)),
-        )
-        start, end = self.timeline.started - 5, time.time() + 1
-        prometheus = Prometheus(config["prometheus_url"])
-        try:
-            result = prometheus.range(expr, start, end, step_s=1)
-            alerts = prometheus.range(f'ALERTS{{namespace="{config["namespace"]}"}}', start, end, step_s=1)
-        except ClusterError as exc:
-            return {"query": expr, "error": str(exc), "series": [], "alerts": []}
-        series = [{"labels": r["metric"], "points": [(float(t), float(v)) for t, v in r["values"]]} for r in result]
-        states = [
-            {"alert": a["metric"]["alertname"], "state": a["metric"]["alertstate"], "points": a["values"]}
-            for a in alerts
-        ]
-        return {"query": expr, "series": series, "alerts": states}
 
     def prove(self, journal: DrillJournal) -> None:
         """Fail the drill, naming what was not detected or recovered, or a recovery over its budget."""

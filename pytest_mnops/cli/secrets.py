@@ -43,6 +43,7 @@ class _K8sTarget:
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """The three verbs and their options; long only because argparse declarations are one call per option."""
     parser = subparsers.add_parser(
         "secrets",
         help="rotate, age-check and audit GitHub Actions secrets",

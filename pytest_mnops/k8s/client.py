@@ -445,7 +445,8 @@ class Kube:
         """Return ``predicate(objects)`` as soon as it is truthy, re-evaluated on every watch event.
 
         The predicate sees the current set of matching objects (one object when ``name`` is given), so a
-        wait can be about a whole set ("5 pods Ready") as easily as about one object's phase.
+        wait can be about a whole set ("5 pods Ready") as easily as about one object's phase. Long because
+        list, watch from its resourceVersion, apply each event and relist on a cut stream are one loop.
         """
         if name:
             field_selector = f"metadata.name={name}"

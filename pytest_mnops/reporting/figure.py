@@ -66,7 +66,10 @@ class Placed:
 
 
 def render_svg(result: DrillResult) -> str:
-    """The figure as an inline ``<svg>`` element (text stays text, so the DOM can be read)."""
+    """The figure as an inline ``<svg>`` element (text stays text, so the DOM can be read).
+
+    Long because a figure is drawn top to bottom (series, phases, alert bands, labels, legend) on one axes;
+    split, each part would need the axes and the scales passed along."""
     import matplotlib
 
     matplotlib.use("Agg")

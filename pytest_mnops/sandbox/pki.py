@@ -44,6 +44,9 @@ class Pki:
         return all(p.is_file() for p in (self.ca_cert, self.ca_key, self.admin_cert, self.admin_key))
 
     def generate(self) -> None:
+        """The CA, then the admin certificate it signs (every SAN the components dial), written as PEM files.
+
+        Long because an X.509 certificate is one builder chain per certificate; it reads as the spec does."""
         self.directory.mkdir(parents=True, exist_ok=True)
         now = dt.datetime.now(dt.UTC)
         ca_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)

@@ -239,7 +239,10 @@ class SecretRotator:
     def rotate(
         self, name: str, *, generator: str = "token_urlsafe", length: int = 32, environment: str | None = None
     ) -> RotationResult:
-        """Rotate ``name`` in this rotator's scope; ``environment``, when given, must be that scope."""
+        """Rotate ``name`` in this rotator's scope; ``environment``, when given, must be that scope.
+
+        Long on purpose: check, generate once, write, verify, audit is one sequence whose order is the guarantee
+        (a value is never generated twice nor shown), so it reads top to bottom in one place."""
         self._guard(name, environment)
         check_secret_name(name)
         make = generator_named(generator)
