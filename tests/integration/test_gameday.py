@@ -30,11 +30,12 @@ from pytest_mnops import app
 from pytest_mnops.errors import ClusterError
 from pytest_mnops.k8s import InCluster, Kube, Resource, rbac, resources
 from pytest_mnops.k8s.rbac import DRILL_PERMISSIONS
+from pytest_mnops.names import SANDBOX_GITHUB_REPO, SANDBOX_GITHUB_TOKEN
 from pytest_mnops.profile import resolve as resolve_profile
 from pytest_mnops.rollouts import Rollout
 from pytest_mnops.sandbox import binaries
 from pytest_mnops.sandbox.apps import traffic_config_map
-from pytest_mnops.sandbox.cluster import GITHUB_REPO, GITHUB_TOKEN, SandboxSettings
+from pytest_mnops.sandbox.settings import SandboxSettings
 from pytest_mnops.workers import write_private
 from tests.integration.conftest import ROOT
 
@@ -83,7 +84,7 @@ def overlay(directory: Path, sandbox: SandboxSettings, namespace: str, apps: dic
         "MNOPS_TIME_SCALE": str(sandbox.time_scale),
         "MNOPS_HISTORY_DIR": "/results/history",
         "MNOPS_GITHUB_URL": sandbox.github_url,
-        "MNOPS_GITHUB_REPO": GITHUB_REPO,
+        "MNOPS_GITHUB_REPO": SANDBOX_GITHUB_REPO,
     }
 
     def counts(at: str) -> str:
@@ -255,7 +256,7 @@ def gameday(sandbox: SandboxSettings, kube: Kube, tmp_path_factory: pytest.TempP
         for namespace, _ in (apps[1], apps[2]):
             kube.apply(rolebinding(namespace, home))
         github = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "mnops-gameday-github", "namespace": home}}
-        kube.apply({**github, "stringData": {"token": GITHUB_TOKEN}})  # the GitHub stand-in's fixed token
+        kube.apply({**github, "stringData": {"token": SANDBOX_GITHUB_TOKEN}})  # the GitHub stand-in's fixed token
 
         issued = kube.create(
             resources.SERVICE_ACCOUNT,
