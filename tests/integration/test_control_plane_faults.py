@@ -15,8 +15,9 @@ from pytest_mnops import app
 from pytest_mnops.guards.ledger import Ledger
 from pytest_mnops.k8s import Kube
 from pytest_mnops.rollouts import Rollout
-from pytest_mnops.sandbox.cluster import APISERVER, ROLLOUTS, SandboxSettings
+from pytest_mnops.sandbox.components import APISERVER, ROLLOUTS
 from pytest_mnops.sandbox.processes import Supervisor
+from pytest_mnops.sandbox.settings import SandboxSettings
 from tests.integration.conftest import ROOT, start_component
 from tests.integration.test_revert_on_signals import latency_fault, start_drill, wait_until
 
