@@ -16,7 +16,7 @@ import pytest
 
 from pytest_mnops.guards.ledger import Ledger
 from pytest_mnops.k8s import Kube, condition_true, pod_ready, resources
-from pytest_mnops.sandbox.settings import SandboxSettings
+from pytest_mnops.sandbox.cluster import SandboxSettings
 from tests.integration.conftest import ROOT, drill_argv
 
 NODES, REPLICAS, KILL_PERCENT = 100, 1000, 10
