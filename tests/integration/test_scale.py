@@ -21,7 +21,7 @@ from tests.integration.conftest import ROOT, drill_argv
 
 NODES, REPLICAS, KILL_PERCENT = 100, 1000, 10
 SELECTOR = "app=machine-native-ops"
-pytestmark = pytest.mark.own_sandbox("scale", nodes=NODES, app_replicas=REPLICAS, release=False)
+pytestmark = pytest.mark.own_sandbox("scale", nodes=NODES, app_replicas=REPLICAS)
 
 
 def run_pod_failure(sandbox: SandboxSettings, tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:

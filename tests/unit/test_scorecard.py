@@ -98,3 +98,13 @@ def test_overall_and_weakest() -> None:
     assert weakest(RESULTS).name == "secret-rotation"
     assert weakest(RESULTS[:2]).name == "high-latency"
     assert overall_score([RESULTS[2]]) == 0.0 and overall_score([]) == 0.0
+
+
+def test_a_regression_is_named_under_the_score_in_bold_red() -> None:
+    reporter = Reporter()
+    slower = _result("pod-failure", "passed", 2.5, 30.0, regression="MTTR 30.0s, was 10.0s over the last 5 runs")
+    write_scorecard(reporter, [slower, RESULTS[1]], [], fail_under=None)  # type: ignore[arg-type]
+    assert reporter.lines[-2:] == [
+        ("resilience score: 70/100 over 2 drills", {}),
+        ("REGRESSION pod-failure: MTTR 30.0s, was 10.0s over the last 5 runs", {"red": True, "bold": True}),
+    ]
