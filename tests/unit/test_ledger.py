@@ -150,7 +150,27 @@ def test_blank_and_foreign_lines_are_skipped(tmp_path: Path) -> None:
     entry = _inject(ledger)
     with ledger.path.open("a") as out:
         out.write("\n   \n" + json.dumps({"event": "note", "text": "operator looked"}) + "\n")
-    assert [e.id for e in ledger.pending()] == [entry.id]
+    later = _inject(ledger, "pod-failure")
+    assert [e.id for e in ledger.pending()] == [entry.id, later.id]
+
+
+def test_what_recover_needs_comes_back_from_the_file(tmp_path: Path) -> None:
+    ledger = Ledger(tmp_path / "ledger.jsonl")
+    hypothesis = {"title": "app serves", "probes": [{"name": "ready-pods"}]}
+    ledger.record_injection(
+        scenario="secret-rotation",
+        test="t",
+        configuration={"namespace": "drills"},
+        rollbacks=[],
+        secrets={"old_value_ref": "drills/app-secret#previous"},
+        hypothesis=hypothesis,
+    )
+    _inject(ledger)
+    rotation, latency = ledger.pending()
+    assert rotation.secrets == {"old_value_ref": "drills/app-secret#previous"}
+    assert rotation.hypothesis == hypothesis
+    assert (latency.secrets, latency.hypothesis) == ({}, None)
+    assert rotation.describe().endswith("revert with its steady state coming back (self-healing)")
 
 
 def test_recover_reverts_pending_entries_and_keeps_a_failing_one(tmp_path: Path) -> None:
