@@ -16,12 +16,12 @@ import pytest
 
 from pytest_mnops.guards.ledger import Ledger
 from pytest_mnops.k8s import Kube, condition_true, pod_ready, resources
-from pytest_mnops.sandbox.cluster import SandboxSettings
+from pytest_mnops.sandbox.settings import SandboxSettings
 from tests.integration.conftest import ROOT, drill_argv
 
 NODES, REPLICAS, KILL_PERCENT = 100, 1000, 10
 SELECTOR = "app=machine-native-ops"
-pytestmark = pytest.mark.own_sandbox("scale", nodes=NODES, app_replicas=REPLICAS)
+pytestmark = pytest.mark.own_sandbox("scale", nodes=NODES, app_replicas=REPLICAS, release=False)
 
 
 def run_pod_failure(sandbox: SandboxSettings, tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
