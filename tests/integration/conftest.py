@@ -201,6 +201,17 @@ def drill_argv(sandbox: SandboxSettings, ledger: Path, *args: str) -> list[str]:
     ]
 
 
+def mnops_recover(ledger: Path) -> subprocess.CompletedProcess[str]:
+    """`mnops recover --ledger LEDGER`, as an operator runs it after a crash."""
+    return subprocess.run(
+        [sys.executable, "-m", "pytest_mnops.cli", "recover", "--ledger", str(ledger)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+
+
 def run_drills(sandbox: SandboxSettings, tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         drill_argv(sandbox, tmp_path / "ledger.jsonl", *args), cwd=ROOT, capture_output=True, text=True, timeout=1800

@@ -21,7 +21,7 @@ from pytest_mnops.rollouts import Rollout
 from pytest_mnops.sandbox.components import ALERTMANAGER, APISERVER, PROMETHEUS, ROLLOUTS, Component
 from pytest_mnops.sandbox.processes import Supervisor
 from pytest_mnops.sandbox.settings import SandboxSettings
-from tests.integration.conftest import ROOT, drill_argv, start_component
+from tests.integration.conftest import ROOT, drill_argv, mnops_recover, start_component
 from tests.integration.test_revert_on_signals import latency_fault, start_drill, wait_until
 
 pytestmark = pytest.mark.own_sandbox("control-plane")
@@ -57,13 +57,7 @@ def test_rollouts_controller_down_during_canary_failure_names_the_controller(
     # A revert that needed the controller to finish is still in the ledger, and `mnops recover` completes it now
     # that the controller is back: the stable revision runs again (the template it restores is the stable
     # ReplicaSet's, API defaults filled in, so it is compared by revision, not field by field).
-    recover = subprocess.run(
-        [sys.executable, "-m", "pytest_mnops.cli", "recover", "--ledger", str(ledger)],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+    recover = mnops_recover(ledger)
     assert recover.returncode == 0, recover.stdout + recover.stderr
     after = rollout.wait_for(settled=True, timeout_s=300)
     assert (after.stable_hash, after.current_hash) == (stable, stable)

@@ -7,7 +7,6 @@ import base64
 import os
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -23,7 +22,7 @@ from pytest_mnops.k8s import Kube, pod_ready, resources
 from pytest_mnops.profile import RUN_ANNOTATION
 from pytest_mnops.rollouts import Rollout
 from pytest_mnops.sandbox.settings import SandboxSettings
-from tests.integration.conftest import ROOT, drill_argv, in_namespace
+from tests.integration.conftest import ROOT, drill_argv, in_namespace, mnops_recover
 
 LATENCY_FAULT = "mnops-high-latency"
 
@@ -157,13 +156,7 @@ def test_sigkill_mid_fault_is_reverted_by_mnops_recover(
         "the fault must still be there after SIGKILL, or this proves nothing"
     )
 
-    recover = subprocess.run(
-        [sys.executable, "-m", "pytest_mnops.cli", "recover", "--ledger", str(ledger)],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+    recover = mnops_recover(ledger)
     assert recover.returncode == 0, recover.stdout + recover.stderr
     assert f"reverted {fault.drill}" in recover.stdout
     after = rollout.wait_for(settled=True, timeout_s=180)
