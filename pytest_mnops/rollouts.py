@@ -274,6 +274,17 @@ class Rollout:
             what=f"Rollout {self.name!r} to reach {wanted}",
         )
 
+    def wait_status(self, holds: Callable[[RolloutStatus], bool], *, timeout_s: float, what: str) -> RolloutStatus:
+        """Block (by watch) until ``holds`` is true of a trusted status: one written for the current spec."""
+
+        def satisfied(objs: list[Obj]) -> RolloutStatus | None:
+            status = read_status(objs[0]) if objs else None
+            return status if status is not None and status.trusted and holds(status) else None
+
+        return self.kube.wait(
+            resources.ROLLOUT, satisfied, name=self.name, namespace=self.namespace, timeout_s=timeout_s, what=what
+        )
+
     def wait_observed(self, timeout_s: float = CONTROLLER_GRACE_S) -> RolloutStatus:
         """The Argo Rollouts controller has seen the latest spec (``status.observedGeneration == generation``).
 
@@ -281,11 +292,8 @@ class Rollout:
         controller that runs them is down.
         """
         try:
-            return self.kube.wait(
-                resources.ROLLOUT,
-                lambda objs: read_status(objs[0]) if objs and read_status(objs[0]).trusted else None,
-                name=self.name,
-                namespace=self.namespace,
+            return self.wait_status(
+                lambda status: True,
                 timeout_s=timeout_s,
                 what=f"the Argo Rollouts controller to observe Rollout {self.name!r}",
             )

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from typing import Any
 
 import pytest
 
@@ -13,7 +12,7 @@ from pytest_mnops.k8s import Kube, resources
 from pytest_mnops.names import ROLLOUT_HASH_LABEL
 from pytest_mnops.observability.alerts import Alerts
 from pytest_mnops.observability.prometheus import Prometheus
-from pytest_mnops.rollouts import Rollout, read_status
+from pytest_mnops.rollouts import Rollout
 from pytest_mnops.sandbox.settings import SandboxSettings
 
 FAULTY = {"traffic.mnops.dev/error-ratio": "0.5", "traffic.mnops.dev/latency-ms": "40"}
@@ -62,17 +61,8 @@ def held_canary(kube: Kube, rollout: Rollout) -> Iterator[Rollout]:
 
 
 def _held_at_the_pause(rollout: Rollout) -> None:
-    def at_pause(objs: list[dict[str, Any]]) -> bool:
-        status = read_status(objs[0]) if objs else None
-        return bool(status and status.trusted and status.step_index == 1 and status.paused)
-
-    rollout.kube.wait(
-        resources.ROLLOUT,
-        at_pause,
-        name=rollout.name,
-        namespace=rollout.namespace,
-        timeout_s=60,
-        what="canary at the pause",
+    rollout.wait_status(
+        lambda status: status.step_index == 1 and status.paused, timeout_s=60, what="canary at the pause"
     )
 
 

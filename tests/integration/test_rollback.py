@@ -22,7 +22,7 @@ from pytest_mnops.names import ROLLOUT_HASH_LABEL
 from pytest_mnops.notify import Notifier
 from pytest_mnops.observability.prometheus import Prometheus
 from pytest_mnops.rollback import RollbackHelper, RollbackResult
-from pytest_mnops.rollouts import Rollout, RolloutStatus, read_status
+from pytest_mnops.rollouts import Rollout, RolloutStatus
 from pytest_mnops.sandbox.settings import SandboxSettings
 
 pytestmark = pytest.mark.integration
@@ -57,17 +57,8 @@ def start_canary(rollout: Rollout, annotations: dict[str, str]) -> RolloutStatus
     stable = rollout.wait_for(phase="Healthy").stable_hash
     rollout.set_image(IMAGE.format(next(VERSIONS)), annotations=annotations)
 
-    def mid_canary(objs: list[dict[str, Any]]) -> RolloutStatus | None:
-        status = read_status(objs[0]) if objs else None
-        return (
-            status if status and status.trusted and status.paused and status.current_hash not in ("", stable) else None
-        )
-
-    return rollout.kube.wait(
-        resources.ROLLOUT,
-        mid_canary,
-        name=rollout.name,
-        namespace=rollout.namespace,
+    return rollout.wait_status(
+        lambda status: status.paused and status.current_hash not in ("", stable),
         timeout_s=60,
         what="the canary to pause part-way",
     )
