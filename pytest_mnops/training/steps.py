@@ -9,7 +9,6 @@ right or wrong for the step; then the step measures how long until the stable ve
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,9 +24,6 @@ Configuration = dict[str, Any]
 RIGHT, WRONG, MISSED = "right", "wrong", "missed"
 # How long a write with no visible effect is given to show one (a status patch shows at once).
 EFFECT_WAIT_S = 15.0
-# One command's requests (mnops rollback: abort, then undo) arrive within this of each other; a person's next
-# command, typed, does not.
-BURST_S = 1.0
 # The audit line of a write can land just after its effect is visible.
 AUDIT_LAG_S = 2.0
 MIN_RESTORE_WAIT_S = 30.0
@@ -186,10 +182,7 @@ def await_trainee(step: str, configuration: Configuration, timeout_s: float | st
         now = watcher.poll()
         out_of_time = time.monotonic() > deadline
         if watcher.people:
-            first = watcher.people[0]
-            burst = [w for w in watcher.people[1:] if (w.user, w.agent) == (first.user, first.agent)]
-            also = [w for w in burst if w.at - first.at <= BURST_S]
-            decided = _judge_write(spec, watcher, first, earlier, final=out_of_time, also=also)
+            decided = _judge_write(spec, watcher, watcher.people[0], earlier, final=out_of_time)
         elif trail is None:
             decided = _judge_without_audit(spec, watcher, start, now, earlier)
         elif _ended_by_itself(spec, start, now, earlier):
@@ -212,30 +205,17 @@ def await_trainee(step: str, configuration: Configuration, timeout_s: float | st
     return {"step": step, **decided, "stable_restored_s": restored}
 
 
-def _scope(write: Write) -> frozenset[str]:
-    return effects.STATUS_EFFECTS if write.subresource == "status" else effects.SPEC_EFFECTS
-
-
 def _judge_write(
-    spec: Step,
-    watcher: _Watcher,
-    write: Write,
-    earlier: frozenset[str],
-    *,
-    final: bool = False,
-    also: Sequence[Write] = (),
+    spec: Step, watcher: _Watcher, write: Write, earlier: frozenset[str], *, final: bool = False
 ) -> dict[str, Any] | None:
     """The trainee's first write: what it changed, once its effect is visible. A new template shows only when
     the controller reports its hash, which a loaded controller can take long over: the step waits for it up
     to its own time limit (``final``), and at least EFFECT_WAIT_S for any effect."""
     before, after = watcher.before(write.at), watcher.seen[-1][1]
-    # The controller may move the canary on in the same moment: only what this write could do counts, with the
-    # rest of the same command (``also``: mnops rollback aborts and undoes 20 ms apart, and the controller clears
-    # the abort once the undo lands, so the abort alone may never be seen).
-    writes = [write, *also]
-    scope = frozenset().union(*(_scope(w) for w in writes))
+    # The controller may move the canary on in the same moment: only what this write could do counts.
+    scope = effects.STATUS_EFFECTS if write.subresource == "status" else effects.SPEC_EFFECTS
     found = [e for e in effects.classify(before, after, earlier) if e.action in scope]
-    pending = any(_scope(w) is effects.SPEC_EFFECTS for w in writes) and effects.pending_template(before, after)
+    pending = scope is effects.SPEC_EFFECTS and effects.pending_template(before, after)
     if not final and (pending or (not found and time.time() < write.at + EFFECT_WAIT_S)):
         return None  # the effect is not visible yet
     who = {

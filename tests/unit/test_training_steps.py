@@ -229,20 +229,3 @@ def test_a_write_is_judged_only_by_what_it_could_do() -> None:
     judged = steps._judge_write(steps.ROLL_BACK, watcher, undo, EARLIER)
     assert judged is not None and judged["action"].startswith("undo") and judged["verdict"] == steps.RIGHT
     assert judged["tool"] == "kubectl argo rollouts" and judged["detected_at"] == at
-
-
-def test_one_command_that_aborts_and_undoes_is_judged_as_a_whole() -> None:
-    """mnops rollback aborts and undoes 23 ms apart; the controller clears the abort once the undo lands, so the
-    abort alone shows no effect: the undo of the same command still counts."""
-    watcher = steps._Watcher(rollout=None, trail=None)  # type: ignore[arg-type]
-    at = time.time()
-    agent = "pytest-mnops/0.1.0"
-    abort = Write(at=at, user="sa", agent=agent, verb="patch", subresource="status", code=200)
-    undo = Write(at=at + 0.023, user="sa", agent=agent, verb="patch", subresource="", code=200)
-    watcher.seen = [(at - 1, snap())]
-    watcher.seen.append((at + 0.5, snap(generation=3, currentStepIndex=0, currentPodHash=STABLE, image="app:1.0.0")))
-    alone = steps._judge_write(steps.ROLL_BACK, watcher, abort, EARLIER, final=True)
-    assert alone is not None and alone["action"] == "no effect"
-    judged = steps._judge_write(steps.ROLL_BACK, watcher, abort, EARLIER, final=True, also=[undo])
-    assert judged is not None and judged["action"].startswith("undo") and judged["verdict"] == steps.RIGHT
-    assert judged["tool"] == "mnops" and judged["response_s"] == alone["response_s"]
