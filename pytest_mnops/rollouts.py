@@ -19,6 +19,9 @@ REVISION_ANNOTATION = "rollout.argoproj.io/revision"
 ANALYSIS_DONE = frozenset({"Successful", "Failed", "Error", "Inconclusive"})
 # The controller observes a spec change in well under a second; this long without, it is not reconciling.
 CONTROLLER_GRACE_S = 20.0
+# A settled status can come from a stale cache: a restart's last write (restartedAt) may still count the pod it
+# just evicted, and the next write, once the ReplicaSet notices, says Progressing (17 ms later, measured).
+SETTLED_HOLD_S = 1.0
 
 
 @dataclass(frozen=True)
@@ -234,7 +237,6 @@ class Rollout:
         condition: str | None = None,
         aborted: bool | None = None,
         stable_is_current: bool | None = None,
-        settled: bool | None = None,
         timeout_s: float = 120,
     ) -> RolloutStatus:
         """Block (by watch) until every given expectation holds on a trusted status."""
@@ -245,7 +247,6 @@ class Rollout:
                 condition=condition,
                 aborted=aborted,
                 stable_is_current=stable_is_current,
-                settled=settled,
             ).items()
             if v is not None
         }
@@ -261,7 +262,6 @@ class Rollout:
                 and (condition is None or condition_true(obj, condition))
                 and (aborted is None or st.aborted == aborted)
                 and (stable_is_current is None or st.stable_is_current == stable_is_current)
-                and (settled is None or st.settled == settled)
             )
             return st if ok else None
 
@@ -284,6 +284,28 @@ class Rollout:
         return self.kube.wait(
             resources.ROLLOUT, satisfied, name=self.name, namespace=self.namespace, timeout_s=timeout_s, what=what
         )
+
+    def wait_settled(self, timeout_s: float) -> RolloutStatus:
+        """Block until the Rollout is settled and no write says otherwise for SETTLED_HOLD_S."""
+        deadline = time.monotonic() + timeout_s
+        what = f"Rollout {self.name!r} to settle (Healthy, every replica available, any restart finished)"
+
+        def moved(objs: list[Obj]) -> bool:
+            return not objs or not read_status(objs[0]).settled
+
+        while True:
+            status = self.wait_status(lambda st: st.settled, timeout_s=max(deadline - time.monotonic(), 0.0), what=what)
+            try:
+                self.kube.wait(
+                    resources.ROLLOUT,
+                    moved,
+                    name=self.name,
+                    namespace=self.namespace,
+                    timeout_s=SETTLED_HOLD_S,
+                    what=f"Rollout {self.name!r} to move again",
+                )
+            except WaitTimeout:
+                return status
 
     def wait_observed(self, timeout_s: float = CONTROLLER_GRACE_S) -> RolloutStatus:
         """The Argo Rollouts controller has seen the latest spec (``status.observedGeneration == generation``).

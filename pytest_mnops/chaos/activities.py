@@ -148,7 +148,7 @@ def _wait_rollout_settled(configuration: Configuration, timeout_s: float, before
         wrote = True
     except WaitTimeout:
         wrote = False
-    rollout.wait_for(settled=True, timeout_s=timeout_s)
+    rollout.wait_settled(timeout_s=timeout_s)
     return wrote
 
 
@@ -664,7 +664,7 @@ def verify_rotated_credentials(
         reject = {int(c) for c in http.get("reject") or [401, 403]}
     # Every consumer restarted and available, not just a Healthy status: sampled requests could miss a pod
     # not yet replaced, and the steady state after the method would catch the last one still starting.
-    _rollout(configuration).wait_for(settled=True, timeout_s=budget(configuration, timeout_s))
+    _rollout(configuration).wait_settled(timeout_s=budget(configuration, timeout_s))
     new = _consumer_answers(consumer, held["new"], configuration, requests_per_check)
     if not new <= accept:
         raise AssertionError(f"the new credential was not accepted by every consumer (answers: {sorted(new)})")

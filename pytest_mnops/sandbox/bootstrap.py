@@ -186,7 +186,7 @@ def release_through_analysis(k: Kube, settings: SandboxSettings, progress: Progr
     image = rollout.get()["spec"]["template"]["spec"]["containers"][0]["image"]
     rollout.set_image(image, annotations={RELEASE_ANNOTATION: RELEASE})
     rollout.wait_for(stable_is_current=False, timeout_s=READY_TIMEOUT_S)
-    status = rollout.wait_for(settled=True, timeout_s=RELEASE_TIMEOUT_S + settings.app_replicas / POD_CREATE_PER_S)
+    status = rollout.wait_settled(timeout_s=RELEASE_TIMEOUT_S + settings.app_replicas / POD_CREATE_PER_S)
 
     def finished(runs: list[Obj]) -> list[Obj] | None:
         # Background analyses end a moment after the last step: the controller terminates them then.

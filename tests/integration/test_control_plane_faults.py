@@ -49,7 +49,7 @@ def test_rollouts_controller_down_during_canary_failure_names_the_controller(
 ) -> None:
     ledger = tmp_path / "ledger.jsonl"
     rollout = Rollout(kube, namespace="default", name=app.APP_NAME)
-    stable = rollout.wait_for(settled=True, timeout_s=300).stable_hash
+    stable = rollout.wait_settled(timeout_s=300).stable_hash
     with stopped(sandbox, ROLLOUTS):
         output = _finish(start_drill("canary-failure", "default", sandbox, ledger))
     assert "the Argo Rollouts controller is not reconciling Rollout default/machine-native-ops" in output, output
@@ -59,14 +59,14 @@ def test_rollouts_controller_down_during_canary_failure_names_the_controller(
     # ReplicaSet's, API defaults filled in, so it is compared by revision, not field by field).
     recover = mnops_recover(ledger)
     assert recover.returncode == 0, recover.stdout + recover.stderr
-    after = rollout.wait_for(settled=True, timeout_s=300)
+    after = rollout.wait_settled(timeout_s=300)
     assert (after.stable_hash, after.current_hash) == (stable, stable)
     assert not after.aborted
     assert Ledger(ledger).pending() == []
 
 
 def test_prometheus_down_fails_every_check_that_needs_it_naming_the_url(sandbox: SandboxSettings, kube: Kube) -> None:
-    Rollout(kube, namespace="default", name=app.APP_NAME).wait_for(settled=True, timeout_s=300)
+    Rollout(kube, namespace="default", name=app.APP_NAME).wait_settled(timeout_s=300)
     validation = [sys.executable, "-m", "pytest", "suites/validation", "-p", "no:cacheprovider", "-q", "-rf"]
     with stopped(sandbox, PROMETHEUS):
         started = time.monotonic()

@@ -140,7 +140,7 @@ def test_sigkill_mid_fault_is_reverted_by_mnops_recover(
     ledger = tmp_path / "ledger.jsonl"
     rollout = Rollout(kube, namespace=namespace, name=app.APP_NAME)
     with_credential(kube, rollout)
-    rollout.wait_for(settled=True, timeout_s=180)
+    rollout.wait_settled(timeout_s=180)
     before = cluster_state(kube, namespace)
     baseline = {**before, "uids": _pod_uids(kube, namespace), "restart_at": rollout.get()["spec"].get("restartAt")}
     drill = start_drill(fault.drill, namespace, sandbox, ledger)
@@ -159,7 +159,7 @@ def test_sigkill_mid_fault_is_reverted_by_mnops_recover(
     recover = mnops_recover(ledger)
     assert recover.returncode == 0, recover.stdout + recover.stderr
     assert f"reverted {fault.drill}" in recover.stdout
-    after = rollout.wait_for(settled=True, timeout_s=180)
+    after = rollout.wait_settled(timeout_s=180)
     after_state = cluster_state(kube, namespace)
     # An undo puts back the ReplicaSet's copy of the template, which the API server filled with pod defaults
     # (terminationMessagePath, dnsPolicy...): what was there before must be there again, defaults aside.

@@ -7,10 +7,10 @@ from typing import Any
 
 import pytest
 
-from pytest_mnops.errors import ClusterError, NotFound
+from pytest_mnops.errors import ClusterError, NotFound, WaitTimeout
 from pytest_mnops.k8s import Resource, resources
 from pytest_mnops.names import ROLLOUT_HASH_LABEL
-from pytest_mnops.rollouts import REVISION_ANNOTATION, Rollout, read_status
+from pytest_mnops.rollouts import REVISION_ANNOTATION, SETTLED_HOLD_S, Rollout, read_status
 
 STEPS = [{"setWeight": 10}, {"pause": {"duration": "5s"}}, {"setWeight": 50}, {"pause": {}}, {"setWeight": 100}]
 
@@ -215,10 +215,34 @@ def test_wait_for_accepts_only_a_trusted_status_meeting_every_expectation() -> N
     kube.wait = lambda resource, predicate, **kw: next(  # type: ignore[method-assign]
         (r for objs in ([], [untrusted], [progressing], [healthy]) if (r := predicate(objs))), None
     )
-    status = rollout.wait_for(phase="Healthy", stable_is_current=True, settled=True, timeout_s=1)
+    status = rollout.wait_for(phase="Healthy", stable_is_current=True, timeout_s=1)
     assert status == read_status(healthy)
     assert rollout.wait_for(phase="Progressing", aborted=False) == read_status(progressing)
     assert rollout.wait_for(phase="Healthy", aborted=True) is None
+
+
+def test_wait_settled_waits_again_when_a_settled_status_is_followed_by_an_unsettled_write() -> None:
+    """After a restart the controller can write Healthy from a stale cache, then Progressing once it catches up."""
+    rollout, kube = _rollout()
+    settled = _obj(phase="Healthy", stableRS="a", currentPodHash="a", availableReplicas=3)
+    stale_then_caught_up = [
+        [settled],
+        [_obj(phase="Progressing", stableRS="a", currentPodHash="a", availableReplicas=2)],
+    ]
+    watches = iter([[[settled]], stale_then_caught_up, [[settled]], [[settled]]])
+    holds: list[float] = []
+
+    def wait(resource: Resource, predicate: Any, *, timeout_s: float, what: str, **kw: Any) -> Any:
+        holds.append(timeout_s)
+        if result := next((r for objs in next(watches) if (r := predicate(objs))), None):
+            return result
+        raise WaitTimeout(what)
+
+    kube.wait = wait  # type: ignore[method-assign]
+    assert rollout.wait_settled(timeout_s=30) == read_status(settled)
+    # settle, hold (moved), settle again, hold (quiet): four waits, the holds SETTLED_HOLD_S each
+    assert holds[1::2] == [SETTLED_HOLD_S, SETTLED_HOLD_S]
+    assert len(holds) == 4
 
 
 def test_analysis_runs_are_the_rollouts_own_oldest_first() -> None:
