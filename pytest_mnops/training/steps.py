@@ -8,7 +8,10 @@ right or wrong for the step; then the step measures how long until the stable ve
 
 from __future__ import annotations
 
+import contextlib
+import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -28,6 +31,8 @@ EFFECT_WAIT_S = 15.0
 AUDIT_LAG_S = 2.0
 MIN_RESTORE_WAIT_S = 30.0
 POLL_S = 0.2
+# A watch request's length: how long the background watch takes to notice the step is over.
+WATCH_S = 2.0
 COMPLETED = "completed"  # a step's own ending: the canary went all the way, a new stable
 
 
@@ -135,26 +140,70 @@ def _audit_log(configuration: Configuration) -> Path | None:
 
 
 class _Watcher:
-    """The Rollout's snapshots, polled, with when each was seen; and the writes people made since the prompt."""
+    """Every state the Rollout passed through since the prompt, with when each was seen (a watch, not a poll:
+    `mnops rollback` aborts and undoes 20 ms apart, and the undo clears the abort); and the people's writes."""
 
     def __init__(self, rollout: Rollout, trail: AuditTrail | None) -> None:
         self.rollout, self.trail = rollout, trail
         self.seen: list[tuple[float, effects.Snapshot]] = []
         self.people: list[Write] = []
         self.prompted = time.time()
+        self._stop = threading.Event()
 
-    def poll(self) -> effects.Snapshot:
-        snap = effects.Snapshot.of(self.rollout.get())
+    @contextlib.contextmanager
+    def following(self) -> Iterator[effects.Snapshot]:
+        """Watch the Rollout in the background while the block runs; yields its state at the start."""
+        obj = self.rollout.get()
+        self._see(obj)
+        thread = threading.Thread(target=self._follow, args=(obj,), name="mnops-trainee-watch", daemon=True)
+        thread.start()
+        try:
+            yield self.seen[0][1]
+        finally:
+            self._stop.set()
+            thread.join(timeout=WATCH_S + 5)
+
+    def _follow(self, obj: dict[str, Any]) -> None:
+        rollout, version = self.rollout, obj["metadata"]["resourceVersion"]
+        while not self._stop.is_set():
+            try:
+                for kind, event in rollout.kube.watch(
+                    resources.ROLLOUT,
+                    resource_version=version,
+                    namespace=rollout.namespace,
+                    field_selector=f"metadata.name={rollout.name}",
+                    timeout_s=WATCH_S,
+                ):
+                    if kind == "ERROR":  # 410 Gone: go on from the object as it is now
+                        event = rollout.get()
+                    version = event["metadata"]["resourceVersion"]
+                    if kind != "BOOKMARK":
+                        self._see(event)
+                    if self._stop.is_set():
+                        return
+            except ClusterError:  # a cut stream or a restarting API server: the judge goes on with what it saw
+                time.sleep(POLL_S)
+
+    def _see(self, obj: dict[str, Any]) -> None:
+        snap = effects.Snapshot.of(obj)
         if not self.seen or self.seen[-1][1] != snap:
             self.seen.append((time.time(), snap))
+
+    def poll(self) -> effects.Snapshot:
+        """The Rollout's latest state, after reading the people's new writes."""
         if self.trail is not None:
             self.people += [w for w in self.trail.writes() if not w.by_controller and w.at >= self.prompted]
-        return snap
+        return self.seen[-1][1]
 
     def before(self, at: float) -> effects.Snapshot:
         """The last snapshot seen before ``at`` (the state a write received at ``at`` changed)."""
         earlier = [snap for seen, snap in self.seen if seen <= at]
         return earlier[-1] if earlier else self.seen[0][1]
+
+    def since(self, at: float) -> list[effects.Snapshot]:
+        """Every snapshot seen after ``at``, oldest first; the latest one when none was."""
+        later = [snap for seen, snap in self.seen if seen > at]
+        return later or [self.seen[-1][1]]
 
 
 def await_trainee(step: str, configuration: Configuration, timeout_s: float | str = 120) -> dict[str, Any]:
@@ -171,7 +220,22 @@ def await_trainee(step: str, configuration: Configuration, timeout_s: float | st
     audit_path = _audit_log(configuration)
     trail = AuditTrail(audit_path, namespace=rollout.namespace, name=rollout.name) if audit_path else None
     watcher = _Watcher(rollout, trail)
-    start = watcher.poll()
+    with watcher.following() as start:
+        decided = _await_decision(spec, step, rollout, watcher, start, deadline, timeout_s)
+    remaining = max(MIN_RESTORE_WAIT_S, deadline - time.monotonic())
+    restored = _stable_restored_s(rollout, start.stable_hash, spec, watcher.prompted, remaining)
+    return {"step": step, **decided, "stable_restored_s": restored}
+
+
+def _await_decision(
+    spec: Step,
+    step: str,
+    rollout: Rollout,
+    watcher: _Watcher,
+    start: effects.Snapshot,
+    deadline: float,
+    timeout_s: float | str,
+) -> dict[str, Any]:
     earlier = frozenset(
         rs["metadata"]["labels"][ROLLOUT_HASH_LABEL]
         for rs in rollout.replica_sets()
@@ -183,7 +247,7 @@ def await_trainee(step: str, configuration: Configuration, timeout_s: float | st
         out_of_time = time.monotonic() > deadline
         if watcher.people:
             decided = _judge_write(spec, watcher, watcher.people[0], earlier, final=out_of_time)
-        elif trail is None:
+        elif watcher.trail is None:
             decided = _judge_without_audit(spec, watcher, start, now, earlier)
         elif _ended_by_itself(spec, start, now, earlier):
             # The audit line of a person's write can land a moment after its effect: wait that long first.
@@ -192,7 +256,7 @@ def await_trainee(step: str, configuration: Configuration, timeout_s: float | st
         else:
             decided = None
         if decided is not None:
-            break
+            return decided
         if out_of_time:
             raise ClusterError(
                 f"human step {step!r}: nobody acted on {rollout!r} within {float(timeout_s):.0f}s "
@@ -200,9 +264,6 @@ def await_trainee(step: str, configuration: Configuration, timeout_s: float | st
                 + "; ".join(c.format(app=rollout.name) for c in spec.commands)
             )
         time.sleep(POLL_S)
-    remaining = max(MIN_RESTORE_WAIT_S, deadline - time.monotonic())
-    restored = _stable_restored_s(rollout, start.stable_hash, spec, watcher.prompted, remaining)
-    return {"step": step, **decided, "stable_restored_s": restored}
 
 
 def _judge_write(
@@ -214,7 +275,17 @@ def _judge_write(
     before, after = watcher.before(write.at), watcher.seen[-1][1]
     # The controller may move the canary on in the same moment: only what this write could do counts.
     scope = effects.STATUS_EFFECTS if write.subresource == "status" else effects.SPEC_EFFECTS
-    found = [e for e in effects.classify(before, after, earlier) if e.action in scope]
+    # A status write shows in the very next state, which the controller may change back at once (an undo
+    # clears an abort): every state since counts. A new template is judged once its hash is reported.
+    states = watcher.since(write.at) if scope is effects.STATUS_EFFECTS else [after]
+    found = next(
+        (
+            hits
+            for state in states
+            if (hits := [e for e in effects.classify(before, state, earlier) if e.action in scope])
+        ),
+        [],
+    )
     pending = scope is effects.SPEC_EFFECTS and effects.pending_template(before, after)
     if not final and (pending or (not found and time.time() < write.at + EFFECT_WAIT_S)):
         return None  # the effect is not visible yet

@@ -229,3 +229,16 @@ def test_a_write_is_judged_only_by_what_it_could_do() -> None:
     judged = steps._judge_write(steps.ROLL_BACK, watcher, undo, EARLIER)
     assert judged is not None and judged["action"].startswith("undo") and judged["verdict"] == steps.RIGHT
     assert judged["tool"] == "kubectl argo rollouts" and judged["detected_at"] == at
+
+
+def test_a_status_write_is_judged_by_the_state_it_made_even_when_the_next_one_undoes_it() -> None:
+    """`mnops rollback` aborts, then undoes 23 ms later, and the undo clears the abort: still an abort."""
+    watcher = steps._Watcher(rollout=None, trail=None)  # type: ignore[arg-type]
+    at = time.time()
+    abort = Write(at=at, user="sa", agent="pytest-mnops/0.1", verb="patch", subresource="status", code=200)
+    aborted = snap(abort=True, pauseConditions=None, currentStepIndex=0)
+    undone = snap(generation=3, currentPodHash=STABLE, image="app:1.0.0")
+    watcher.seen = [(at - 1, snap()), (at + 0.01, aborted), (at + 0.03, undone)]
+    judged = steps._judge_write(steps.ROLL_BACK, watcher, abort, EARLIER)
+    assert judged is not None and (judged["action"], judged["verdict"]) == ("abort", steps.RIGHT), judged
+    assert judged["tool"] == "mnops"
