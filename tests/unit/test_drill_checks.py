@@ -77,10 +77,10 @@ def _use_alerts(monkeypatch: pytest.MonkeyPatch, *, receivers_url: str, alertman
 
 class _SettledRollout:
     def __init__(self) -> None:
-        self.waited: list[dict[str, Any]] = []
+        self.waited: list[float] = []
 
-    def wait_for(self, **expected: Any) -> None:
-        self.waited.append(expected)
+    def wait_settled(self, timeout_s: float) -> None:
+        self.waited.append(timeout_s)
 
 
 @pytest.fixture
@@ -119,7 +119,7 @@ def test_the_check_waits_for_every_consumer_to_be_replaced_first(app: tuple[Fake
     server, answers = app
     answers["new-value"] = [200]
     activities.verify_rotated_credentials(_rotated(server), requests_per_check=1)
-    assert activities._rollout({}).waited == [{"settled": True, "timeout_s": 0.3}]  # type: ignore[attr-defined]
+    assert activities._rollout({}).waited == [0.3]  # type: ignore[attr-defined]
 
 
 @pytest.mark.parametrize(
