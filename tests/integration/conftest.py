@@ -53,6 +53,7 @@ OWN_SANDBOXES = (
     "scale",
     "drills",
     "negative-controls",
+    "negative-controls-monitoring",
     "control-plane",
     "sandbox-start",
     "reports",

@@ -1,180 +1,30 @@
-"""Each of the seven drills FAILS with detection disabled, on a sandbox of their own.
-
-A drill that cannot fail proves nothing: every negative control below switches off the one thing the drill
-claims to detect (an alert rule, the canary analysis, a controller, a route, a receiver) and requires the
-drill to fail naming what was not detected or recovered. Each switch is sandbox-wide, hence the own sandbox.
-"""
+"""Negative controls (negative_controls.py) whose switch is in the cluster: analysis, controller, Secret."""
 
 from __future__ import annotations
 
-import contextlib
-import time
-from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-import yaml
 
-from pytest_mnops import app
-from pytest_mnops.errors import ClusterError
-from pytest_mnops.k8s import Kube, resources
-from pytest_mnops.observability import rules
-from pytest_mnops.profile import analysis_template_refs
-from pytest_mnops.rollouts import Rollout
-from pytest_mnops.sandbox.cluster import Sandbox
-from pytest_mnops.sandbox.components import CONTROLLER_MANAGER, RECEIVERS
-from pytest_mnops.sandbox.processes import Supervisor
+from pytest_mnops.drills import DRILLS
+from pytest_mnops.k8s import Kube
 from pytest_mnops.sandbox.settings import SandboxSettings
-from tests.integration.conftest import alertmanager_config_edited, in_namespace, run_drills
+from tests.integration.negative_controls import (
+    IN_MONITORING,
+    IN_THE_CLUSTER,
+    NEGATIVE_CONTROLS,
+    drill_fails_with_detection_disabled,
+)
 
 pytestmark = pytest.mark.own_sandbox("negative-controls")
 
 
-@contextlib.contextmanager
-def without_alert_rule(sandbox: SandboxSettings, alert: str) -> Iterator[None]:
-    directory = sandbox.layout.config / "rules"
-    groups = [
-        {**g, "rules": [r for r in g["rules"] if r.get("alert") != alert]}
-        for g in rules.rule_groups(sandbox.time_scale)
-    ]
-    (directory / rules.RULES_FILE).write_text(yaml.safe_dump({"groups": groups}, sort_keys=False))
-    rules.reload_prometheus(sandbox.prometheus_url)
-    try:
-        yield
-    finally:
-        rules.write_rules(directory, time_scale=sandbox.time_scale)
-        rules.reload_prometheus(sandbox.prometheus_url)
-
-
-def without_pager_route(sandbox: SandboxSettings) -> contextlib.AbstractContextManager[None]:
-    def disable(config: dict) -> None:
-        for receiver in config["receivers"]:
-            if receiver["name"] == "pager":
-                receiver["webhook_configs"] = [{"url": "http://127.0.0.1:9/disabled", "send_resolved": True}]
-
-    return alertmanager_config_edited(sandbox, disable)
-
-
-@contextlib.contextmanager
-def without_component(sandbox: SandboxSettings, name: str) -> Iterator[None]:
-    Supervisor(sandbox.layout.processes).stop(name)
-    try:
-        yield
-    finally:
-        Sandbox(sandbox, progress=lambda _: None).up()
-
-
-@contextlib.contextmanager
-def without_canary_analysis(kube: Kube, sandbox: SandboxSettings, namespace: str) -> Iterator[None]:
-    """The analyses can no longer fail (failureLimit out of reach); the SLOs they define stay discoverable."""
-    for ref, _ in analysis_template_refs(Rollout(kube, namespace=namespace, name=app.APP_NAME).get()):
-        template = kube.get(resources.ANALYSIS_TEMPLATE, ref["templateName"], namespace=namespace)
-        kube.patch(
-            resources.ANALYSIS_TEMPLATE,
-            ref["templateName"],
-            [
-                {"op": "replace", "path": f"/spec/metrics/{i}/failureLimit", "value": 100000}
-                for i, _ in enumerate(template["spec"]["metrics"])
-            ],
-            namespace=namespace,
-            patch_type="json",
-        )
-    try:
-        yield
-    finally:
-        app.deploy(kube, namespace, prometheus_address=sandbox.prometheus_url, time_scale=sandbox.time_scale)
-
-
-@contextlib.contextmanager
-def with_secret_frozen(kube: Kube, namespace: str) -> Iterator[None]:
-    """A ValidatingAdmissionPolicy (CEL, evaluated by the real apiserver) refuses any write to the app's Secret."""
-    name = f"mnops-freeze-{namespace}"
-    policy = {
-        "apiVersion": "admissionregistration.k8s.io/v1",
-        "kind": "ValidatingAdmissionPolicy",
-        "metadata": {"name": name},
-        "spec": {
-            "failurePolicy": "Fail",
-            "matchConstraints": {
-                "resourceRules": [
-                    {
-                        "apiGroups": [""],
-                        "apiVersions": ["v1"],
-                        "operations": ["CREATE", "UPDATE"],
-                        "resources": ["secrets"],
-                    }
-                ]
-            },
-            "validations": [
-                {
-                    "expression": "object.metadata.name != 'machine-native-ops-credentials'",
-                    "message": "negative control: the app's credentials are frozen",
-                }
-            ],
-        },
-    }
-    binding = {
-        "apiVersion": "admissionregistration.k8s.io/v1",
-        "kind": "ValidatingAdmissionPolicyBinding",
-        "metadata": {"name": name},
-        "spec": {
-            "policyName": name,
-            "validationActions": ["Deny"],
-            "matchResources": {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": namespace}}},
-        },
-    }
-    kube.apply(policy)
-    kube.apply(binding)
-    probe = {
-        "apiVersion": "v1",
-        "kind": "Secret",
-        "metadata": {"name": "machine-native-ops-credentials", "namespace": namespace},
-        "data": {},
-    }
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:  # the policy is compiled asynchronously: wait until it bites
-        try:
-            kube.apply(probe, dry_run=True)
-        except ClusterError:
-            break
-        time.sleep(0.5)
-    try:
-        yield
-    finally:
-        for kind, body in (("ValidatingAdmissionPolicyBinding", binding), ("ValidatingAdmissionPolicy", policy)):
-            resource = kube.resource_for(body["apiVersion"], kind)
-            kube.delete(resource, name)
-
-
-Disable = Callable[[Kube, SandboxSettings, str], contextlib.AbstractContextManager[None]]
-NEGATIVE_CONTROLS: dict[str, tuple[Disable, str]] = {
-    "pod-failure": (
-        lambda k, s, ns: without_component(s, CONTROLLER_MANAGER.name),
-        "NOT RECOVERED: watch-replacements",
-    ),
-    "high-latency": (lambda k, s, ns: without_alert_rule(s, "HighLatencyP95"), "NOT DETECTED: p95-alert-firing"),
-    "resource-exhaustion": (
-        lambda k, s, ns: without_alert_rule(s, "HighMemoryUsage"),
-        "NOT DETECTED: memory-alert-firing",
-    ),
-    "canary-failure": (without_canary_analysis, "NOT DETECTED: analysis-failed"),
-    "secret-rotation": (lambda k, s, ns: with_secret_frozen(k, ns), "NOT RECOVERED: consumers-use-new-value"),
-    "emergency-rollback": (lambda k, s, ns: without_component(s, RECEIVERS.name), "FAILED: rollback-notified"),
-    "monitoring-alerts": (lambda k, s, ns: without_pager_route(s), "NOT DETECTED: all-reached-receivers"),
-}
-
-
-@pytest.mark.parametrize("drill", sorted(NEGATIVE_CONTROLS))
+@pytest.mark.parametrize("drill", IN_THE_CLUSTER)
 def test_drill_fails_when_detection_is_disabled(
     drill: str, kube: Kube, sandbox: SandboxSettings, namespace: str, tmp_path: Path
 ) -> None:
-    disable, expected = NEGATIVE_CONTROLS[drill]
-    Rollout(kube, namespace=namespace, name=app.APP_NAME).wait_for(
-        phase="Healthy", stable_is_current=True, timeout_s=180
-    )
-    with disable(kube, sandbox, namespace):
-        result = run_drills(sandbox, tmp_path, "--drill", drill, *in_namespace(namespace))
-    verdict = "\n".join(line for line in result.stdout.splitlines() if line.startswith(("E  ", "FAILED", "ERROR")))
-    assert result.returncode == 1, verdict or result.stdout[-3000:]
-    assert "did not prove detection and recovery" in result.stdout, verdict
-    assert expected in result.stdout, verdict
+    drill_fails_with_detection_disabled(drill, kube, sandbox, namespace, tmp_path)
+
+
+def test_the_two_modules_control_every_drill() -> None:
+    assert sorted(IN_THE_CLUSTER + IN_MONITORING) == sorted(NEGATIVE_CONTROLS) == sorted(DRILLS)
