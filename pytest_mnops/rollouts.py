@@ -288,7 +288,7 @@ class Rollout:
     def wait_settled(self, timeout_s: float) -> RolloutStatus:
         """Block until the Rollout is settled and no write says otherwise for SETTLED_HOLD_S."""
         deadline = time.monotonic() + timeout_s
-        what = f"Rollout {self.name!r} to settle (Healthy, every replica available, any restart finished)"
+        what = f"Rollout {self.name!r} to settle"
 
         def moved(objs: list[Obj]) -> bool:
             return not objs or not read_status(objs[0]).settled
