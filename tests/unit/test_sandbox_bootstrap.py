@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from pytest_mnops import app, assets
-from pytest_mnops.errors import SandboxError
+from pytest_mnops.errors import SandboxError, WaitTimeout
 from pytest_mnops.k8s import Resource, resources
 from pytest_mnops.k8s.rbac import DRILL_PERMISSIONS, Permission, from_audit_event, role_rules
 from pytest_mnops.names import ROLLOUT_HASH_LABEL
@@ -57,7 +57,7 @@ class FakeKube:
         for objs in states:
             if result := predicate(objs):
                 return result
-        raise AssertionError(f"the wait for {what} would time out")
+        raise WaitTimeout(f"the wait for {what} would time out")
 
 
 # -- the reference app -----------------------------------------------------------------------------------
@@ -249,6 +249,7 @@ class ReleasingKube(FakeKube):
     def wait(self, resource: Resource, predicate: Any, *, what: str, **kwargs: Any) -> Any:
         result = super().wait(resource, predicate, what=what, **kwargs)
         self.rollout = self.on_wait["rollouts"][-1][0]
+        self.on_wait["rollouts"] = [[self.rollout]]  # where it went it stays: a later wait sees only that
         return result
 
 
