@@ -119,7 +119,7 @@ def test_route_for_the_drill_label() -> None:
 
 
 def test_the_traffic_stand_in_plays_the_pods_of_any_workload_by_their_replica_set() -> None:
-    from pytest_mnops.standins.traffic import pod_from_api
+    from pytest_mnops.standins.traffic.model import pod_from_api
 
     def pod(owner: str, labels: dict[str, str]) -> dict:
         return {

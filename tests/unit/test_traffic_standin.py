@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import http.client
+import threading
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -13,17 +14,11 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from pytest_mnops.k8s import resources
-from pytest_mnops.standins import traffic
-from pytest_mnops.standins.traffic import (
-    BASE_CPU_CORES,
-    BASE_MEMORY_BYTES,
-    Chaos,
-    ClusterStateCollector,
-    TrafficStandIn,
-    World,
-    pod_from_api,
-    quantity,
-)
+from pytest_mnops.standins.traffic import TrafficStandIn
+from pytest_mnops.standins.traffic.metrics import ClusterStateCollector
+from pytest_mnops.standins.traffic.model import ERROR_RATIO, HASH_LABELS, LATENCY_MS, Chaos, pod_from_api, quantity
+from pytest_mnops.standins.traffic.watches import Watches
+from pytest_mnops.standins.traffic.world import BASE_CPU_CORES, BASE_MEMORY_BYTES, World
 
 
 def _pod(
@@ -39,9 +34,9 @@ def _pod(
 ) -> dict[str, Any]:
     annotations = {}
     if error_ratio is not None:
-        annotations[traffic.ERROR_RATIO] = error_ratio
+        annotations[ERROR_RATIO] = error_ratio
     if latency_ms is not None:
-        annotations[traffic.LATENCY_MS] = latency_ms
+        annotations[LATENCY_MS] = latency_ms
     env = (
         [{"name": "API_TOKEN", "valueFrom": {"secretKeyRef": {"name": "creds", "key": "api-token"}}}] if secret else []
     )
@@ -52,7 +47,7 @@ def _pod(
         "metadata": {
             "namespace": namespace,
             "name": name,
-            "labels": {"app": "demo", traffic.HASH_LABELS[0]: pod_hash},
+            "labels": {"app": "demo", HASH_LABELS[0]: pod_hash},
             "annotations": annotations,
             # A Rollout's (or Deployment's) ReplicaSet owns it: the stand-in plays the pods of every workload.
             "ownerReferences": [{"kind": "ReplicaSet", "name": f"demo-{pod_hash}"}],
@@ -226,8 +221,6 @@ class _NoKube:
 
 @pytest.fixture
 def standin() -> Iterator[TrafficStandIn]:
-    import threading
-
     server = TrafficStandIn(_NoKube(), host="127.0.0.1")  # type: ignore[arg-type]
     threading.Thread(target=server._server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True).start()
     try:
@@ -282,19 +275,15 @@ def test_auth_accepts_only_the_credential_the_serving_pod_loaded(standin: Traffi
 
 
 def test_a_relist_forgets_what_was_deleted_while_no_watch_was_open() -> None:
-    standin = TrafficStandIn(_NoKube(), host="127.0.0.1")  # type: ignore[arg-type]
-    try:
-        world = standin.world
-        world.set_pod(_pod("a"), deleted=False)
-        world.set_pod(_pod("b"), deleted=False)
-        world.set_secret(_secret("v"), deleted=False)
-        world.set_chaos("NetworkChaos", _chaos("NetworkChaos", {}), deleted=False)
-        world.set_chaos("StressChaos", _chaos("StressChaos", {}), deleted=False)
-        standin._drop_missing(resources.POD, {("drills", "b")})
-        standin._drop_missing(resources.SECRET, set())
-        standin._drop_missing(resources.NETWORK_CHAOS, set())
-        assert list(world.pods) == [("drills", "b")] and [p.name for p in world.removed] == ["a"]
-        assert world.secrets == {} and list(world.chaos) == [("StressChaos", "drills", "c")]
-    finally:
-        standin._server.server_close()
-        standin._pool.shutdown(wait=False)
+    world = World()
+    watches = Watches(_NoKube(), world, threading.Event())  # type: ignore[arg-type]
+    world.set_pod(_pod("a"), deleted=False)
+    world.set_pod(_pod("b"), deleted=False)
+    world.set_secret(_secret("v"), deleted=False)
+    world.set_chaos("NetworkChaos", _chaos("NetworkChaos", {}), deleted=False)
+    world.set_chaos("StressChaos", _chaos("StressChaos", {}), deleted=False)
+    watches.drop_missing(resources.POD, {("drills", "b")})
+    watches.drop_missing(resources.SECRET, set())
+    watches.drop_missing(resources.NETWORK_CHAOS, set())
+    assert list(world.pods) == [("drills", "b")] and [p.name for p in world.removed] == ["a"]
+    assert world.secrets == {} and list(world.chaos) == [("StressChaos", "drills", "c")]
