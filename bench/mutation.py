@@ -71,25 +71,25 @@ TARGETS = (
     ),
     Target(
         "notification-matching",
-        "pytest_mnops/chaos/activities.py",
+        "pytest_mnops/chaos/activities/synthetic_alerts.py",
         ("tests/unit/test_drill_checks.py",),
         tuple(
-            f"pytest_mnops.chaos.activities.x_{name}__mutmut_*"
+            f"pytest_mnops.chaos.activities.synthetic_alerts.x_{name}__mutmut_*"
             for name in ("wait_for_message", "wait_all_delivered", "silence_and_check", "wait_for_notification")
         ),
     ),
     Target(
         "consumer-check",
-        "pytest_mnops/chaos/activities.py",
+        "pytest_mnops/chaos/activities/secret_rotation.py",
         ("tests/unit/test_drill_checks.py", "tests/unit/test_secret_rotation.py"),
-        ("pytest_mnops.chaos.activities.x_verify_rotated_credentials__mutmut_*",),
+        ("pytest_mnops.chaos.activities.secret_rotation.x_verify_rotated_credentials__mutmut_*",),
     ),
     Target(
         "replacement-check",
-        "pytest_mnops/chaos/activities.py",
+        "pytest_mnops/chaos/activities/pods.py",
         ("tests/unit/test_pod_failure.py",),
         tuple(
-            f"pytest_mnops.chaos.activities.x_{name}__mutmut_*"
+            f"pytest_mnops.chaos.activities.pods.x_{name}__mutmut_*"
             for name in ("watch_pod_replacements", "replacements_expected", "_wait_rollout_settled")
         ),
     ),

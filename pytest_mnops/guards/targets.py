@@ -350,7 +350,12 @@ DERIVERS: dict[str, Deriver] = {
         f"{CHAOSK8S}.crd.actions.{f}": _custom_object
         for f in ("create_custom_object", "replace_custom_object", "patch_custom_object", "delete_custom_object")
     },
-    **{f"{OWN_ACTIVITIES}.{f}": _alertmanager_only for f in ("post_synthetic_alerts", "resolve_synthetic_alerts")},
+    # By the package's stable name (users' experiments) and by the module they live in (the shipped scenarios).
+    **{
+        f"{module}.{f}": _alertmanager_only
+        for module in (OWN_ACTIVITIES, f"{OWN_ACTIVITIES}.synthetic_alerts")
+        for f in ("post_synthetic_alerts", "resolve_synthetic_alerts")
+    },
 }
 # Kubernetes heals these by itself (a controller replaces the pods): an experiment may inject them without rollbacks.
 SELF_HEALING = frozenset(f"{CHAOSK8S}.pod.actions.{f}" for f in ("terminate_pods", "delete_pods"))

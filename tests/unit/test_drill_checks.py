@@ -14,7 +14,8 @@ from typing import Any
 
 import pytest
 
-from pytest_mnops.chaos import activities
+from pytest_mnops.chaos.activities import alerts as alert_activities
+from pytest_mnops.chaos.activities import emergency, secret_rotation, synthetic_alerts
 from pytest_mnops.chaos.runner import Handoff
 from pytest_mnops.errors import ClusterError, WaitTimeout
 from pytest_mnops.observability import alerts as alerts_module
@@ -31,7 +32,9 @@ CRITICAL = sorted(r["alert"] for r in alert_rules() if r["labels"]["severity"] =
 
 @pytest.fixture(autouse=True)
 def short_waits(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(activities, "budget", lambda configuration, production_s, floor_s=0: 0.3)
+    # Each activity module looks budget up in its own namespace.
+    for module in (alert_activities, emergency, secret_rotation, synthetic_alerts):
+        monkeypatch.setattr(module, "budget", lambda configuration, production_s, floor_s=0: 0.3)
     monkeypatch.setattr(alerts_module, "POLL_S", 0.01)
 
 
@@ -69,7 +72,8 @@ def _configuration(**extra: Any) -> dict[str, Any]:
 
 def _use_alerts(monkeypatch: pytest.MonkeyPatch, *, receivers_url: str, alertmanager_url: str | None = None) -> None:
     alerts = Alerts(Prometheus("http://127.0.0.1:9"), alertmanager_url=alertmanager_url, receivers_url=receivers_url)
-    monkeypatch.setattr(activities, "_alerts", lambda configuration: alerts)
+    for module in (emergency, synthetic_alerts):
+        monkeypatch.setattr(module, "_alerts", lambda configuration: alerts)
 
 
 # -- the rotated credential: every consumer takes the new one, none the old ------------------------------------
@@ -96,7 +100,7 @@ def app(http_server: FakeServer, monkeypatch: pytest.MonkeyPatch) -> tuple[FakeS
 
     http_server.answer = answer
     rollout = _SettledRollout()
-    monkeypatch.setattr(activities, "_rollout", lambda configuration: rollout)
+    monkeypatch.setattr(secret_rotation, "_rollout", lambda configuration: rollout)
     return http_server, answers
 
 
@@ -108,7 +112,7 @@ def _rotated(server: FakeServer, *, old: str | None = "old-value") -> dict[str, 
 def test_consumers_accept_the_new_credential_and_reject_the_old(app: tuple[FakeServer, Any]) -> None:
     server, answers = app
     answers["new-value"] = [200]
-    result = activities.verify_rotated_credentials(_rotated(server), requests_per_check=5)
+    result = secret_rotation.verify_rotated_credentials(_rotated(server), requests_per_check=5)
     assert result["new_accepted"] is True and result["old_rejected"] is True
     assert result["recovered_at"] <= time.time()
     tokens = [r.headers["authorization"] for r in server.requests]
@@ -118,8 +122,8 @@ def test_consumers_accept_the_new_credential_and_reject_the_old(app: tuple[FakeS
 def test_the_check_waits_for_every_consumer_to_be_replaced_first(app: tuple[FakeServer, Any]) -> None:
     server, answers = app
     answers["new-value"] = [200]
-    activities.verify_rotated_credentials(_rotated(server), requests_per_check=1)
-    assert activities._rollout({}).waited == [0.3]  # type: ignore[attr-defined]
+    secret_rotation.verify_rotated_credentials(_rotated(server), requests_per_check=1)
+    assert secret_rotation._rollout({}).waited == [0.3]  # type: ignore[attr-defined]
 
 
 @pytest.mark.parametrize(
@@ -138,7 +142,7 @@ def test_one_consumer_out_of_step_fails_its_half(
     server, answers = app
     answers.update({"new-value": new, "old-value": old})
     with pytest.raises(AssertionError) as failed:
-        activities.verify_rotated_credentials(_rotated(server), requests_per_check=4)
+        secret_rotation.verify_rotated_credentials(_rotated(server), requests_per_check=4)
     assert str(failed.value) == message
 
 
@@ -146,20 +150,20 @@ def test_without_a_previous_credential_a_never_issued_one_must_be_rejected(app: 
     """A fresh namespace: "old rejected" is not assumed; an app accepting any token fails it."""
     server, answers = app
     answers["new-value"] = [200]
-    assert activities.verify_rotated_credentials(_rotated(server, old=None), requests_per_check=2)["old_rejected"]
+    assert secret_rotation.verify_rotated_credentials(_rotated(server, old=None), requests_per_check=2)["old_rejected"]
     probes = [r.headers["authorization"] for r in server.requests[2:]]
     assert len(set(probes)) == 1 and probes[0] not in ("Bearer new-value", "Bearer ") and len(probes[0]) > 30
 
     server.answer = lambda request: (200, None)  # an app that lets every token in
     with pytest.raises(AssertionError, match=r"^the old credential is still accepted \(answers: \[200\]\)$"):
-        activities.verify_rotated_credentials(_rotated(server, old=None), requests_per_check=2)
+        secret_rotation.verify_rotated_credentials(_rotated(server, old=None), requests_per_check=2)
 
 
 def test_nothing_handed_over_means_the_rotation_did_not_run(app: tuple[FakeServer, Any]) -> None:
     server, _ = app
     configuration = _configuration(app_url=server.url, handoff=Handoff())
     with pytest.raises(ClusterError) as failed:
-        activities.verify_rotated_credentials(configuration)
+        secret_rotation.verify_rotated_credentials(configuration)
     assert str(failed.value) == "no rotated credential was handed over; did the rotate-app-secret action run?"
     assert server.requests == []
 
@@ -203,19 +207,19 @@ def test_rollback_notice_needs_the_rollout_on_every_notified_channel_during_this
     receivers.inbox.add("email", {"subject": "rollback of drills/demo"})
     receivers.inbox.add("slack", {"text": "rollback of drills/another-app"})
     with pytest.raises(ClusterError) as missing:
-        activities.rollback_notified(configuration)
+        emergency.rollback_notified(configuration)
     assert str(missing.value) == (
         "no notification mentioning 'drills/demo' reached receiver(s) slack within 0s. "
         "Fix: check the notifier's webhook/SMTP settings."
     )
     receivers.inbox.add("slack", {"text": "rollback of drills/demo done"})
-    assert activities.rollback_notified(configuration) == {"channels": ["slack"], "proof": "receiver"}
+    assert emergency.rollback_notified(configuration) == {"channels": ["slack"], "proof": "receiver"}
 
 
 def test_a_notice_a_channel_refused_fails_naming_it(monkeypatch: pytest.MonkeyPatch) -> None:
     sent = [{"channel": "slack", "ok": False, "detail": "HTTP 500"}]
     with pytest.raises(ClusterError, match=r"not accepted by: slack \(HTTP 500\)"):
-        activities.rollback_notified(_configuration(handoff=Handoff(rollback_notifications=sent)))
+        emergency.rollback_notified(_configuration(handoff=Handoff(rollback_notifications=sent)))
 
 
 def test_every_synthetic_alert_of_this_run_must_arrive(receivers: Receivers, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -229,22 +233,22 @@ def test_every_synthetic_alert_of_this_run_must_arrive(receivers: Receivers, mon
     receivers.inbox.add("pager", _webhook(first, "resolved", mnops_drill="run-1"))  # not firing
     receivers.inbox.add("slack", _webhook(first, mnops_drill="run-1"))  # another receiver
     with pytest.raises(ClusterError, match="never seen delivered firing"):
-        activities.wait_all_delivered(configuration, status="resolved")  # resolved counts only after firing
+        synthetic_alerts.wait_all_delivered(configuration, status="resolved")  # resolved counts only after firing
     with pytest.raises(ClusterError) as missing:
-        activities.wait_all_delivered(configuration)
+        synthetic_alerts.wait_all_delivered(configuration)
     assert str(missing.value) == (
         f"firing notifications for {first} did not reach receiver 'pager'. "
         "Fix: check Alertmanager's routes for severity=critical and mnops_drill."
     )
     receivers.inbox.add("pager", _webhook(first, mnops_drill="run-1"))
-    result = activities.wait_all_delivered(configuration)
+    result = synthetic_alerts.wait_all_delivered(configuration)
     assert result["delivered"] == CRITICAL
     assert (result["receivers"], result["status"], result["proof"]) == (["pager"], "firing", "receiver")
     assert "detected_at" in result
     resolved = [_webhook(n, "resolved", mnops_drill="run-1") for n in CRITICAL]
     for payload in resolved:
         receivers.inbox.add("pager", payload)
-    assert "recovered_at" in activities.wait_all_delivered(configuration, status="resolved")
+    assert "recovered_at" in synthetic_alerts.wait_all_delivered(configuration, status="resolved")
 
 
 def test_a_silence_that_holds_and_one_that_leaks(
@@ -264,7 +268,7 @@ def test_a_silence_that_holds_and_one_that_leaks(
     http_server.answer = alertmanager
     configuration = _configuration()
     receivers.inbox.add("pager", {"alerts": [{"labels": {"mnops_check": "silence", "mnops_drill": "run-0"}}]})
-    assert activities.silence_and_check("MnopsSilenceCheck", configuration) == {
+    assert synthetic_alerts.silence_and_check("MnopsSilenceCheck", configuration) == {
         "silenced": "MnopsSilenceCheck",
         "suppressed": True,
         "proof": "receiver",
@@ -284,7 +288,7 @@ def test_a_silence_that_holds_and_one_that_leaks(
     leak.append({"status": "firing"})
     http_server.requests.clear()
     with pytest.raises(AssertionError, match=r"^silence s-1 did not suppress MnopsSilenceCheck: 1 delivered$"):
-        activities.silence_and_check("MnopsSilenceCheck", configuration)
+        synthetic_alerts.silence_and_check("MnopsSilenceCheck", configuration)
     assert http_server.requests[-1].method == "DELETE", "the silence is expired even when it leaked"
 
 
@@ -296,13 +300,13 @@ def test_wait_for_alert_marks_detection_or_recovery(monkeypatch: pytest.MonkeyPa
             seen.append((name, state, within, labels))
             return 0.0
 
-    monkeypatch.setattr(activities, "_alerts", lambda configuration: FakeAlerts())
+    monkeypatch.setattr(alert_activities, "_alerts", lambda configuration: FakeAlerts())
     configuration = _configuration()
     with pytest.raises(ClusterError, match="never seen firing in this run"):
-        activities.wait_for_alert("error", configuration, state="resolved")  # resolved only after firing
-    fired = activities.wait_for_alert("error", configuration)
+        alert_activities.wait_for_alert("error", configuration, state="resolved")  # resolved only after firing
+    fired = alert_activities.wait_for_alert("error", configuration)
     assert set(fired) == {"alert", "state", "detected_at"} and fired["state"] == "firing"
-    resolved = activities.wait_for_alert("error", configuration, state="resolved")
+    resolved = alert_activities.wait_for_alert("error", configuration, state="resolved")
     assert set(resolved) == {"alert", "state", "recovered_at"}
     assert seen == [
         ("HighErrorRate", "firing", 0.3, {"namespace": NAMESPACE}),

@@ -341,10 +341,10 @@ def test_print_plan_lists_each_action_with_its_resolved_target() -> None:
     _guards(lines=lines).print_plan("pod-failure", scenario.experiment, [action], [revert])
     assert lines == [
         "[dry-run] pod-failure: target staging: drills/demo",
-        "[dry-run]   probe watch-replacements: pytest_mnops.chaos.activities.watch_pod_replacements",
+        "[dry-run]   probe watch-replacements: pytest_mnops.chaos.activities.pods.watch_pod_replacements",
         "[dry-run]   action terminate-app-pods: chaosk8s.pod.actions.terminate_pods",
         "[dry-run]     -> namespace drills; selector app=demo; pods 2/4: drills/demo-00, drills/demo-01",
-        "[dry-run]   revert replicas-restored: pytest_mnops.chaos.activities.wait_for_stable_serving",
+        "[dry-run]   revert replicas-restored: pytest_mnops.chaos.activities.stable_revision.wait_for_stable_serving",
         "[dry-run]     -> namespace drills",
         "[dry-run]   nothing was changed",
     ]

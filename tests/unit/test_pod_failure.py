@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from pytest_mnops.chaos import activities
+from pytest_mnops.chaos.activities import _shared, pods
 from pytest_mnops.chaos.runner import _Recorder
 from pytest_mnops.chaos.scenarios import load
 from pytest_mnops.errors import ClusterError, WaitTimeout
@@ -72,15 +72,17 @@ class FakeKube:
 
 
 def _watch(monkeypatch: pytest.MonkeyPatch, kube: FakeKube, kill_percent: float) -> dict[str, Any]:
-    monkeypatch.setattr(activities, "_kube", lambda configuration: kube)
-    return activities.watch_pod_replacements(kill_percent, 300, dict(CONFIGURATION))
+    # pods looks _kube up for the pods, and _shared._rollout for the Rollout's status after the kill.
+    for module in (pods, _shared):
+        monkeypatch.setattr(module, "_kube", lambda configuration: kube)
+    return pods.watch_pod_replacements(kill_percent, 300, dict(CONFIGURATION))
 
 
 @pytest.mark.parametrize(
     ("replicas", "percent", "expected"), [(10, 30, 3), (1000, 10, 100), (3, 10, 1), (1000, 0.05, 1), (7, 50, 4)]
 )
 def test_replacements_expected_round_up_like_the_kill(replicas: int, percent: float, expected: int) -> None:
-    assert activities.replacements_expected(replicas, percent) == expected
+    assert pods.replacements_expected(replicas, percent) == expected
 
 
 def test_watch_waits_for_the_computed_replacements_and_every_replica_ready(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -101,7 +103,7 @@ def test_watch_waits_for_the_computed_replacements_and_every_replica_ready(monke
     assert result["detected_at"] <= result["recovered_at"]
     assert kube.selectors == ["app=demo"]  # one wait on pods, by label; no list of its own
     assert kube.rollouts == [_rollout("3")]  # settled on the status written after the kill, not the old one
-    assert result["recovered_at"] >= kube.waited["Rollout 'demo' to reach {'settled': True}"]
+    assert result["recovered_at"] >= kube.waited["Rollout 'demo' to settle"]
 
 
 def test_a_kill_the_rollout_controller_never_saw_ends_with_the_pods(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -112,7 +114,7 @@ def test_a_kill_the_rollout_controller_never_saw_ends_with_the_pods(monkeypatch:
     result = _watch(monkeypatch, kube, 5)
     assert result["replaced"] == 1 and result["expected"] == 1
     catch_up = kube.waited["Rollout 'demo' status written after the kill"]
-    assert "Rollout 'demo' to reach {'settled': True}" in kube.waited
+    assert "Rollout 'demo' to settle" in kube.waited
     assert result["recovered_at"] <= catch_up
 
 

@@ -43,9 +43,9 @@ def test_checkout_slos_use_its_own_metrics_and_status_label() -> None:
 
 def test_no_reference_metric_name_is_a_default_in_the_drill_code() -> None:
     root = Path(profile.__file__).parent
-    for module in ("profile.py", "rollback.py", "chaos/activities.py"):
-        text = (root / module).read_text()
-        assert "http_requests_total" not in text and "http_request_duration" not in text, module
+    for path in (root / "profile.py", root / "rollback.py", *sorted((root / "chaos" / "activities").glob("*.py"))):
+        text = path.read_text()
+        assert "http_requests_total" not in text and "http_request_duration" not in text, path
 
 
 @pytest.mark.parametrize(
@@ -156,14 +156,14 @@ def test_a_steady_state_probe_error_is_named_in_the_problems() -> None:
 
 
 def test_slo_probe_with_no_data_fails_naming_query_and_key(monkeypatch: pytest.MonkeyPatch) -> None:
-    from pytest_mnops.chaos import activities
+    from pytest_mnops.chaos.activities import steady_state
     from pytest_mnops.errors import ClusterError
 
     class NoData:
         def value(self, expr: str) -> None:
             return None
 
-    monkeypatch.setattr(activities, "_prometheus", lambda configuration: NoData())
+    monkeypatch.setattr(steady_state, "_prometheus", lambda configuration: NoData())
     wire = {
         "source": "p.yaml",
         "namespace": "shop",
@@ -171,11 +171,11 @@ def test_slo_probe_with_no_data_fails_naming_query_and_key(monkeypatch: pytest.M
         "slo": {"error_rate": {"query": "q_errors", "limit": 0.01, "upper_bound": True, "source": "AT x"}},
     }
     with pytest.raises(ClusterError, match=r"no data for q_errors \(profile key slo\.error_rate, from AT x\)"):
-        activities.slo_met("error_rate", {"profile": wire})
+        steady_state.slo_met("error_rate", {"profile": wire})
 
 
 def test_a_command_consumer_check_gets_the_value_in_its_environment_only() -> None:
-    from pytest_mnops.chaos.activities import _consumer_answers
+    from pytest_mnops.chaos.activities.secret_rotation import _consumer_answers
     from pytest_mnops.secrets.rotation import SecretValue
 
     check = {"command": ["sh", "-c", 'test "$MNOPS_SECRET_VALUE" = s3cret']}

@@ -1,0 +1,88 @@
+"""emergency-rollback: the operator's rollback (the helper `mnops rollback` uses) and its notification on every
+channel."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+from pytest_mnops.chaos.activities._shared import (
+    Configuration,
+    _alerts,
+    _handoff,
+    _kube,
+    _profile,
+    _prometheus,
+    _run_started,
+    budget,
+)
+from pytest_mnops.errors import ClusterError, ConfigError
+from pytest_mnops.names import SNAPSHOT_DIR
+
+
+def _notifier(configuration: Configuration) -> Any:
+    from pytest_mnops.notify import Notifier
+
+    return Notifier.for_run(
+        sandbox=bool(configuration.get("sandbox")),
+        sandbox_dir=configuration.get("sandbox_dir", ""),
+        receivers_url=configuration.get("receivers_url"),
+    )
+
+
+def emergency_rollback(reason: str, configuration: Configuration) -> dict[str, Any]:
+    """The operator's move, through the same helper `mnops rollback` uses (snapshot, abort, undo, verify)."""
+    from pytest_mnops.rollback import RollbackHelper
+
+    notifier = _notifier(configuration)
+    if not notifier.channels():
+        raise ConfigError(
+            "emergency-rollback proves the rollback notification, but no channel is configured. Fix: set "
+            "MNOPS_SLACK_WEBHOOK_URL and/or MNOPS_SMTP_HOST + MNOPS_NOTIFY_EMAIL_TO (docs/runbooks.md)."
+        )
+    helper = RollbackHelper(
+        _kube(configuration),
+        namespace=configuration["namespace"],
+        name=configuration["app"],
+        prometheus=_prometheus(configuration),
+        snapshot_dir=Path(SNAPSHOT_DIR),
+        notifier=notifier,
+        slos=_profile(configuration).slos(),
+    )
+    result = helper.rollback(reason)
+    if not result.verified:
+        raise ClusterError(f"rollback of {configuration['app']} did not verify: {result}")
+    sent = [{"channel": n.channel, "ok": n.ok, "detail": n.detail} for n in result.notifications]
+    _handoff(configuration)["rollback_notifications"] = sent
+    return {"duration_s": result.duration_s, "notified": [n["channel"] for n in sent if n["ok"]]}
+
+
+def rollback_notified(configuration: Configuration, within_s: float = 300) -> dict[str, Any]:
+    """Every channel got the rollback notification: read back from the receivers when there are some
+    (proof=receiver; in training mode the trainee's `mnops rollback` sent it), else each channel's own
+    acknowledgement of the drill's rollback (Slack's 2xx, the SMTP relay's acceptance: proof=notifier)."""
+    sent = _handoff(configuration).get("rollback_notifications")
+    failed = [f"{n['channel']} ({n['detail']})" for n in sent or [] if not n["ok"]]
+    if failed:
+        raise ClusterError(f"the rollback notification was not accepted by: {', '.join(failed)}")
+    alerts, app = _alerts(configuration), f"{configuration['namespace']}/{configuration['app']}"
+    if alerts.proof == "alertmanager":
+        if sent is None:
+            raise ClusterError("no rollback notification was sent by the drill, and no receiver can be read back")
+        return {"channels": [n["channel"] for n in sent], "proof": "notifier"}
+    channels = [n["channel"] for n in sent] if sent is not None else _notifier(configuration).channel_names()
+    started = _run_started(configuration)
+    deadline = time.monotonic() + budget(configuration, within_s)
+    missing = set(channels)
+    while missing and time.monotonic() < deadline:
+        for channel in sorted(missing):
+            if any(i["received_at"] >= started and app in str(i["payload"]) for i in alerts.received(channel)):
+                missing.discard(channel)
+        time.sleep(0.25)
+    if missing:
+        raise ClusterError(
+            f"no notification mentioning {app!r} reached receiver(s) {', '.join(sorted(missing))} within "
+            f"{budget(configuration, within_s):.0f}s. Fix: check the notifier's webhook/SMTP settings."
+        )
+    return {"channels": channels, "proof": "receiver"}
