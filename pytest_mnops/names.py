@@ -28,6 +28,8 @@ ROLLOUT_HASH_LABEL = "rollouts-pod-template-hash"
 DEPLOYMENT_HASH_LABEL = "pod-template-hash"
 # The ConfigMaps through which an app profile tells the traffic stand-in how its app's metrics look.
 TRAFFIC_LABEL = "traffic.mnops.dev/profile"
+# The validation suite's expectation sets (--mnops-expect, or an app profile's `expect`).
+EXPECTATION_SETS = ("properties", "reference")
 # Nodes KWOK manages carry this annotation.
 FAKE_NODE_ANNOTATION = "kwok.x-k8s.io/node"
 

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from pytest_mnops.errors import ConfigError
-from pytest_mnops.names import DEFAULT_GITHUB_URL, LEDGER_FILE, STOP_FILE
+from pytest_mnops.names import DEFAULT_GITHUB_URL, EXPECTATION_SETS, LEDGER_FILE, STOP_FILE
 
 
 def _url(text: str) -> str:
@@ -192,9 +192,9 @@ OPTIONS: tuple[Option, ...] = (
         "expect",
         "validation expectation set: 'properties' (what every canary system should have) or 'reference' (also "
         "the reference app's exact numbers: 10/30/50/80/100, thresholds 0.95/0.01/0.5 s, its 15 rules, "
-        "pager/slack/email)",
-        _choice("properties", "reference"),
-        default="properties",
+        "pager/slack/email); default: the app profile's `expect`, else 'properties'",
+        _choice(*EXPECTATION_SETS),
+        default=None,
     ),
     Option(
         "rule-files",

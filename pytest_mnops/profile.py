@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 from pytest_mnops import assets
 from pytest_mnops.errors import ConfigError
 from pytest_mnops.k8s import resources
+from pytest_mnops.names import EXPECTATION_SETS
 from pytest_mnops.placeholders import fill
 from pytest_mnops.timescale import scale_promql
 
@@ -35,6 +36,7 @@ DOCS = "docs/drilling-your-own-app.md"
 # The reference app's own profile, next to its charts; the sandbox uses it when the target is that app.
 REFERENCE_PROFILE = ("charts", "mnops-profile.yaml")
 KEYS = (
+    "expect",
     "kind",
     "container",
     "selector",
@@ -220,7 +222,16 @@ def load_file(path: Path) -> Obj:
     unknown = sorted(set(docs[0]) - set(KEYS))
     if unknown:
         raise _fail(str(path), ", ".join(unknown), "unknown key", f"use only {', '.join(KEYS)}")
+    if docs[0].get("expect", EXPECTATION_SETS[0]) not in EXPECTATION_SETS:
+        raise _fail(
+            str(path), "expect", f"{docs[0]['expect']!r} is no expectation set", f"use {' or '.join(EXPECTATION_SETS)}"
+        )
     return docs[0]
+
+
+def expectation_set(file: Path | None) -> str | None:
+    """The profile's ``expect``: the validation suite's expectation set for this app (read without the cluster)."""
+    return load_file(file).get("expect") if file else None
 
 
 def profile_file(target: Target, explicit: str | None) -> Path | None:

@@ -24,7 +24,7 @@ import pytest
 from pytest_mnops import CATEGORIES
 
 if TYPE_CHECKING:
-    from pytest_mnops import Kube, Rollout
+    from pytest_mnops import Kube, Rollout, Target
 
 Obj = dict[str, Any]
 ARGO_ROLLOUTS_CRDS = ("rollouts.argoproj.io", "analysistemplates.argoproj.io", "analysisruns.argoproj.io")
@@ -88,11 +88,15 @@ def repo_root() -> Path:
 
 
 @pytest.fixture(scope="session")
-def expect_reference(request: pytest.FixtureRequest) -> bool:
-    """``--mnops-expect=reference``: also hold the target to the reference app's exact numbers."""
-    from pytest_mnops import option
+def expect_reference(request: pytest.FixtureRequest, mnops_target: Target) -> bool:
+    """Also hold the target to the reference app's exact numbers: ``--mnops-expect=reference``, or else the app
+    profile's ``expect: reference`` (the reference app's own profile says so)."""
+    from pytest_mnops import option, profile
 
-    return option(request.config, "expect") == "reference"
+    given = option(request.config, "expect")
+    return (
+        given or profile.expectation_set(profile.profile_file(mnops_target, option(request.config, "profile")))
+    ) == "reference"
 
 
 def _files(request: pytest.FixtureRequest, name: str) -> list[Path]:

@@ -96,6 +96,19 @@ def test_unknown_profile_keys_are_refused(tmp_path: Path) -> None:
         profile.load_file(file)
 
 
+def test_a_profile_names_its_validation_expectation_set(tmp_path: Path) -> None:
+    """The reference app's profile asks for the reference numbers; another app's asks for nothing."""
+    assert profile.expectation_set(assets.path(*profile.REFERENCE_PROFILE)) == "reference"
+    assert profile.expectation_set(CHECKOUT / "profile.yaml") is None
+    assert profile.expectation_set(None) is None
+    file = tmp_path / "p.yaml"
+    file.write_text("expect: strict\n")
+    with pytest.raises(
+        ConfigError, match=r"p\.yaml: expect: 'strict' is no expectation set.*use properties or reference"
+    ):
+        profile.expectation_set(file)
+
+
 def test_notification_counts_and_receiver_integrations() -> None:
     before = parse_counts('alertmanager_notifications_total{integration="webhook"} 2\n')
     now = parse_counts(
