@@ -17,7 +17,7 @@ from typing import Any
 
 from _common import report, running_sandbox, runs_option
 
-from pytest_mnops.chaos.runner import kube_environment
+from pytest_mnops.chaos.engine import kube_environment
 from pytest_mnops.k8s import Kube, pod_ready, resources
 
 LABEL = "bench-detect"

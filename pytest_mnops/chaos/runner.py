@@ -1,66 +1,43 @@
-"""The only module importing chaoslib: run a scenario with rollbacks always, ledgered and on the timeline."""
+"""Run a scenario against the target: guarded, dry-run planned, ledgered before the first injection, on the
+timeline, every fault reverted whatever happens, and the verdict proved (chaoslib itself: chaos/engine.py)."""
 
 from __future__ import annotations
 
-import contextlib
 import os
 import time
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from chaoslib import substitute
-from chaoslib.activity import run_activity
-from chaoslib.configuration import load_configuration
-from chaoslib.exceptions import ActivityFailed
-from chaoslib.exit import exit_gracefully
-from chaoslib.experiment import run_experiment
-from chaoslib.hypothesis import run_steady_state_hypothesis
-from chaoslib.run import RunEventHandler
-from chaoslib.secret import load_secrets
-from chaoslib.types import Strategy
-
+from pytest_mnops.chaos import engine
 from pytest_mnops.chaos.facts import record_facts
-from pytest_mnops.chaos.journal import DrillJournal, timestamp
+from pytest_mnops.chaos.journal import DrillJournal
 from pytest_mnops.chaos.scenarios import TARGET_KEYS, Scenario, load
 from pytest_mnops.drills import DrillSpec
-from pytest_mnops.errors import ClusterError, DryRunPlanned, ScenarioError
+from pytest_mnops.errors import DryRunPlanned, ScenarioError
 from pytest_mnops.guards import stop
 from pytest_mnops.guards.ledger import Entry, Ledger
 from pytest_mnops.guards.policy import Guards
 from pytest_mnops.guards.signals import ManualStop
 from pytest_mnops.guards.targets import SELF_HEALING, ActionTarget, call_of, derive
-from pytest_mnops.k8s import Kube, default_kubeconfig
+from pytest_mnops.k8s import Kube
 from pytest_mnops.names import STOP_FILE
 from pytest_mnops.observability import reach
 from pytest_mnops.rollouts import Rollout
 from pytest_mnops.target import Target
 from pytest_mnops.timeline import (
     DETECTED,
-    HUMAN_STEP,
     INJECT,
-    OPERATOR_PROMPT,
     RECOVERED,
     REVERTED,
-    STEADY_STATE,
     Timeline,
 )
 
-# chaoslib skips rollbacks of a failed or interrupted run unless told otherwise: a drill must always revert.
-SETTINGS = {"runtime": {"rollbacks": {"strategy": "always"}}}
-# How long a drill waits for the steady state before it starts (and then lets chaoslib judge it).
-SETTLE_S = 90.0
-# Fixed costs (scheduling, a scrape, a watch event) do not shrink with the time scale.
-MIN_BUDGET_S = 30.0
 # How long (production seconds) an experiment without declared phases may take to reach its steady state again.
 RECOVERY_S = 600.0
-STEADY_STATE_KEY = "steady-state"
 RECOVERY_PROBE = "steady-state-restored"
-# A revert outlasts an API server restart (seconds; a managed control plane's failover: a minute or two).
-REVERT_RETRY_S = 180.0
-REVERT_PAUSE_S = 2.0
 
 
 @dataclass
@@ -90,177 +67,9 @@ def configuration_for(target: Target, extra: dict[str, Any] | None = None) -> di
     return {k: v for k, v in {**values, **(extra or {})}.items() if v is not None}
 
 
-@contextlib.contextmanager
-def kube_environment(configuration: dict[str, Any]) -> Iterator[None]:
-    """chaostoolkit-kubernetes reads its cluster from the environment; point it at the target for the run."""
-    wanted = {
-        "KUBECONFIG": configuration.get("kubeconfig"),
-        "KUBERNETES_CONTEXT": configuration.get("context"),
-        "KUBERNETES_VERIFY_SSL": "true",
-    }
-    saved = {key: os.environ.get(key) for key in wanted}
-    try:
-        for key, value in wanted.items():
-            if value:
-                os.environ[key] = str(value)
-        with default_kubeconfig(configuration.get("kubeconfig")):
-            yield
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
-
-
-def resolve(experiment: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
-    """The experiment's configuration and secrets as chaoslib resolves them for its run (``type: env`` read now)."""
-    configuration = load_configuration(experiment.get("configuration") or {})
-    return configuration, load_secrets(experiment.get("secrets") or {}, configuration)
-
-
 def plain(configuration: dict[str, Any]) -> dict[str, Any]:
     """What the ledger may hold: JSON values only, never the run's handoff."""
     return {k: v for k, v in configuration.items() if k != "handoff" and isinstance(v, str | int | float | bool | list)}
-
-
-def steady_state_within(
-    experiment: dict[str, Any], configuration: dict[str, Any], secrets: dict[str, Any], timeout_s: float
-) -> tuple[float | None, str]:
-    """Evaluate the steady-state hypothesis until it is met (returns when it was) or ``timeout_s`` passes
-    (returns None and which probe last missed)."""
-    deadline = time.monotonic() + timeout_s
-    while True:
-        started = time.time()
-        state = run_steady_state_hypothesis(experiment, configuration, secrets, None, None) or {}
-        if state.get("steady_state_met"):
-            return started, ""
-        if time.monotonic() > deadline:
-            missed = [
-                f"{r['activity']['name']} (output {r.get('output')!r})"
-                for r in state.get("probes") or []
-                if not r.get("tolerance_met")
-            ]
-            return None, ", ".join(missed) or "no probe answered"
-        time.sleep(1)
-
-
-def wait_for_steady_state(timeout_s: float, configuration: dict[str, Any]) -> dict[str, Any]:
-    """The probe an experiment without declared phases ends with: recovery is its steady state met again.
-
-    Its hypothesis and secrets ride in the run's handoff (never in the journal)."""
-    experiment, secrets = configuration["handoff"][STEADY_STATE_KEY]
-    at, missed = steady_state_within(experiment, configuration, secrets, float(timeout_s))
-    if at is None:
-        raise ActivityFailed(f"steady state not met again within {float(timeout_s):.0f}s: {missed}")
-    return {"recovered_at": at}
-
-
-def revert(entry: Entry, *, retry_s: float = REVERT_RETRY_S) -> None:
-    """Play an entry's rollbacks with the experiment's own configuration and secrets; each is idempotent, so a
-    second revert is harmless. A fault Kubernetes heals by itself (no rollbacks) is reverted once the
-    experiment's steady state is back.
-
-    While the API server does not answer (restarting, failing over), the revert is tried again, for at most
-    ``retry_s``; once it answers, one more failure is the revert's own and is raised.
-    """
-    deadline = time.monotonic() + retry_s
-    answered = False
-    while True:
-        try:
-            _play_rollbacks(entry)
-            return
-        except Exception as exc:
-            was_answering, answered = answered, _api_answers(entry.configuration)
-            if time.monotonic() > deadline:
-                raise ClusterError(f"{exc} (still failing after {retry_s:.0f}s of retries)") from None
-            if answered and was_answering:
-                raise
-            time.sleep(REVERT_PAUSE_S)
-
-
-def _play_rollbacks(entry: Entry) -> None:
-    with kube_environment(entry.configuration):
-        secrets = load_secrets(entry.secrets or {}, entry.configuration)
-        for activity in entry.rollbacks:
-            run_activity(activity, entry.configuration, secrets)
-        if not entry.rollbacks and entry.hypothesis:
-            experiment = {"steady-state-hypothesis": entry.hypothesis}
-            timeout = max(MIN_BUDGET_S, SETTLE_S * float(entry.configuration.get("time_scale", 1.0)))
-            at, missed = steady_state_within(experiment, entry.configuration, secrets, timeout)
-            if at is None:
-                raise ClusterError(
-                    f"{entry.describe()}: the steady state is not back after {timeout:.0f}s: {missed}. Fix: heal "
-                    "what the probes name, then run `mnops recover` again."
-                )
-
-
-def _api_answers(configuration: dict[str, Any]) -> bool:
-    try:
-        Kube(kubeconfig=configuration.get("kubeconfig"), context=configuration.get("context")).server_version()
-    except ClusterError:
-        return False
-    return True
-
-
-class _Recorder(RunEventHandler):
-    """Feeds chaoslib's events into the drill timeline and writes the ledger before the first injection."""
-
-    def __init__(self, phases: dict[str, str], timeline: Timeline, ledger: Ledger, record: Callable[[], Entry]) -> None:
-        self.phases, self.timeline, self.ledger, self.record = phases, timeline, ledger, record
-        self.entry: Entry | None = None
-
-    def hypothesis_before_completed(self, experiment: Any, state: Any, journal: Any) -> None:
-        if state and state.get("steady_state_met"):
-            self.timeline.mark(STEADY_STATE, "hypothesis met before injection")
-
-    def start_activity(self, activity: dict[str, Any]) -> None:
-        phase = self.phases.get(activity.get("name", ""))
-        if phase == HUMAN_STEP:
-            self.timeline.mark(OPERATOR_PROMPT, activity["name"])
-        if phase == INJECT and self.entry is None:
-            self.entry = self.record()
-
-    def activity_completed(self, activity: dict[str, Any], run: dict[str, Any]) -> None:
-        """Mark the phase when the activity measured it (``detected_at``...), else at its end (an injection: start)."""
-        phase = self.phases.get(activity.get("name", ""))
-        if not phase or run.get("status") != "succeeded":
-            return
-        output: dict[str, Any] = run["output"] if isinstance(run.get("output"), dict) else {}
-        measured = {p: output[f"{p}_at"] for p in (DETECTED, RECOVERED, HUMAN_STEP) if f"{p}_at" in output}
-        if phase not in measured:
-            # A fault starts with its action: chaostoolkit-kubernetes deletes 100 pods one by one for seconds,
-            # and the system reacts to the first one.
-            measured[phase] = timestamp(run.get("start") if phase == INJECT else run.get("end"))
-        for marked, at in sorted(measured.items(), key=lambda item: item[1]):
-            self.timeline.mark(marked, activity["name"], at=at)
-
-    def rollbacks_completed(self, experiment: Any, journal: dict[str, Any]) -> None:
-        runs = journal.get("rollbacks") or []
-        if (
-            self.entry is not None
-            and self.entry.rollbacks
-            and runs
-            and all(r.get("status") == "succeeded" for r in runs)
-        ):
-            self.ledger.record_reverted(self.entry.id, how="chaoslib rollbacks")
-            self.timeline.mark(REVERTED, "rollbacks succeeded")
-
-
-class StopEvents(RunEventHandler):
-    """chaoslib's run events the stop watch needs: when its signal handler is in place and the method runs."""
-
-    def __init__(self, watch: stop.StopWatch) -> None:
-        self.watch = watch
-
-    def started(self, experiment: Any, journal: Any) -> None:
-        self.watch.started()
-
-    def start_method(self, experiment: Any) -> None:
-        self.watch.start_method()
-
-    def method_completed(self, experiment: Any, state: Any = None) -> None:
-        self.watch.method_completed()
 
 
 class ChaosRunner:
@@ -322,7 +131,7 @@ class ChaosRunner:
         self.guards.check_target(namespace=config["namespace"], what=what)
         handoff = Handoff()
         experiment = loaded.with_configuration({**config, "handoff": handoff}, training=self.training)
-        resolved, secrets = resolve(experiment)
+        resolved, secrets = engine.resolve(experiment)
         self.guards.check_secrets(secrets, what=what)
         self._check_reverts(loaded, what)
         actions, reverts = self._targets(loaded, experiment, resolved, secrets, what)
@@ -331,7 +140,7 @@ class ChaosRunner:
             raise DryRunPlanned(f"--mnops-dry-run: {loaded.name} planned, nothing changed")
         self._check_something_injected(actions, phases, what)
         if RECOVERY_PROBE in phases:
-            handoff[STEADY_STATE_KEY] = (experiment, secrets)
+            handoff[engine.STEADY_STATE_KEY] = (experiment, secrets)
             experiment["method"].append(self._recovery_probe())
         self.facts["phases"] = how
         # Fail closed: no fault goes in while the monitoring that would show its blast (and a real incident
@@ -352,15 +161,10 @@ class ChaosRunner:
                 hypothesis=None if loaded.rollbacks else loaded.hypothesis,
             )
 
-        recorder = _Recorder(phases, self.timeline, self.ledger, record)
+        recorder = engine.Recorder(phases, self.timeline, self.ledger, record)
         try:
-            with kube_environment(resolved), watch:
-                raw = run_experiment(
-                    experiment,
-                    settings=SETTINGS,
-                    strategy=Strategy.DEFAULT,
-                    event_handlers=[recorder, StopEvents(watch)],
-                )
+            with engine.kube_environment(resolved), watch:
+                raw = engine.run(experiment, [recorder, engine.StopEvents(watch)])
         finally:
             # Whatever happened inside chaoslib (it swallows Ctrl-C and SIGTERM), nothing stays injected.
             self._revert_leftovers(recorder)
@@ -409,13 +213,14 @@ class ChaosRunner:
         """The probe that waits for the experiment's steady state to be met again (see wait_for_steady_state)."""
         spec = self.spec
         production = spec.budget_s if spec and spec.budget_s else RECOVERY_S
-        timeout = max(MIN_BUDGET_S, 2 * production * self.target.time_scale)  # room to measure an over-budget one
+        # Twice the budget: room to measure an over-budget recovery.
+        timeout = max(engine.MIN_BUDGET_S, 2 * production * self.target.time_scale)
         return {
             "type": "probe",
             "name": RECOVERY_PROBE,
             "provider": {
                 "type": "python",
-                "module": __name__,
+                "module": engine.__name__,
                 "func": "wait_for_steady_state",
                 "arguments": {"timeout_s": timeout},
             },
@@ -444,9 +249,9 @@ class ChaosRunner:
         what: str,
     ) -> tuple[list[ActionTarget], list[ActionTarget]]:
         """Every action's and rollback's target, from their resolved arguments, judged by the guards."""
-        actions = [derive(self.kube, substitute(a, resolved, secrets), resolved) for a in scenario.actions]
-        reverts = [derive(self.kube, substitute(a, resolved, secrets), resolved) for a in scenario.rollbacks]
-        blast = substitute(scenario.blast, resolved, secrets)
+        actions = [derive(self.kube, engine.fill(a, resolved, secrets), resolved) for a in scenario.actions]
+        reverts = [derive(self.kube, engine.fill(a, resolved, secrets), resolved) for a in scenario.rollbacks]
+        blast = engine.fill(scenario.blast, resolved, secrets)
         declared = self.guards.declared(self.kube, blast, namespace=resolved["namespace"])
         return self.guards.judge(actions, reverts, declared, what=what), reverts
 
@@ -468,7 +273,7 @@ class ChaosRunner:
         spec = self.spec
         mttr = self.timeline.mttr_s
         if spec and spec.budget_s is not None and mttr is not None:
-            budget = max(MIN_BUDGET_S, spec.budget_s * self.target.time_scale)
+            budget = max(engine.MIN_BUDGET_S, spec.budget_s * self.target.time_scale)
             self.facts["budget_s"] = round(budget, 1)
             if mttr > budget:
                 problems.append(
@@ -499,7 +304,7 @@ class ChaosRunner:
                 stop.api_server_answers(self.kube.server_version),
                 Rollout(self.kube, namespace=config["namespace"], name=config["app"]).reconciling_check(),
             ),
-            interrupt=exit_gracefully,  # SIGUSR1: SystemExit(20) in the main thread, then chaoslib's rollbacks
+            interrupt=engine.interrupt,  # SIGUSR1: SystemExit(20) in the main thread, then chaoslib's rollbacks
         )
         try:
             watch.check_before()
@@ -515,15 +320,15 @@ class ChaosRunner:
         experiment's own configuration and secrets fill its probes, as chaoslib's will.
         """
         if experiment.get("steady-state-hypothesis"):
-            with kube_environment(configuration):
-                steady_state_within(experiment, configuration, secrets, SETTLE_S)
+            with engine.kube_environment(configuration):
+                engine.steady_state_within(experiment, configuration, secrets, engine.SETTLE_S)
 
-    def _revert_leftovers(self, recorder: _Recorder) -> None:
+    def _revert_leftovers(self, recorder: engine.Recorder) -> None:
         entry = recorder.entry
         if entry is None or entry.id not in {e.id for e in self.ledger.pending()}:
             return
         try:
-            revert(entry)
+            engine.revert(entry)
         except Exception as exc:
             self.facts["revert_error"] = (
                 f"REVERT FAILED: {entry.describe()}: {exc}. It stays in the ledger: run `mnops recover`."

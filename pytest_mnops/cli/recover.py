@@ -9,7 +9,7 @@ from pytest_mnops.names import LEDGER_FILE
 
 
 def _recover(args: argparse.Namespace) -> int:
-    from pytest_mnops.chaos.runner import revert
+    from pytest_mnops.chaos.engine import revert
     from pytest_mnops.guards.ledger import Ledger
 
     ledger = Ledger(Path(args.ledger))

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from pytest_mnops.chaos.activities import _shared, pods
-from pytest_mnops.chaos.runner import _Recorder
+from pytest_mnops.chaos.engine import Recorder
 from pytest_mnops.chaos.scenarios import load
 from pytest_mnops.errors import ClusterError, WaitTimeout
 from pytest_mnops.guards.ledger import Ledger
@@ -134,7 +134,7 @@ def test_the_injection_is_timed_from_the_start_of_the_kill(tmp_path: Path) -> No
     scenario = load("pod-failure")
     timeline = Timeline()
     ledger = Ledger(tmp_path / "ledger.jsonl")
-    recorder = _Recorder(
+    recorder = Recorder(
         scenario.phases,
         timeline,
         ledger,

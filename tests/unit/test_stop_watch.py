@@ -13,7 +13,7 @@ import pytest
 from chaoslib.exit import exit_gracefully
 from chaoslib.experiment import run_experiment
 
-from pytest_mnops.chaos.runner import SETTINGS, StopEvents
+from pytest_mnops.chaos.engine import SETTINGS, StopEvents
 from pytest_mnops.errors import ClusterError, ConfigError, MonitoringUnreachable
 from pytest_mnops.guards import stop
 

@@ -12,8 +12,9 @@ from typing import Any
 
 import pytest
 
+from pytest_mnops.chaos.engine import MIN_BUDGET_S
 from pytest_mnops.chaos.journal import ActivityRun, DrillJournal, timestamp
-from pytest_mnops.chaos.runner import MIN_BUDGET_S, ChaosRunner, DrillTest
+from pytest_mnops.chaos.runner import ChaosRunner, DrillTest
 from pytest_mnops.drills import DrillSpec
 from pytest_mnops.timeline import DETECTED, INJECT, RECOVERED, Timeline
 
