@@ -5,21 +5,19 @@ from __future__ import annotations
 import base64
 import builtins
 import contextlib
-import hashlib
 import json
-import os
 import time
-from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, ClassVar, TypeVar
+from typing import Any, TypeVar
 
 import urllib3
 from kubernetes import config as k8s_config
 from kubernetes.client.rest import ApiException
 from kubernetes.config import kube_config
 
-from pytest_mnops.errors import ClusterError, ConfigError, NotFound, WaitTimeout
+from pytest_mnops.errors import ClusterError, NotFound, WaitTimeout
+from pytest_mnops.k8s.resources import Resource, describe, resources
 from pytest_mnops.names import VERSION
 
 Obj = dict[str, Any]
@@ -34,132 +32,6 @@ PATCH_TYPES = {
     "strategic": "application/strategic-merge-patch+json",
     "apply": "application/apply-patch+yaml",
 }
-
-
-@dataclass(frozen=True)
-class Resource:
-    """Where a kind lives in the API: enough to build every URL without discovery."""
-
-    group: str
-    version: str
-    plural: str
-    kind: str
-    namespaced: bool = True
-
-    @property
-    def api_version(self) -> str:
-        return f"{self.group}/{self.version}" if self.group else self.version
-
-    def path(self, namespace: str | None = None, name: str | None = None, subresource: str | None = None) -> str:
-        base = f"/apis/{self.group}/{self.version}" if self.group else f"/api/{self.version}"
-        if self.namespaced and namespace:
-            base += f"/namespaces/{namespace}"
-        base += f"/{self.plural}"
-        if name:
-            base += f"/{name}"
-        if subresource:
-            base += f"/{subresource}"
-        return base
-
-
-class resources:
-    NAMESPACE = Resource("", "v1", "namespaces", "Namespace", namespaced=False)
-    NODE = Resource("", "v1", "nodes", "Node", namespaced=False)
-    POD = Resource("", "v1", "pods", "Pod")
-    SERVICE = Resource("", "v1", "services", "Service")
-    ENDPOINTS = Resource("", "v1", "endpoints", "Endpoints")
-    SERVICE_ACCOUNT = Resource("", "v1", "serviceaccounts", "ServiceAccount")
-    CLUSTER_ROLE_BINDING = Resource(
-        "rbac.authorization.k8s.io", "v1", "clusterrolebindings", "ClusterRoleBinding", namespaced=False
-    )
-    SECRET = Resource("", "v1", "secrets", "Secret")
-    CONFIG_MAP = Resource("", "v1", "configmaps", "ConfigMap")
-    EVENT = Resource("", "v1", "events", "Event")
-    DEPLOYMENT = Resource("apps", "v1", "deployments", "Deployment")
-    REPLICA_SET = Resource("apps", "v1", "replicasets", "ReplicaSet")
-    CRD = Resource(
-        "apiextensions.k8s.io", "v1", "customresourcedefinitions", "CustomResourceDefinition", namespaced=False
-    )
-    ROLLOUT = Resource("argoproj.io", "v1alpha1", "rollouts", "Rollout")
-    ANALYSIS_RUN = Resource("argoproj.io", "v1alpha1", "analysisruns", "AnalysisRun")
-    ANALYSIS_TEMPLATE = Resource("argoproj.io", "v1alpha1", "analysistemplates", "AnalysisTemplate")
-    CLUSTER_ANALYSIS_TEMPLATE = Resource(
-        "argoproj.io", "v1alpha1", "clusteranalysistemplates", "ClusterAnalysisTemplate", namespaced=False
-    )
-    NETWORK_CHAOS = Resource("chaos-mesh.org", "v1alpha1", "networkchaos", "NetworkChaos")
-    STRESS_CHAOS = Resource("chaos-mesh.org", "v1alpha1", "stresschaos", "StressChaos")
-    SELF_SUBJECT_ACCESS_REVIEW = Resource(
-        "authorization.k8s.io", "v1", "selfsubjectaccessreviews", "SelfSubjectAccessReview", namespaced=False
-    )
-
-
-# Where the kubelet mounts a pod's ServiceAccount (token, ca.crt, namespace); $MNOPS_SERVICEACCOUNT_DIR moves it.
-SERVICEACCOUNT_DIR = "/var/run/secrets/kubernetes.io/serviceaccount"
-
-
-@dataclass(frozen=True)
-class InCluster:
-    """A pod's view of its cluster: the API server from KUBERNETES_SERVICE_HOST/PORT, identity and trust from the
-    ServiceAccount files the kubelet mounts (the token is projected and renewed there, so it is read, not copied)."""
-
-    server: str
-    directory: Path
-    CONTEXT: ClassVar[str] = "in-cluster"  # the context name drills must be allowed (--mnops-allow-context)
-
-    @classmethod
-    def detect(cls, environ: Mapping[str, str] = os.environ) -> InCluster | None:
-        """The pod environment, or None outside a pod (no service host, or no ServiceAccount token mounted)."""
-        host, port = environ.get("KUBERNETES_SERVICE_HOST"), environ.get("KUBERNETES_SERVICE_PORT")
-        directory = Path(environ.get("MNOPS_SERVICEACCOUNT_DIR") or SERVICEACCOUNT_DIR)
-        if not host or not (directory / "token").is_file():
-            return None
-        problems = [
-            f"{directory / name} is missing" for name in ("ca.crt", "namespace") if not (directory / name).is_file()
-        ]
-        if not port:
-            problems.append("KUBERNETES_SERVICE_PORT is unset")
-        if problems:
-            raise ConfigError(
-                f"in-cluster config: KUBERNETES_SERVICE_HOST is set and {directory / 'token'} exists, but "
-                f"{' and '.join(problems)}. Fix: mount the ServiceAccount (automountServiceAccountToken: true), "
-                "or pass --mnops-kubeconfig."
-            )
-        return cls(server=f"https://{f'[{host}]' if ':' in host else host}:{port}", directory=directory)
-
-    @property
-    def namespace(self) -> str:
-        return (self.directory / "namespace").read_text().strip()
-
-    def kubeconfig(self) -> Obj:
-        """A kubeconfig naming the pod's files (``tokenFile``, ``certificate-authority``): it holds no credential,
-        and the official client and chaostoolkit-kubernetes both load it like any other."""
-        name = self.CONTEXT
-        return {
-            "apiVersion": "v1",
-            "kind": "Config",
-            "current-context": name,
-            "clusters": [
-                {
-                    "name": name,
-                    "cluster": {"server": self.server, "certificate-authority": str(self.directory / "ca.crt")},
-                }
-            ],
-            "users": [{"name": name, "user": {"tokenFile": str(self.directory / "token")}}],
-            "contexts": [{"name": name, "context": {"cluster": name, "user": name, "namespace": self.namespace}}],
-        }
-
-    def write_kubeconfig(self, directory: Path) -> Path:
-        """That kubeconfig in ``directory``, one file per pod environment (side-by-side runs never share one)."""
-        text = json.dumps(self.kubeconfig(), indent=2, sort_keys=True)
-        path = directory / f"kubeconfig-in-cluster-{hashlib.sha256(text.encode()).hexdigest()[:12]}"
-        directory.mkdir(parents=True, exist_ok=True)
-        path.write_text(text)
-        return path
-
-
-def describe(resource: Resource, name: str | None, namespace: str | None) -> str:
-    where = f" in namespace {namespace!r}" if namespace and resource.namespaced else ""
-    return f"{resource.kind} {name!r}{where}" if name else f"{resource.kind} objects{where}"
 
 
 class Kube:

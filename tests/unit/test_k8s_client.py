@@ -12,7 +12,8 @@ import yaml
 
 from pytest_mnops.errors import ClusterError, NotFound, WaitTimeout
 from pytest_mnops.k8s import Kube, Resource, resources
-from pytest_mnops.k8s.client import FIELD_MANAGER, USER_AGENT, describe
+from pytest_mnops.k8s.client import FIELD_MANAGER, USER_AGENT
+from pytest_mnops.k8s.resources import describe
 from tests.unit.conftest import FakeServer, Request
 
 

@@ -8,7 +8,7 @@ from typing import Any
 
 from pytest_mnops.errors import ClusterError
 from pytest_mnops.k8s import Kube, resources
-from pytest_mnops.k8s.client import Resource
+from pytest_mnops.k8s.resources import Resource
 from pytest_mnops.names import TRAFFIC_LABEL
 from pytest_mnops.standins.traffic.world import World
 
