@@ -39,7 +39,7 @@ _API = {
     "read_status": ("pytest_mnops.rollouts", "read_status"),
     "REVISION_ANNOTATION": ("pytest_mnops.rollouts", "REVISION_ANNOTATION"),
     "ROLLOUT_HASH_LABEL": ("pytest_mnops.names", "ROLLOUT_HASH_LABEL"),
-    "RollbackHelper": ("pytest_mnops.rollback", "RollbackHelper"),
+    "RollbackHelper": ("pytest_mnops.rollback.helper", "RollbackHelper"),
     # errors
     "MnopsError": ("pytest_mnops.errors", "MnopsError"),
     "ConfigError": ("pytest_mnops.errors", "ConfigError"),
@@ -101,7 +101,7 @@ if TYPE_CHECKING:  # the same names, for type checkers and editors
     from pytest_mnops.observability.alerts import Alerts as Alerts
     from pytest_mnops.observability.prometheus import Prometheus as Prometheus
     from pytest_mnops.options import resolve as option  # noqa: F401 - re-exported under its public name
-    from pytest_mnops.rollback import RollbackHelper as RollbackHelper
+    from pytest_mnops.rollback.helper import RollbackHelper as RollbackHelper
     from pytest_mnops.rollouts import REVISION_ANNOTATION as REVISION_ANNOTATION
     from pytest_mnops.rollouts import Rollout as Rollout
     from pytest_mnops.rollouts import RolloutStatus as RolloutStatus

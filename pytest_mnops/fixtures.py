@@ -16,8 +16,8 @@ if TYPE_CHECKING:
     from pytest_mnops.names import github_token
     from pytest_mnops.observability.alerts import Alerts
     from pytest_mnops.observability.prometheus import Prometheus
-    from pytest_mnops.profile import AppProfile
-    from pytest_mnops.rollback import RollbackHelper
+    from pytest_mnops.profile.model import AppProfile
+    from pytest_mnops.rollback.helper import RollbackHelper
     from pytest_mnops.rollouts import Rollout
     from pytest_mnops.sandbox.settings import SandboxSettings
     from pytest_mnops.secrets.rotation import SecretRotator
@@ -198,7 +198,7 @@ def rollback(
 ) -> RollbackHelper:
     """The rollback mechanism: health check, snapshot, abort + undo with retries, verification, notifications."""
     from pytest_mnops.notify import Notifier
-    from pytest_mnops.rollback import RollbackHelper
+    from pytest_mnops.rollback.helper import RollbackHelper
 
     return RollbackHelper(
         k8s,

@@ -20,7 +20,9 @@ from pytest_mnops.names import SANDBOX_CONTEXT, SNAPSHOT_DIR
 from pytest_mnops.options import BY_NAME
 
 if TYPE_CHECKING:
-    from pytest_mnops.rollback import HealthReport, RollbackHelper, RollbackResult
+    from pytest_mnops.rollback.health import HealthReport
+    from pytest_mnops.rollback.helper import RollbackHelper
+    from pytest_mnops.rollback.result import RollbackResult
     from pytest_mnops.target import Target
 
 # The target options this command takes (the others come from their MNOPS_* variables, as for the plugin).
@@ -108,7 +110,7 @@ def _helper(args: argparse.Namespace) -> RollbackHelper:
     from pytest_mnops.k8s import Kube
     from pytest_mnops.notify import Notifier, redact_url
     from pytest_mnops.observability.prometheus import Prometheus
-    from pytest_mnops.rollback import RollbackHelper
+    from pytest_mnops.rollback.helper import RollbackHelper
 
     target = _target(args)
     notifier = Notifier.for_target(target)

@@ -304,7 +304,8 @@ def _own(kube: Kube, target: ActionTarget, args: Obj, configuration: Obj) -> Act
     if "secret_name" in args:
         objects = (f"Secret {namespace}/{args['secret_name']}",)
     if "version" in args and configuration.get("profile"):
-        from pytest_mnops.profile import AppProfile, version_patch
+        from pytest_mnops.profile.model import AppProfile
+        from pytest_mnops.profile.versions import version_patch
 
         app = AppProfile.from_wire(configuration["profile"])
         rollout = kube.find(resources.ROLLOUT, app.app, namespace=namespace)

@@ -14,7 +14,7 @@ from pytest_mnops.errors import ConfigError
 from pytest_mnops.k8s import Kube
 from pytest_mnops.names import TRAFFIC_LABEL
 from pytest_mnops.observability.rules import RULES_FILE, reload_prometheus, rule_groups
-from pytest_mnops.profile import AppProfile
+from pytest_mnops.profile.model import AppProfile
 from pytest_mnops.sandbox.settings import SandboxSettings
 
 TRAFFIC_KEYS = ("requests", "duration", "app_label", "code_label", "auth_path", "auth_header")

@@ -42,10 +42,11 @@ def test_checkout_slos_use_its_own_metrics_and_status_label() -> None:
 
 
 def test_no_reference_metric_name_is_a_default_in_the_drill_code() -> None:
-    root = Path(profile.__file__).parent
-    for path in (root / "profile.py", root / "rollback.py", *sorted((root / "chaos" / "activities").glob("*.py"))):
-        text = path.read_text()
-        assert "http_requests_total" not in text and "http_request_duration" not in text, path
+    root = Path(profile.__file__).parent.parent
+    for package in (root / "profile", root / "rollback", root / "chaos" / "activities"):
+        for path in sorted(package.glob("*.py")):
+            text = path.read_text()
+            assert "http_requests_total" not in text and "http_request_duration" not in text, path
 
 
 @pytest.mark.parametrize(

@@ -15,7 +15,7 @@ from pytest_mnops.errors import ConfigError
 from pytest_mnops.k8s import Kube
 from pytest_mnops.observability.alerts import Alerts
 from pytest_mnops.observability.prometheus import Prometheus
-from pytest_mnops.profile import AppProfile
+from pytest_mnops.profile.model import AppProfile
 from pytest_mnops.rollouts import Rollout
 
 Configuration = dict[str, Any]

@@ -17,7 +17,7 @@ from pytest_mnops.chaos.activities._shared import (
 )
 from pytest_mnops.errors import ClusterError
 from pytest_mnops.observability.alerts import Delivery
-from pytest_mnops.profile import ExpectedAlert
+from pytest_mnops.profile.model import ExpectedAlert
 
 
 def record_delivery_baseline(configuration: Configuration) -> dict[str, Any]:

@@ -8,7 +8,7 @@ from typing import Any
 
 from pytest_mnops.chaos.activities._shared import Configuration, _profile, _rollout, _run_started, budget
 from pytest_mnops.k8s import resources
-from pytest_mnops.profile import version_patch
+from pytest_mnops.profile.versions import version_patch
 from pytest_mnops.rollouts import read_status
 
 

@@ -33,7 +33,7 @@ def _notifier(configuration: Configuration) -> Any:
 
 def emergency_rollback(reason: str, configuration: Configuration) -> dict[str, Any]:
     """The operator's move, through the same helper `mnops rollback` uses (snapshot, abort, undo, verify)."""
-    from pytest_mnops.rollback import RollbackHelper
+    from pytest_mnops.rollback.helper import RollbackHelper
 
     notifier = _notifier(configuration)
     if not notifier.channels():

@@ -6,7 +6,7 @@ from __future__ import annotations
 from pytest_mnops.chaos.activities._shared import Configuration, _profile, _prometheus, _rollout
 from pytest_mnops.errors import ClusterError
 from pytest_mnops.placeholders import fill
-from pytest_mnops.profile import no_data
+from pytest_mnops.profile.drill_needs import no_data
 
 
 def rollout_healthy(configuration: Configuration) -> bool:
