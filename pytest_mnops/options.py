@@ -218,7 +218,7 @@ OPTIONS: tuple[Option, ...] = (
     Option(
         "stop-when",
         "stop condition: PromQL that, when it returns a series, interrupts the running drill and reverts its "
-        "faults (STOPPED); repeatable, ini one a line; $namespace and $app are filled in",
+        "faults (STOPPED); repeatable, ini one a line; ${namespace} and ${app} are filled in",
         _lines,
         default=[],
         repeat=True,

@@ -39,8 +39,8 @@ POLL_S = 1.0  # Prometheus evaluates every second on the sandbox; a real one at 
 # The reference app's success rate (the canary analysis' SLI). The drills hold it to >= 0.95; the default stop is
 # far below that: a drill may dent the SLO, it must not take the app down.
 SUCCESS_RATE = (
-    'sum(rate(http_requests_total{namespace="$namespace",app="$app",code!~"5.."}[1m])) '
-    '/ sum(rate(http_requests_total{namespace="$namespace",app="$app"}[1m]))'
+    'sum(rate(http_requests_total{namespace="${namespace}",app="${app}",code!~"5.."}[1m])) '
+    '/ sum(rate(http_requests_total{namespace="${namespace}",app="${app}"}[1m]))'
 )
 SLO_FLOOR = 0.5
 API_RETRY_PAUSE_S = 0.5
@@ -78,7 +78,7 @@ def default_conditions(expected_alerts: list[str]) -> list[Condition]:
     return [
         Condition(f"({SUCCESS_RATE}) < {SLO_FLOOR}", f"default: success rate below {SLO_FLOOR}"),
         Condition(
-            f'ALERTS{{alertstate="firing",severity="critical",namespace="$namespace"{unexpected}}}',
+            f'ALERTS{{alertstate="firing",severity="critical",namespace="${{namespace}}"{unexpected}}}',
             "default: a critical alert the drill does not expect, firing in the target namespace",
         ),
     ]

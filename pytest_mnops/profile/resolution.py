@@ -180,7 +180,7 @@ def _alerts(entries: Obj, placeholders: dict[str, str], source: str) -> Obj:
     for key, entry in entries.items():
         if not isinstance(entry, dict) or not entry.get("name"):
             raise _fail(source, f"alerts.{key}", "needs `name` (the alertname)", "add it")
-        labels = {"namespace": "$namespace", **(entry.get("labels") or {})}
+        labels = {"namespace": "${namespace}", **(entry.get("labels") or {})}
         labels = {label: fill(str(value), placeholders) for label, value in labels.items()}
         out[key] = {"name": entry["name"], "labels": labels, "receiver": entry.get("receiver")}
     return out

@@ -20,8 +20,8 @@ from tests.integration.test_revert_on_signals import as_in_a_terminal, latency_f
 
 # Holds once the drill's 800 ms delay shows in the p95, seconds after injection and long before the alert fires.
 P95_ABOVE_300MS = (
-    'histogram_quantile(0.95, sum by (le) (rate(http_request_duration_seconds_bucket{namespace="$namespace",'
-    'app="$app"}[1m]))) > 0.3'
+    'histogram_quantile(0.95, sum by (le) (rate(http_request_duration_seconds_bucket{namespace="${namespace}",'
+    'app="${app}"}[1m]))) > 0.3'
 )
 
 

@@ -68,10 +68,10 @@ def test_conditions_come_from_option_marker_and_defaults_off_the_sandbox() -> No
 
 def test_a_condition_that_never_holds_lets_the_drill_run(tmp_path: Path) -> None:
     prometheus = FakePrometheus()
-    watch = _watch(['sum(rate(errors{namespace="$namespace"}[1m])) > 10'], prometheus, tmp_path)
+    watch = _watch(['sum(rate(errors{namespace="${namespace}"}[1m])) > 10'], prometheus, tmp_path)
     watch.check_before()
     assert watch.stopped is None
-    # $namespace filled in, range selectors scaled to the target's time scale, as the drills' own probes are
+    # ${namespace} filled in, range selectors scaled to the target's time scale, as the drills' own probes are
     assert prometheus.queries[-1] == 'sum(rate(errors{namespace="drills"}[30s])) > 10'
 
 

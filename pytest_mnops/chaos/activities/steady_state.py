@@ -28,7 +28,7 @@ def slo_met(key: str, configuration: Configuration) -> bool:
 
 
 def query_below(query: str, limit: float, configuration: Configuration) -> bool:
-    """A PromQL expression (``$namespace``, ``$container`` filled) is at most ``limit``; no data fails."""
+    """A PromQL expression (``${namespace}``, ``${container}`` filled) is at most ``limit``; no data fails."""
     profile = _profile(configuration)
     expr = fill(query, {"namespace": profile.namespace, "container": profile.container})
     value = _prometheus(configuration).value(expr)
