@@ -22,11 +22,13 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import os
 import subprocess
 import sys
 import time
 import uuid
 import warnings
+import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -217,6 +219,23 @@ def run_drills(sandbox: SandboxSettings, tmp_path: Path, *args: str) -> subproce
     return subprocess.run(
         drill_argv(sandbox, tmp_path / "ledger.jsonl", *args), cwd=ROOT, capture_output=True, text=True, timeout=1800
     )
+
+
+def run_validation(
+    sandbox: SandboxSettings, tmp_path: Path, namespace: str, *args: str
+) -> tuple[dict[str, tuple[str, str]], str]:
+    """Run suites/validation as a user would; testcase name -> (outcome, message)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MNOPS_", "PYTEST_"))}
+    junit = tmp_path / f"validation-{namespace}.xml"
+    argv = [sys.executable, "-m", "pytest", "suites/validation", "-p", "no:cacheprovider", "--mnops-sandbox"]
+    argv += ["--mnops-sandbox-dir", sandbox.state_dir, *in_namespace(namespace), f"--junitxml={junit}", *args]
+    argv += ["--mnops-ledger", str(tmp_path / "ledger.jsonl")]
+    proc = subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600, check=False)
+    outcomes = {}
+    for case in ET.parse(junit).getroot().iter("testcase"):
+        found = [(c.tag, c.get("message", "")) for c in case if c.tag in ("failure", "error", "skipped")]
+        outcomes[case.get("name", "")] = found[0] if found else ("passed", "")
+    return outcomes, proc.stdout + proc.stderr
 
 
 def in_namespace(namespace: str) -> tuple[str, ...]:

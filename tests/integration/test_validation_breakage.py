@@ -28,6 +28,7 @@ from pytest_mnops.observability.rules import RULES_FILE, reload_prometheus
 from pytest_mnops.rollouts import Rollout
 from pytest_mnops.sandbox.pki import Pki
 from pytest_mnops.sandbox.settings import SandboxSettings
+from tests.integration.conftest import run_validation
 
 pytest_plugins = ["pytester"]
 pytestmark = pytest.mark.own_sandbox("validation")
@@ -124,6 +125,15 @@ def _token(kube: Kube, account: str) -> str:
         namespace=NAMESPACE,
     )
     return review["status"]["token"]
+
+
+def test_the_healthy_sandbox_has_every_check_applicable_and_passing(sandbox: SandboxSettings, tmp_path: Path) -> None:
+    """First in the module, on the sandbox as it came up: the reference app released through its analysis (two
+    revisions, the stable one judged), its profile asking for the reference numbers. No check may be "not
+    applicable" there: a green run that skipped a check would have checked nothing."""
+    outcomes, out = run_validation(sandbox, tmp_path, NAMESPACE)
+    assert len(outcomes) >= 25, out
+    assert {name: kind for name, (kind, _) in outcomes.items() if kind != "passed"} == {}, out
 
 
 def _token_kubeconfig(path: Path, sandbox: SandboxSettings, token: str) -> Path:

@@ -4,11 +4,7 @@ without limits), naming that Rollout; and the reference expectation set must sti
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import uuid
-import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -18,12 +14,11 @@ import pytest
 from pytest_mnops.k8s import Kube, resources
 from pytest_mnops.rollouts import Rollout
 from pytest_mnops.sandbox.settings import SandboxSettings
-from tests.integration.conftest import ROOT, in_namespace
+from tests.integration.conftest import run_validation
 
 APP = "storefront"
 LABELS = {"app.kubernetes.io/name": APP}
 DIGEST = "sha256:" + "4f" * 32
-RUN_TIMEOUT_S = 600
 
 
 def storefront(namespace: str, prometheus_url: str) -> list[dict[str, Any]]:
@@ -120,23 +115,6 @@ def own_system(kube: Kube, sandbox: SandboxSettings) -> Iterator[str]:
         kube.delete(resources.NAMESPACE, namespace)
 
 
-def _validate(
-    sandbox: SandboxSettings, tmp_path: Path, namespace: str, *args: str
-) -> tuple[dict[str, tuple[str, str]], str]:
-    """Run suites/validation as a user would; testcase name -> (outcome, message)."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("MNOPS_", "PYTEST_"))}
-    junit = tmp_path / f"validation-{namespace}.xml"
-    argv = [sys.executable, "-m", "pytest", "suites/validation", "-p", "no:cacheprovider", "--mnops-sandbox"]
-    argv += ["--mnops-sandbox-dir", sandbox.state_dir, *in_namespace(namespace), f"--junitxml={junit}", *args]
-    argv += ["--mnops-ledger", str(tmp_path / "ledger.jsonl")]
-    proc = subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, text=True, timeout=RUN_TIMEOUT_S, check=False)
-    outcomes = {}
-    for case in ET.parse(junit).getroot().iter("testcase"):
-        found = [(c.tag, c.get("message", "")) for c in case if c.tag in ("failure", "error", "skipped")]
-        outcomes[case.get("name", "")] = found[0] if found else ("passed", "")
-    return outcomes, proc.stdout + proc.stderr
-
-
 def _failed(outcomes: dict[str, tuple[str, str]]) -> dict[str, str]:
     return {name: message for name, (kind, message) in outcomes.items() if kind in ("failure", "error")}
 
@@ -144,7 +122,7 @@ def _failed(outcomes: dict[str, tuple[str, str]]) -> dict[str, str]:
 def test_a_second_rollout_gets_only_its_real_problems(
     sandbox: SandboxSettings, own_system: str, tmp_path: Path
 ) -> None:
-    outcomes, out = _validate(sandbox, tmp_path, own_system, "--mnops-app", APP)
+    outcomes, out = run_validation(sandbox, tmp_path, own_system, "--mnops-app", APP)
     failed = _failed(outcomes)
     assert set(failed) == {"test_containers_have_resource_limits"}, out
     # the properties were checked on it, not skipped
@@ -158,7 +136,7 @@ def test_a_second_rollout_gets_only_its_real_problems(
 def test_the_reference_expectation_set_still_passes_on_the_reference_app(
     sandbox: SandboxSettings, namespace: str, tmp_path: Path
 ) -> None:
-    outcomes, out = _validate(sandbox, tmp_path, namespace, "--mnops-expect=reference")
+    outcomes, out = run_validation(sandbox, tmp_path, namespace, "--mnops-expect=reference")
     assert not _failed(outcomes), out
     for check in ("test_cluster_analysis_templates_and_thresholds", "test_dashboard_queries_return_data"):
         assert outcomes[check][0] == "passed", out  # the opt-in checks ran
