@@ -20,7 +20,8 @@ from pytest_mnops.secrets.audit import DEFAULT_AUDIT_LOG, AuditLog
 
 if TYPE_CHECKING:
     from pytest_mnops.k8s import Kube
-    from pytest_mnops.secrets.rotation import RotationResult, SecretValue
+    from pytest_mnops.secrets.rotation import RotationResult
+    from pytest_mnops.secrets.values import SecretValue
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -160,7 +161,8 @@ def _kube() -> Kube:
 
 @_exit_code
 def _rotate(args: argparse.Namespace) -> int:
-    from pytest_mnops.secrets.rotation import SecretRotator, SecretValue
+    from pytest_mnops.secrets.rotation import SecretRotator
+    from pytest_mnops.secrets.values import SecretValue
 
     targets = _k8s_targets(args)
     kube = _kube() if targets else None

@@ -13,13 +13,13 @@ _EXPORTS = {
     "AuditLog": "audit",
     "AuditRecord": "audit",
     "short_hash": "audit",
-    "GENERATORS": "rotation",
+    "GENERATORS": "values",
     "RetryPolicy": "rotation",
     "RotationFailed": "rotation",
     "RotationResult": "rotation",
     "SecretAge": "rotation",
     "SecretRotator": "rotation",
-    "SecretValue": "rotation",
+    "SecretValue": "values",
     "sync_to_kubernetes": "rotation",
 }
 __all__ = sorted(_EXPORTS)

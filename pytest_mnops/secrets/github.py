@@ -28,7 +28,7 @@ from pytest_mnops.errors import ConfigError, SecretsError
 from pytest_mnops.names import DEFAULT_GITHUB_URL, GITHUB_TOKEN_ENV, github_token
 
 if TYPE_CHECKING:
-    from pytest_mnops.secrets.rotation import SecretValue
+    from pytest_mnops.secrets.values import SecretValue
 
 T = TypeVar("T")
 URL_ENV = "MNOPS_GITHUB_URL"

@@ -12,10 +12,7 @@ The order of a rotation is what keeps it safe:
 from __future__ import annotations
 
 import base64
-import math
 import re
-import secrets  # the stdlib CSPRNG, not this package
-import string
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -24,7 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
 from pytest_mnops.errors import ConfigError, GuardViolation, SecretsError
-from pytest_mnops.secrets.audit import DEFAULT_AUDIT_LOG, AuditLog, short_hash
+from pytest_mnops.secrets.audit import DEFAULT_AUDIT_LOG, AuditLog
 from pytest_mnops.secrets.github import (
     GitHubCallFailed,
     Reply,
@@ -34,74 +31,14 @@ from pytest_mnops.secrets.github import (
     check_secret_name,
     token_from_env,
 )
+from pytest_mnops.secrets.values import SecretValue, generator_named
 
 if TYPE_CHECKING:
     from pytest_mnops.k8s import Kube
 
 T = TypeVar("T")
-MIN_BITS = 128  # below this a value could be guessed, and its audit-log hash prefix brute-forced
-MAX_LENGTH = 4096
 DEFAULT_MAX_AGE_DAYS = 30
 K8S_KEY = re.compile(r"[-._a-zA-Z0-9]+")
-
-
-class SecretValue:
-    """A generated secret. ``str()``/``repr()`` show only a hash prefix; ``reveal()`` is the one way in."""
-
-    __slots__ = ("_value", "short_hash")
-
-    def __init__(self, value: str) -> None:
-        self._value = value
-        self.short_hash = short_hash(value)
-
-    def reveal(self) -> str:
-        return self._value
-
-    def __repr__(self) -> str:
-        return f"SecretValue('***', sha256={self.short_hash!r})"
-
-    __str__ = __repr__
-
-
-@dataclass(frozen=True)
-class Generator:
-    """Values of ``length`` characters drawn uniformly from ``alphabet`` by the OS CSPRNG."""
-
-    name: str
-    alphabet: str
-
-    def min_length(self) -> int:
-        return math.ceil(MIN_BITS / math.log2(len(self.alphabet)))
-
-    def check(self, length: int) -> None:
-        if not self.min_length() <= length <= MAX_LENGTH:
-            raise ConfigError(
-                f"generator {self.name!r}: length {length} is outside {self.min_length()}..{MAX_LENGTH} "
-                f"(at least {MIN_BITS} bits of randomness). Fix: pass --length {self.min_length()} or more."
-            )
-
-    def __call__(self, length: int) -> SecretValue:
-        self.check(length)
-        return SecretValue("".join(secrets.choice(self.alphabet) for _ in range(length)))
-
-
-GENERATORS = {
-    g.name: g
-    for g in (
-        Generator("token_urlsafe", string.ascii_letters + string.digits + "-_"),  # token_urlsafe's alphabet
-        Generator("hex", string.digits + "abcdef"),
-        Generator("alnum", string.ascii_letters + string.digits),
-    )
-}
-
-
-def generator_named(name: str) -> Generator:
-    try:
-        return GENERATORS[name]
-    except KeyError:
-        raise ConfigError(
-            f"value generator {name!r} is unknown. Fix: pass --generator one of {', '.join(GENERATORS)}."
-        ) from None
 
 
 @dataclass(frozen=True)

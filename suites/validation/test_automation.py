@@ -136,7 +136,8 @@ def _github_token(target: Target) -> str | None:
 
 @pytest.mark.validation("automation", reads="cluster")
 def test_secret_rotation_dry_run_changes_nothing(k8s: Kube, mnops_target: Target, tmp_path: Path) -> None:
-    from pytest_mnops.secrets.rotation import GENERATORS, SecretRotator, sync_to_kubernetes
+    from pytest_mnops.secrets.rotation import SecretRotator, sync_to_kubernetes
+    from pytest_mnops.secrets.values import GENERATORS
 
     repo = mnops_target.github_repo or DEFAULT_REPO
     token = _github_token(mnops_target)

@@ -22,7 +22,7 @@ from pytest_mnops.observability import alerts as alerts_module
 from pytest_mnops.observability.alerts import Alerts
 from pytest_mnops.observability.prometheus import Prometheus
 from pytest_mnops.observability.rules import alert_rules, reference_rules
-from pytest_mnops.secrets.rotation import SecretValue
+from pytest_mnops.secrets.values import SecretValue
 from pytest_mnops.standins.receivers import Receivers
 from tests.unit.conftest import FakeServer, Request
 

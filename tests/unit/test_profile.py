@@ -190,7 +190,7 @@ def test_slo_probe_with_no_data_fails_naming_query_and_key(monkeypatch: pytest.M
 
 def test_a_command_consumer_check_gets_the_value_in_its_environment_only() -> None:
     from pytest_mnops.chaos.activities.secret_rotation import _consumer_answers
-    from pytest_mnops.secrets.rotation import SecretValue
+    from pytest_mnops.secrets.values import SecretValue
 
     check = {"command": ["sh", "-c", 'test "$MNOPS_SECRET_VALUE" = s3cret']}
     assert _consumer_answers(check, SecretValue("s3cret"), {}, 2) == {"accepted"}

@@ -37,7 +37,8 @@ def rotate_app_secret(configuration: Configuration) -> dict[str, Any]:
     ``secret.github.name``/``environment`` name the GitHub Actions secret, ``secret.kubernetes.name``/``key``
     the Secret the app reads; the repository is --mnops-github-repo (no fallback).
     """
-    from pytest_mnops.secrets.rotation import SecretRotator, SecretValue, sync_to_kubernetes
+    from pytest_mnops.secrets.rotation import SecretRotator, sync_to_kubernetes
+    from pytest_mnops.secrets.values import SecretValue
 
     profile = _profile(configuration)
     secret_name = str(profile.need("secret.kubernetes.name", "secret-rotation"))
@@ -65,7 +66,7 @@ def rotate_app_secret(configuration: Configuration) -> dict[str, Any]:
 
 
 def _never_issued() -> Any:
-    from pytest_mnops.secrets.rotation import SecretValue
+    from pytest_mnops.secrets.values import SecretValue
 
     return SecretValue(secrets.token_urlsafe(32))
 
