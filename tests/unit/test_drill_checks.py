@@ -140,7 +140,7 @@ def test_one_consumer_out_of_step_fails_its_half(
     app: tuple[FakeServer, Any], new: list[int], old: list[int], message: str
 ) -> None:
     server, answers = app
-    answers.update({"new-value": new, "old-value": old})
+    answers.update({"new-value": list(new), "old-value": list(old)})  # copies: the server pops them
     with pytest.raises(AssertionError) as failed:
         secret_rotation.verify_rotated_credentials(_rotated(server), requests_per_check=4)
     assert str(failed.value) == message
