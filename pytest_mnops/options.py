@@ -225,8 +225,8 @@ OPTIONS: tuple[Option, ...] = (
     ),
     Option(
         "stop-defaults",
-        "the default stop conditions (success rate below 0.5, an unexpected critical alert firing in the "
-        "namespace): auto (every target but the sandbox), on, off",
+        "the default stop conditions (the app profile's success rate below 0.5, an unexpected critical alert "
+        "firing in the namespace): auto (every target but the sandbox), on, off",
         _choice("auto", "on", "off"),
         default="auto",
     ),

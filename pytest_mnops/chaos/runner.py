@@ -294,6 +294,8 @@ class ChaosRunner:
             defaults=self.test.stop_defaults,
             sandbox=self.target.sandbox,
             experiment=experiment,
+            # The app profile's success rate (mnops_drill), as its own canary analysis measures it.
+            success_rate=((config.get("profile") or {}).get("slo") or {}).get("success_rate", {}).get("query"),
         )
         watch = stop.watch_for(
             conditions,

@@ -36,12 +36,8 @@ if TYPE_CHECKING:
     from pytest_mnops.observability.prometheus import Prometheus
 
 POLL_S = 1.0  # Prometheus evaluates every second on the sandbox; a real one at 15-60 s gains nothing faster.
-# The reference app's success rate (the canary analysis' SLI). The drills hold it to >= 0.95; the default stop is
-# far below that: a drill may dent the SLO, it must not take the app down.
-SUCCESS_RATE = (
-    'sum(rate(http_requests_total{namespace="${namespace}",app="${app}",code!~"5.."}[1m])) '
-    '/ sum(rate(http_requests_total{namespace="${namespace}",app="${app}"}[1m]))'
-)
+# The default stop on the app's success rate (its profile's `slo.success_rate`, as its canary analysis measures
+# it) is far below any SLO: a drill may dent the SLO, it must not take the app down.
 SLO_FLOOR = 0.5
 API_RETRY_PAUSE_S = 0.5
 
@@ -54,6 +50,7 @@ class DrillStopped(MnopsError, AssertionError):
 class Condition:
     expr: str
     source: str  # where it came from, for the verdict: an option, the marker, a default
+    scaled: bool = False  # already at the target's time scale (an app profile's SLO query)
 
     def describe(self) -> str:
         return f"`{self.expr}` ({self.source})"
@@ -72,11 +69,17 @@ class Stop:
         return {"why": self.why, "at": self.at}
 
 
-def default_conditions(expected_alerts: list[str]) -> list[Condition]:
-    """The stops a drill on a real target gets unless told otherwise (``--mnops-stop-defaults=off``)."""
+def default_conditions(expected_alerts: list[str], success_rate: str | None) -> list[Condition]:
+    """The stops a drill on a real target gets unless told otherwise (``--mnops-stop-defaults=off``): the app's
+    success rate (``success_rate``: its profile's query, time-scaled; none without one) and critical alerts."""
     unexpected = f',alertname!~"{"|".join(expected_alerts)}"' if expected_alerts else ""
+    floor = (
+        []
+        if success_rate is None
+        else [Condition(f"({success_rate}) < {SLO_FLOOR}", f"default: success rate below {SLO_FLOOR}", scaled=True)]
+    )
     return [
-        Condition(f"({SUCCESS_RATE}) < {SLO_FLOOR}", f"default: success rate below {SLO_FLOOR}"),
+        *floor,
         Condition(
             f'ALERTS{{alertstate="firing",severity="critical",namespace="${{namespace}}"{unexpected}}}',
             "default: a critical alert the drill does not expect, firing in the target namespace",
@@ -126,7 +129,7 @@ class StopWatch:
 
     def _expr(self, condition: Condition) -> str:
         expr = fill(condition.expr, {"namespace": self.namespace, "app": self.app})
-        return scale_promql(expr, self.time_scale)
+        return expr if condition.scaled else scale_promql(expr, self.time_scale)
 
     def _query(self, condition: Condition) -> list[dict[str, Any]]:
         if self.prometheus is None:  # watch_for gives one whenever there are conditions
@@ -256,13 +259,19 @@ def api_server_answers(server_version: Callable[[], object]) -> Callable[[], str
 
 
 def conditions_for(
-    *, option: list[str], marker: tuple[str, ...], defaults: str, sandbox: bool, experiment: dict[str, Any]
+    *,
+    option: list[str],
+    marker: tuple[str, ...],
+    defaults: str,
+    sandbox: bool,
+    experiment: dict[str, Any],
+    success_rate: str | None = None,
 ) -> list[Condition]:
     """A drill's conditions: the option's (CLI, env or ini), the marker's, and the defaults where they apply."""
     conditions = [Condition(expr, "--mnops-stop-when") for expr in option]
     conditions += [Condition(expr, "marker stop_when") for expr in marker]
     if defaults == "on" or (defaults == "auto" and not sandbox):
-        conditions += default_conditions(expected_alerts(experiment))
+        conditions += default_conditions(expected_alerts(experiment), success_rate)
     return conditions
 
 

@@ -52,9 +52,16 @@ def _watch(conditions: list[str], prometheus: FakePrometheus, tmp_path: Path) ->
 def test_conditions_come_from_option_marker_and_defaults_off_the_sandbox() -> None:
     experiment = {"method": [{"provider": {"arguments": {"alertname": "HighLatencyP95"}}}], "rollbacks": []}
 
-    def sources(defaults: str, sandbox: bool) -> list[str]:
+    rate = 'sum(rate(checkout_requests_total{status!~"5.."}[5s])) / sum(rate(checkout_requests_total[5s]))'
+
+    def sources(defaults: str, sandbox: bool, success_rate: str | None = rate) -> list[str]:
         found = stop.conditions_for(
-            option=["up == 0"], marker=("x > 1",), defaults=defaults, sandbox=sandbox, experiment=experiment
+            option=["up == 0"],
+            marker=("x > 1",),
+            defaults=defaults,
+            sandbox=sandbox,
+            experiment=experiment,
+            success_rate=success_rate,
         )
         return [c.source for c in found]
 
@@ -62,7 +69,12 @@ def test_conditions_come_from_option_marker_and_defaults_off_the_sandbox() -> No
     assert len(sources("auto", sandbox=False)) == 4
     assert len(sources("on", sandbox=True)) == 4
     assert len(sources("off", sandbox=False)) == 2
-    alert = stop.conditions_for(option=[], marker=(), defaults="on", sandbox=True, experiment=experiment)[1]
+    # the success rate is the app profile's own query (already at the target's time scale), none without one
+    floor, alert = stop.conditions_for(
+        option=[], marker=(), defaults="on", sandbox=True, experiment=experiment, success_rate=rate
+    )
+    assert (floor.expr, floor.scaled) == (f"({rate}) < 0.5", True)
+    assert sources("auto", sandbox=False, success_rate=None) == ["--mnops-stop-when", "marker stop_when", alert.source]
     assert 'alertname!~"HighLatencyP95"' in alert.expr and 'severity="critical"' in alert.expr
 
 
@@ -72,6 +84,10 @@ def test_a_condition_that_never_holds_lets_the_drill_run(tmp_path: Path) -> None
     watch.check_before()
     assert watch.stopped is None
     # ${namespace} filled in, range selectors scaled to the target's time scale, as the drills' own probes are
+    assert prometheus.queries[-1] == 'sum(rate(errors{namespace="drills"}[30s])) > 10'
+    # an app profile's SLO query is at the target's time scale already: not scaled twice
+    watch.conditions = [stop.Condition('sum(rate(errors{namespace="drills"}[30s])) > 10', "default", scaled=True)]
+    watch.check_before()
     assert prometheus.queries[-1] == 'sum(rate(errors{namespace="drills"}[30s])) > 10'
 
 
