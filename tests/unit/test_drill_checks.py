@@ -8,20 +8,22 @@ Receivers are the loopback stand-in; the app and Alertmanager are fakes of their
 
 from __future__ import annotations
 
+import sys
 import time
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
+from pytest_mnops.chaos.activities import _shared, emergency, secret_rotation, synthetic_alerts
 from pytest_mnops.chaos.activities import alerts as alert_activities
-from pytest_mnops.chaos.activities import emergency, secret_rotation, synthetic_alerts
 from pytest_mnops.chaos.runner import Handoff
-from pytest_mnops.errors import ClusterError, WaitTimeout
+from pytest_mnops.errors import ClusterError, ConfigError, WaitTimeout
 from pytest_mnops.observability import alerts as alerts_module
 from pytest_mnops.observability.alerts import Alerts
 from pytest_mnops.observability.prometheus import Prometheus
 from pytest_mnops.observability.rules import alert_rules, reference_rules
+from pytest_mnops.profile.model import DOCS
 from pytest_mnops.secrets.values import SecretValue
 from pytest_mnops.standins.receivers import Receivers
 from tests.unit.conftest import FakeServer, Request
@@ -30,12 +32,23 @@ NAMESPACE = "drills"
 CRITICAL = sorted(r["alert"] for r in alert_rules() if r["labels"]["severity"] == "critical")
 
 
+Budgets = list[tuple[dict[str, Any], float, float]]
+
+
 @pytest.fixture(autouse=True)
-def short_waits(monkeypatch: pytest.MonkeyPatch) -> None:
+def short_waits(monkeypatch: pytest.MonkeyPatch) -> Budgets:
+    """Every wait lasts 0.3 s; what each asked for (configuration, production seconds, floor) is kept."""
+    asked: Budgets = []
+
+    def budget(configuration: dict[str, Any], production_s: float, floor_s: float = _shared.MIN_WAIT_S) -> float:
+        asked.append((configuration, production_s, floor_s))
+        return 0.3
+
     # Each activity module looks budget up in its own namespace.
     for module in (alert_activities, emergency, secret_rotation, synthetic_alerts):
-        monkeypatch.setattr(module, "budget", lambda configuration, production_s, floor_s=0: 0.3)
+        monkeypatch.setattr(module, "budget", budget)
     monkeypatch.setattr(alerts_module, "POLL_S", 0.01)
+    return asked
 
 
 @pytest.fixture
@@ -70,10 +83,24 @@ def _configuration(**extra: Any) -> dict[str, Any]:
     }
 
 
-def _use_alerts(monkeypatch: pytest.MonkeyPatch, *, receivers_url: str, alertmanager_url: str | None = None) -> None:
-    alerts = Alerts(Prometheus("http://127.0.0.1:9"), alertmanager_url=alertmanager_url, receivers_url=receivers_url)
+def _use(monkeypatch: pytest.MonkeyPatch, alerts: Any) -> list[dict[str, Any]]:
+    """``alerts`` for the activities; returns the configurations they asked for it with."""
+    asked: list[dict[str, Any]] = []
+
+    def use(configuration: dict[str, Any]) -> Any:
+        asked.append(configuration)
+        return alerts
+
     for module in (emergency, synthetic_alerts):
-        monkeypatch.setattr(module, "_alerts", lambda configuration: alerts)
+        monkeypatch.setattr(module, "_alerts", use)
+    return asked
+
+
+def _use_alerts(
+    monkeypatch: pytest.MonkeyPatch, *, receivers_url: str, alertmanager_url: str | None = None
+) -> list[dict[str, Any]]:
+    alerts = Alerts(Prometheus("http://127.0.0.1:9"), alertmanager_url=alertmanager_url, receivers_url=receivers_url)
+    return _use(monkeypatch, alerts)
 
 
 # -- the rotated credential: every consumer takes the new one, none the old ------------------------------------
@@ -104,9 +131,14 @@ def app(http_server: FakeServer, monkeypatch: pytest.MonkeyPatch) -> tuple[FakeS
     return http_server, answers
 
 
-def _rotated(server: FakeServer, *, old: str | None = "old-value") -> dict[str, Any]:
+def _rotated(server: FakeServer, *, old: str | None = "old-value", **extra: Any) -> dict[str, Any]:
     handoff = Handoff(new=SecretValue("new-value"), old=None if old is None else SecretValue(old))
-    return _configuration(app_url=f"{server.url}/svc/drills/demo", handoff=handoff)
+    return _configuration(app_url=f"{server.url}/svc/drills/demo", handoff=handoff, **extra)
+
+
+def _consumer(consumer: dict[str, Any]) -> dict[str, Any]:
+    """PROFILE with another ``secret.consumer``."""
+    return {**PROFILE, "secret": {"consumer": consumer}}
 
 
 def test_consumers_accept_the_new_credential_and_reject_the_old(app: tuple[FakeServer, Any]) -> None:
@@ -166,6 +198,120 @@ def test_nothing_handed_over_means_the_rotation_did_not_run(app: tuple[FakeServe
         secret_rotation.verify_rotated_credentials(configuration)
     assert str(failed.value) == "no rotated credential was handed over; did the rotate-app-secret action run?"
     assert server.requests == []
+
+
+def test_the_defaults_sample_20_requests_each_after_a_time_scaled_600s_settle(
+    app: tuple[FakeServer, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    server, answers = app
+    answers["new-value"] = [200]
+    # The real budget: the default 600 production seconds at this target's time scale (above the 30 s floor).
+    monkeypatch.setattr(secret_rotation, "budget", _shared.budget)
+    rollout, asked = _SettledRollout(), []
+    monkeypatch.setattr(secret_rotation, "_rollout", lambda configuration: asked.append(configuration) or rollout)
+    configuration = _rotated(server, time_scale=0.25)
+    assert secret_rotation.verify_rotated_credentials(configuration)["old_rejected"] is True
+    assert rollout.waited == [150.0]
+    assert len(asked) == 1 and asked[0] is configuration  # this run's Rollout, not a default one
+    tokens = [r.headers["authorization"] for r in server.requests]
+    assert tokens == ["Bearer new-value"] * 20 + ["Bearer old-value"] * 20
+
+
+@pytest.mark.parametrize(
+    ("new", "old", "message"),
+    [
+        (200, 401, None),
+        (200, 403, None),
+        (204, 401, "the new credential was not accepted by every consumer (answers: [204])"),
+        (200, 404, "the old credential is still accepted (answers: [404])"),
+    ],
+    ids=["401", "403", "new-204", "old-404"],
+)
+def test_an_http_consumer_without_codes_accepts_200_and_rejects_401_or_403(
+    app: tuple[FakeServer, Any], new: int, old: int, message: str | None
+) -> None:
+    server, answers = app
+    answers.update({"new-value": [new], "old-value": [old]})
+    # No header/value/accept/reject: the credential goes bare in Authorization.
+    configuration = _rotated(server, profile=_consumer({"http": {"path": "/auth"}}))
+    if message is None:
+        assert secret_rotation.verify_rotated_credentials(configuration, requests_per_check=2)["new_accepted"]
+    else:
+        with pytest.raises(AssertionError) as failed:
+            secret_rotation.verify_rotated_credentials(configuration, requests_per_check=2)
+        assert str(failed.value) == message
+    assert {r.headers["authorization"] for r in server.requests[:2]} == {"new-value"}
+
+
+@pytest.mark.parametrize(
+    ("new", "old", "message"),
+    [
+        (204, 410, None),
+        # the profile's codes replace the defaults, they do not add to them
+        (200, 410, "the new credential was not accepted by every consumer (answers: [200])"),
+        (204, 401, "the old credential is still accepted (answers: [401])"),
+    ],
+    ids=["its-codes", "default-200", "default-401"],
+)
+def test_an_http_consumer_s_own_codes_replace_the_defaults(
+    app: tuple[FakeServer, Any], new: int, old: int, message: str | None
+) -> None:
+    server, answers = app
+    answers.update({"new-value": [new], "old-value": [old]})
+    http = {"path": "/auth", "value": "Bearer {value}", "accept": ["204"], "reject": [410]}  # YAML may quote them
+    configuration = _rotated(server, profile=_consumer({"http": http}))
+    if message is None:
+        assert secret_rotation.verify_rotated_credentials(configuration, requests_per_check=2)["old_rejected"]
+    else:
+        with pytest.raises(AssertionError) as failed:
+            secret_rotation.verify_rotated_credentials(configuration, requests_per_check=2)
+        assert str(failed.value) == message
+
+
+def _python(code: str) -> list[str]:
+    return [sys.executable, "-c", code]
+
+
+@pytest.mark.parametrize(
+    ("command", "message"),
+    [
+        (_python("import os, sys; sys.exit(os.environ['MNOPS_SECRET_VALUE'] != 'new-value')"), None),
+        (_python(""), "the old credential is still accepted (answers: ['accepted'])"),
+        (
+            _python("raise SystemExit(1)"),
+            "the new credential was not accepted by every consumer (answers: ['rejected'])",
+        ),
+    ],
+    ids=["checks-the-value", "accepts-anything", "rejects-everything"],
+)
+def test_a_command_consumer_accepts_by_exit_status(
+    app: tuple[FakeServer, Any], command: list[str], message: str | None
+) -> None:
+    """``command:``: the value in MNOPS_SECRET_VALUE, exit 0 = accepted; no app URL, no HTTP request."""
+    server, _ = app
+    handoff = Handoff(new=SecretValue("new-value"), old=SecretValue("old-value"))
+    configuration = _configuration(handoff=handoff, profile=_consumer({"command": command}))
+    if message is None:
+        result = secret_rotation.verify_rotated_credentials(configuration, requests_per_check=2)
+        assert result["new_accepted"] is True and result["old_rejected"] is True
+    else:
+        with pytest.raises(AssertionError) as failed:
+            secret_rotation.verify_rotated_credentials(configuration, requests_per_check=2)
+        assert str(failed.value) == message
+    assert server.requests == []
+    assert secret_rotation._rollout({}).waited == [0.3]  # type: ignore[attr-defined]
+
+
+def test_a_profile_without_a_consumer_is_named_before_anything_is_checked(app: tuple[FakeServer, Any]) -> None:
+    server, _ = app
+    profile = {k: v for k, v in PROFILE.items() if k != "secret"}
+    with pytest.raises(ConfigError) as failed:
+        secret_rotation.verify_rotated_credentials(_rotated(server, profile=profile))
+    assert str(failed.value) == (
+        "app profile test profile has no `secret.consumer`, which secret-rotation's consumer check needs. "
+        f"Fix: add `secret.consumer` to the profile file (--mnops-profile; see {DOCS})."
+    )
+    assert server.requests == [] and secret_rotation._rollout({}).waited == []  # type: ignore[attr-defined]
 
 
 # -- notifications of this run ----------------------------------------------------------------------------------
@@ -290,6 +436,205 @@ def test_a_silence_that_holds_and_one_that_leaks(
     with pytest.raises(AssertionError, match=r"^silence s-1 did not suppress MnopsSilenceCheck: 1 delivered$"):
         synthetic_alerts.silence_and_check("MnopsSilenceCheck", configuration)
     assert http_server.requests[-1].method == "DELETE", "the silence is expired even when it leaked"
+
+
+def test_delivered_alerts_end_the_wait_at_once_not_at_its_deadline(
+    receivers: Receivers, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _use_alerts(monkeypatch, receivers_url=receivers.url)
+    for name in CRITICAL:
+        receivers.inbox.add("pager", _webhook(name, mnops_drill="run-1"))
+    monkeypatch.setattr(synthetic_alerts, "budget", lambda configuration, production_s, floor_s=0: 5.0)
+    started = time.monotonic()
+    assert synthetic_alerts.wait_all_delivered(_configuration())["delivered"] == CRITICAL
+    assert time.monotonic() - started < 2.5
+
+
+def test_synthetic_alerts_of_another_namespace_do_not_count(
+    receivers: Receivers, monkeypatch: pytest.MonkeyPatch, short_waits: Budgets
+) -> None:
+    """Parallel drills post the same alerts, with the same run label shape, in their own namespaces."""
+    asked = _use_alerts(monkeypatch, receivers_url=receivers.url)
+    configuration = _configuration()
+    for name in CRITICAL:
+        receivers.inbox.add("pager", _webhook(name, namespace="drills-gw1", mnops_drill="run-1"))
+    with pytest.raises(ClusterError) as never_fired:
+        synthetic_alerts.wait_all_delivered(configuration, status="resolved")
+    assert str(never_fired.value) == (
+        "the synthetic alerts were never seen delivered firing, so their resolution proves nothing"
+    )
+    with pytest.raises(ClusterError) as missing:
+        synthetic_alerts.wait_all_delivered(configuration)
+    assert str(missing.value) == (
+        f"firing notifications for {', '.join(CRITICAL)} did not reach receiver 'pager'. "
+        "Fix: check Alertmanager's routes for severity=critical and mnops_drill."
+    )
+    assert asked and all(c is configuration for c in asked)
+    # The default: 600 production seconds, at the target's scale, above the usual floor.
+    assert [(c is configuration, s, f) for c, s, f in short_waits] == [(True, 600, _shared.MIN_WAIT_S)]
+
+
+def _without_receivers() -> dict[str, Any]:
+    return {**PROFILE, "synthetic_alerts": {"severity": "critical"}}
+
+
+class _Alertmanager:
+    """Alerts with Alertmanager's word only (no receivers to read back): what it holds and its counters."""
+
+    proof = "alertmanager"
+
+    def __init__(self, held: list[dict[str, Any]], counts: dict[str, tuple[float, float]] | None = None) -> None:
+        self.held, self.counts = held, counts or {}
+        self.calls: list[tuple[Any, ...]] = []
+
+    def config(self) -> dict[str, Any]:
+        return {"receivers": [{"name": "pager", "webhook_configs": [{"url": "http://pager.invalid"}]}]}
+
+    def active(self, matcher: str) -> list[dict[str, Any]]:
+        self.calls.append(("active", matcher))
+        return self.held
+
+    def notification_counts(self) -> dict[str, tuple[float, float]]:
+        return self.counts
+
+    def silence(self, matchers: dict[str, str], *, duration_s: float, comment: str) -> str:
+        self.calls.append(("silence", matchers, duration_s, comment))
+        return "s-1"
+
+    def post(self, labels: dict[str, str], annotations: dict[str, str] | None = None) -> None:
+        self.calls.append(("post", labels, annotations))
+
+    def holding(self, name: str, labels: dict[str, str]) -> list[dict[str, Any]]:
+        self.calls.append(("holding", name, labels))
+        return self.held
+
+    def expire_silence(self, silence_id: str) -> None:
+        self.calls.append(("expire", silence_id))
+
+
+def _routed_to_pager() -> list[dict[str, Any]]:
+    return [{"labels": {"alertname": n, "mnops_drill": "run-1"}, "receivers": [{"name": "pager"}]} for n in CRITICAL]
+
+
+def test_without_receivers_alertmanager_routed_and_sent_every_synthetic_alert(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # 1 failed notification before and after: only the sent ones since the baseline count.
+    alertmanager = _Alertmanager(_routed_to_pager(), {"webhook": (3.0 + len(CRITICAL), 1.0)})
+    asked = _use(monkeypatch, alertmanager)
+    configuration = _configuration(handoff=Handoff(notifications_baseline={"webhook": (3.0, 1.0)}))
+    result = synthetic_alerts.wait_all_delivered(configuration)
+    assert (result["delivered"], result["receivers"], result["status"]) == (CRITICAL, ["pager"], "firing")
+    assert result["proof"] == "alertmanager" and "detected_at" in result
+    assert alertmanager.calls == [("active", 'mnops_drill="run-1"')]  # this run's synthetic alerts only
+    assert configuration["handoff"]["notifications_baseline"] == alertmanager.counts  # resolved counts from here
+    assert configuration["handoff"]["synthetic_delivered"] is True
+    assert asked and all(c is configuration for c in asked)
+
+
+def test_without_receivers_one_notification_short_fails_naming_the_receiver(monkeypatch: pytest.MonkeyPatch) -> None:
+    alertmanager = _Alertmanager(_routed_to_pager(), {"webhook": (3.0 + len(CRITICAL) - 1, 0.0)})
+    _use(monkeypatch, alertmanager)
+    baseline = {"webhook": (3.0, 0.0)}
+    configuration = _configuration(handoff=Handoff(notifications_baseline=baseline))
+    with pytest.raises(ClusterError) as short:
+        synthetic_alerts.wait_all_delivered(configuration)
+    assert str(short.value) == (
+        f"synthetic alerts not delivered (firing): receiver 'pager' sent fewer than {len(CRITICAL)} firing "
+        f"notifications (webhook +{len(CRITICAL) - 1} without failures)."
+    )
+    assert configuration["handoff"]["notifications_baseline"] == baseline
+    assert "synthetic_delivered" not in configuration["handoff"]
+
+
+SILENCED = {
+    "alertname": "MnopsSilenceCheck",
+    "namespace": NAMESPACE,
+    "severity": "critical",
+    "mnops_drill": "run-1",
+    "mnops_check": "silence",
+}
+
+
+@pytest.mark.parametrize(
+    ("held", "message"),
+    [
+        ([{"status": {"state": "suppressed", "silencedBy": ["s-1"]}}], None),
+        (
+            [
+                {"status": {"silencedBy": ["s-1"]}},
+                {"status": {"silencedBy": ["s-0"]}},  # silenced, but by someone else's silence
+                {"status": {"state": "active"}},
+                {},
+            ],
+            "silence s-1 did not suppress MnopsSilenceCheck: 3 not silenced by Alertmanager",
+        ),
+    ],
+    ids=["held-silenced", "three-not-by-it"],
+)
+def test_without_receivers_alertmanager_must_hold_the_alert_silenced_by_this_silence(
+    monkeypatch: pytest.MonkeyPatch, short_waits: Budgets, held: list[dict[str, Any]], message: str | None
+) -> None:
+    alertmanager = _Alertmanager(held)
+    asked = _use(monkeypatch, alertmanager)
+    configuration = _configuration()
+    if message is None:
+        assert synthetic_alerts.silence_and_check("MnopsSilenceCheck", configuration) == {
+            "silenced": "MnopsSilenceCheck",
+            "suppressed": True,
+            "proof": "alertmanager",
+        }
+    else:
+        with pytest.raises(AssertionError) as leaked:
+            synthetic_alerts.silence_and_check("MnopsSilenceCheck", configuration)
+        assert str(leaked.value) == message
+    assert alertmanager.calls == [
+        ("silence", SILENCED, 600, "pytest-mnops monitoring-alerts drill"),
+        ("post", SILENCED, {"summary": "silenced synthetic alert"}),
+        ("holding", "MnopsSilenceCheck", {"mnops_drill": "run-1", "mnops_check": "silence"}),
+        ("expire", "s-1"),
+    ]
+    assert asked and all(c is configuration for c in asked)
+    # Held 60 production seconds by default, never under 5: longer than group_wait + group_interval.
+    assert [(c is configuration, s, f) for c, s, f in short_waits] == [(True, 60, 5)]
+
+
+def test_a_silenced_alert_alertmanager_never_held_proves_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
+    alertmanager = _Alertmanager([])
+    _use(monkeypatch, alertmanager)
+    with pytest.raises(ClusterError) as never:
+        synthetic_alerts.silence_and_check("MnopsSilenceCheck", _configuration())
+    assert str(never.value) == "the silenced MnopsSilenceCheck never reached Alertmanager: the check proves nothing"
+    assert alertmanager.calls[-1] == ("expire", "s-1")
+
+
+def test_a_silenced_alert_at_a_channel_the_profile_does_not_name_is_no_leak(
+    receivers: Receivers, http_server: FakeServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _use_alerts(monkeypatch, receivers_url=receivers.url, alertmanager_url=http_server.url)
+    http_server.answer = lambda request: (200, {"silenceID": "s-1"} if request.path == "/api/v2/silences" else None)
+    receivers.inbox.add("slack", {"alerts": [{"labels": {"mnops_check": "silence", "mnops_drill": "run-1"}}]})
+    result = synthetic_alerts.silence_and_check("MnopsSilenceCheck", _configuration())
+    assert result == {"silenced": "MnopsSilenceCheck", "suppressed": True, "proof": "receiver"}
+
+
+@pytest.mark.parametrize("check", ["wait_all_delivered", "silence_and_check"])
+def test_a_profile_without_synthetic_receivers_is_named_before_anything_is_posted(
+    monkeypatch: pytest.MonkeyPatch, check: str
+) -> None:
+    alertmanager = _Alertmanager(_routed_to_pager())
+    _use(monkeypatch, alertmanager)
+    configuration = _configuration(profile=_without_receivers())
+    with pytest.raises(ConfigError) as failed:
+        if check == "wait_all_delivered":
+            synthetic_alerts.wait_all_delivered(configuration)
+        else:
+            synthetic_alerts.silence_and_check("MnopsSilenceCheck", configuration)
+    assert str(failed.value) == (
+        "app profile test profile has no `synthetic_alerts.receivers`, which monitoring-alerts needs. "
+        f"Fix: add `synthetic_alerts.receivers` to the profile file (--mnops-profile; see {DOCS})."
+    )
+    assert alertmanager.calls == []
 
 
 def test_wait_for_alert_marks_detection_or_recovery(monkeypatch: pytest.MonkeyPatch) -> None:
