@@ -100,14 +100,12 @@ class Alerts:
         """Block until the alert reaches ``state``; returns the seconds it took."""
         if state not in STATES:
             raise ValueError(f"state must be one of {', '.join(STATES)}, got {state!r}")
-        order = {"resolved": 0, "pending": 1, "firing": 2}
         started = time.monotonic()
         deadline = started + within
-        seen = "resolved"
         while True:
             seen = self.state(name, labels)
             # A fast alert can pass through pending between two polls: firing also satisfies pending.
-            if seen == state or (state == "pending" and order[seen] > order[state]):
+            if seen == state or (state == "pending" and seen == "firing"):
                 return time.monotonic() - started
             if time.monotonic() > deadline:
                 raise WaitTimeout(

@@ -4,6 +4,7 @@ which alert state counts, which notification is evidence for which alert, and wh
 from __future__ import annotations
 
 import math
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -96,6 +97,11 @@ def test_with_labels_only_an_alert_carrying_them_counts() -> None:
     assert not notifies({"text": "[FIRING] A drills r0"}, "A", "firing", "drills", labels={"drill_run": "r1"})
 
 
+def test_an_alert_without_labels_is_about_nothing() -> None:
+    assert not notifies(_webhook({"status": "firing"}), "HighErrorRate", "firing")
+    assert notifies(_webhook({"status": "firing"}, _about("HighErrorRate")), "HighErrorRate", "firing", "drills")
+
+
 def test_a_webhook_payload_is_not_read_as_text() -> None:
     """A webhook naming the alert in a field of another alert is not a notification about it."""
     payload = _webhook({"status": "firing", "labels": {"alertname": "Other", "summary": "HighErrorRate drills"}})
@@ -163,6 +169,28 @@ def test_wait_for_firing_is_not_satisfied_by_pending(http_server: FakeServer) ->
     prometheus = _prometheus_answering(http_server, {query: [_vector(_alert("A", "pending"))]})
     with pytest.raises(WaitTimeout, match=r"did not become firing within 0s \(last state: pending\)"):
         Alerts(prometheus, alertmanager_url=None).wait_for("A", "firing", within=0.05)
+
+
+def test_wait_for_waits_for_firing_by_default_and_returns_the_seconds_it_took(http_server: FakeServer) -> None:
+    query = 'ALERTS{alertname="A"}'
+    prometheus = _prometheus_answering(
+        http_server, {query: [_vector(_alert("A", "pending")), _vector(_alert("A", "firing"))]}
+    )
+    started = time.monotonic()
+    took = Alerts(prometheus, alertmanager_url=None).wait_for("A", within=5)
+    assert 0 <= took <= time.monotonic() - started
+    assert len([r for r in http_server.requests if r.query.get("query") == query]) == 2  # pending did not end it
+
+
+def test_wait_for_timeout_names_the_alert_with_its_labels(http_server: FakeServer) -> None:
+    query = 'ALERTS{alertname="A",namespace="x"}'
+    prometheus = _prometheus_answering(http_server, {query: [_vector(_alert("A", "pending", namespace="x"))]})
+    with pytest.raises(WaitTimeout) as timeout:
+        Alerts(prometheus, alertmanager_url=None).wait_for("A", "firing", within=0.05, labels={"namespace": "x"})
+    assert str(timeout.value) == (
+        'alert A{alertname="A",namespace="x"} did not become firing within 0s (last state: pending). Fix: check the '
+        "rule in monitoring/prometheus-alerts.yaml is loaded and its expression matches."
+    )
 
 
 def test_firing_selects_firing_alerts_of_a_severity(http_server: FakeServer) -> None:
@@ -258,6 +286,24 @@ def test_wait_delivered_takes_the_first_matching_notification_since_the_run_star
     item = alerts.wait_delivered("A", "pager", within=1, since=started, status="resolved", namespace="drills")
     assert item["payload"]["alerts"][0]["status"] == "resolved" and item["received_at"] >= started
     assert alerts.wait_delivered("A", "pager", within=1)["received_at"] < started  # since=0: any time
+
+
+def test_wait_delivered_polls_until_the_notification_arrives(receivers: Receivers) -> None:
+    alerts = Alerts(Prometheus("http://127.0.0.1:9"), alertmanager_url=None, receivers_url=receivers.url)
+    later = threading.Timer(0.1, receivers.inbox.add, ("pager", _webhook(_about("A"))))
+    later.start()
+    try:
+        item = alerts.wait_delivered("A", "pager", within=3)
+    finally:
+        later.cancel()
+    assert item["payload"]["alerts"][0]["labels"]["alertname"] == "A"
+
+
+def test_wait_delivered_counts_a_notification_received_at_the_instant_given_as_since(receivers: Receivers) -> None:
+    alerts = Alerts(Prometheus("http://127.0.0.1:9"), alertmanager_url=None, receivers_url=receivers.url)
+    receivers.inbox.add("pager", _webhook(_about("A")))
+    at = receivers.inbox.items("pager")[0]["received_at"]
+    assert alerts.wait_delivered("A", "pager", within=0.05, since=at)["received_at"] == at
 
 
 def test_received_needs_a_receivers_url_and_an_answer() -> None:
