@@ -20,7 +20,7 @@ from chaoslib.run import RunEventHandler
 from chaoslib.secret import load_secrets
 from chaoslib.types import Strategy
 
-from pytest_mnops.chaos.journal import timestamp
+from pytest_mnops.chaos.journal import METHOD_ENDED, timestamp
 from pytest_mnops.errors import ClusterError
 from pytest_mnops.guards import stop
 from pytest_mnops.guards.ledger import Entry, Ledger
@@ -54,8 +54,11 @@ interrupt = exit_gracefully
 
 
 def run(experiment: dict[str, Any], handlers: list[RunEventHandler]) -> dict[str, Any]:
-    """Run ``experiment`` with rollbacks always played; chaoslib's journal."""
-    return run_experiment(experiment, settings=SETTINGS, strategy=Strategy.DEFAULT, event_handlers=handlers)
+    """Run ``experiment`` with rollbacks always played, its method ended by its first failed activity; chaoslib's
+    journal."""
+    return run_experiment(
+        experiment, settings=SETTINGS, strategy=Strategy.DEFAULT, event_handlers=[*handlers, FirstFailureEndsMethod()]
+    )
 
 
 @contextlib.contextmanager
@@ -125,16 +128,16 @@ def revert(entry: Entry, *, retry_s: float = REVERT_RETRY_S) -> None:
     experiment's steady state is back.
 
     While the API server does not answer (restarting, failing over), the revert is tried again, for at most
-    ``retry_s``; once it answers, one more failure is the revert's own and is raised.
+    ``retry_s``; a failure with the API answering before and after the attempt is the revert's own and is raised.
     """
     deadline = time.monotonic() + retry_s
-    answered = False
+    answered = api_answers(entry.configuration)
     while True:
         try:
             _play_rollbacks(entry)
             return
         except Exception as exc:
-            was_answering, answered = answered, _api_answers(entry.configuration)
+            was_answering, answered = answered, api_answers(entry.configuration)
             if time.monotonic() > deadline:
                 raise ClusterError(f"{exc} (still failing after {retry_s:.0f}s of retries)") from None
             if answered and was_answering:
@@ -158,7 +161,7 @@ def _play_rollbacks(entry: Entry) -> None:
                 )
 
 
-def _api_answers(configuration: dict[str, Any]) -> bool:
+def api_answers(configuration: dict[str, Any]) -> bool:
     try:
         Kube(kubeconfig=configuration.get("kubeconfig"), context=configuration.get("context")).server_version()
     except ClusterError:
@@ -172,6 +175,7 @@ class Recorder(RunEventHandler):
     def __init__(self, phases: dict[str, str], timeline: Timeline, ledger: Ledger, record: Callable[[], Entry]) -> None:
         self.phases, self.timeline, self.ledger, self.record = phases, timeline, ledger, record
         self.entry: Entry | None = None
+        self.rollbacks_failed = False  # chaoslib played the rollbacks, and one failed
 
     def hypothesis_before_completed(self, experiment: Any, state: Any, journal: Any) -> None:
         if state and state.get("steady_state_met"):
@@ -200,6 +204,7 @@ class Recorder(RunEventHandler):
 
     def rollbacks_completed(self, experiment: Any, journal: dict[str, Any]) -> None:
         runs = journal.get("rollbacks") or []
+        self.rollbacks_failed = any(r.get("status") != "succeeded" for r in runs)
         if (
             self.entry is not None
             and self.entry.rollbacks
@@ -208,6 +213,30 @@ class Recorder(RunEventHandler):
         ):
             self.ledger.record_reverted(self.entry.id, how="chaoslib rollbacks")
             self.timeline.mark(REVERTED, "rollbacks succeeded")
+
+
+class FirstFailureEndsMethod(RunEventHandler):
+    """A drill's first unproved claim ends its method, as a failed assert ends a test: every later probe would only
+    wait out its timeout to prove nothing (a negative control waited 200 s for four). chaoslib leaves the method
+    when the journal's status is "aborted", skips the hypothesis after (the fault may still be in) and plays the
+    rollbacks (strategy always); the verdict names the activities that did not run (DrillJournal.problems)."""
+
+    def __init__(self) -> None:
+        self.journal: dict[str, Any] | None = None
+        self.in_method = False
+
+    def started(self, experiment: Any, journal: Any) -> None:
+        self.journal = journal
+
+    def start_method(self, experiment: Any) -> None:
+        self.in_method = True
+
+    def method_completed(self, experiment: Any, state: Any = None) -> None:
+        self.in_method = False
+
+    def activity_completed(self, activity: dict[str, Any], run: dict[str, Any]) -> None:
+        if self.in_method and self.journal is not None and run.get("status") == "failed":
+            self.journal["status"] = METHOD_ENDED
 
 
 class StopEvents(RunEventHandler):

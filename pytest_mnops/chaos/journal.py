@@ -9,6 +9,9 @@ from typing import Any
 from pytest_mnops.errors import ControllerDown
 from pytest_mnops.timeline import DETECTED, RECOVERED
 
+# chaoslib's status of a method that ended early: the engine ends it at the first failed activity.
+METHOD_ENDED = "aborted"
+
 
 def timestamp(text: str | None) -> float | None:
     return dt.datetime.fromisoformat(text).timestamp() if text else None
@@ -97,9 +100,17 @@ class DrillJournal:
         for run in self.rollbacks:
             if run.status != "succeeded":
                 out.append(f"REVERT FAILED: {run.name}: {run.error or run.status} — run `mnops recover`")
-        if self.status not in ("completed", "deviated", "failed"):
+        ended_early = self.status == METHOD_ENDED and any(r.status == "failed" for r in self.activities)
+        if ended_early and (not_run := self._not_run()):
+            out.append(f"not run after the first failure: {', '.join(not_run)}")
+        elif self.status not in ("completed", "deviated", "failed") and not ended_early:
             out.append(f"experiment ended with status {self.status!r}")
         return out
+
+    def _not_run(self) -> list[str]:
+        ran = {run.name for run in self.activities}
+        method = (self.raw.get("experiment") or {}).get("method") or []
+        return [a.get("name", "?") for a in method if a.get("name", "?") not in ran]
 
     def _probe_errors(self, when: str) -> list[tuple[str, str]]:
         """Steady-state probes that raised (e.g. "no data for <query>"), with the reason: not just "not met"."""

@@ -13,6 +13,7 @@ import pytest
 from chaoslib.exit import exit_gracefully
 from chaoslib.experiment import run_experiment
 
+from pytest_mnops.chaos import engine
 from pytest_mnops.chaos.engine import SETTINGS, StopEvents
 from pytest_mnops.errors import ClusterError, ConfigError, MonitoringUnreachable
 from pytest_mnops.guards import stop
@@ -248,3 +249,40 @@ def test_a_stopped_drill_names_what_it_interrupted_and_a_silent_controller_not_d
     assert problems[0] == f"CONTROLLER DOWN: analysis-failed: {down}"
     assert problems[1] == "INTERRUPTED: rollout-aborted (the drill was stopped while it ran)"
     assert not any("NOT DETECTED" in p for p in problems)
+
+
+def fails(message: str) -> None:
+    raise AssertionError(message)
+
+
+def test_the_first_failed_activity_ends_the_method_and_the_rollbacks_still_play(tmp_path: Path) -> None:
+    marker = tmp_path / "reverted"
+
+    def call(func: str, name: str, **arguments: Any) -> dict[str, Any]:
+        return {
+            "type": "probe",
+            "name": name,
+            "provider": {"type": "python", "module": MODULE, "func": func, "arguments": arguments},
+        }
+
+    experiment = {
+        "title": "first failure",
+        "description": "a probe fails: nothing after it in the method runs, the rollbacks do",
+        "steady-state-hypothesis": {"title": "ok", "probes": [{**call("hold", "ok", seconds=0), "tolerance": "held"}]},
+        "method": [
+            call("hold", "first", seconds=0),
+            call("fails", "second", message="not detected"),
+            call("hold", "third", seconds=30),
+        ],
+        "rollbacks": [{**call("revert", "restore", marker=str(marker)), "type": "action"}],
+    }
+    started = time.monotonic()
+    journal = engine.run(experiment, [])
+    assert time.monotonic() - started < 10, "the 30 s probe after the failure must not run"
+    assert [(r["activity"]["name"], r["status"]) for r in journal["run"]] == [
+        ("first", "succeeded"),
+        ("second", "failed"),
+    ]
+    assert journal["status"] == "aborted"
+    assert "after" not in journal["steady_states"] or not journal["steady_states"]["after"]
+    assert marker.read_text() == "reverted"

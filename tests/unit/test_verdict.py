@@ -125,7 +125,7 @@ def test_an_unexpected_experiment_status_is_named() -> None:
 
 def test_every_problem_at_once_in_the_order_a_reader_follows() -> None:
     journal = _journal(
-        status="aborted",
+        status="interrupted",
         before=False,
         after=False,
         run=[_run("alert-fired", "failed", exception=["no alert"]), _run("replicas-ready", "failed")],
@@ -137,8 +137,25 @@ def test_every_problem_at_once_in_the_order_a_reader_follows() -> None:
         "NOT RECOVERED: replicas-ready: failed",
         "steady state did not come back after the fault (hypothesis after the method deviated)",
         "REVERT FAILED: restore: gone — run `mnops recover`",
-        "experiment ended with status 'aborted'",
+        "experiment ended with status 'interrupted'",
     ]
+
+
+def test_a_method_ended_by_its_first_failure_names_what_did_not_run() -> None:
+    run = [_run("kill-pods"), _run("alert-fired", "failed", exception=["no alert"])]
+    journal = _journal(status="aborted", after=None, run=run)
+    journal.raw["experiment"] = {"method": [{"name": n} for n in ("kill-pods", "alert-fired", "replicas-ready", "x")]}
+    assert journal.problems() == [
+        "NOT DETECTED: alert-fired: no alert",
+        "not run after the first failure: replicas-ready, x",
+    ]
+
+
+def test_a_method_ended_by_its_last_activity_failing_names_only_that() -> None:
+    run = [_run("kill-pods"), _run("alert-fired", "failed", exception=["no alert"])]
+    journal = _journal(status="aborted", after=None, run=run)
+    journal.raw["experiment"] = {"method": [{"name": "kill-pods"}, {"name": "alert-fired"}]}
+    assert journal.problems() == ["NOT DETECTED: alert-fired: no alert"]
 
 
 def test_a_journal_missing_its_keys_reads_as_unknown_never_as_passed() -> None:
