@@ -2,6 +2,11 @@
 
 They stand in for PagerDuty/Slack/a mail relay. Whatever arrives is recorded with its arrival time and can
 be read back over HTTP (``GET /received?channel=slack``), so drills prove delivery end to end.
+
+A receiver can be told to lose notifications, as a misconfigured integration does, for the project's negative
+controls: ``POST /drops {"channel": "pager", "containing": "HighLatencyP95"}`` makes it accept (2xx, SMTP 250)
+and discard every later notification of that channel (any channel without one) whose text contains that string;
+``DELETE /drops`` ends that.
 """
 
 from __future__ import annotations
@@ -25,15 +30,33 @@ EMAIL_CHANNEL = "email"
 
 
 class Inbox:
-    """Thread-safe record of every notification, by channel."""
+    """Thread-safe record of every notification, by channel, less what a drop rule discards."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._items: list[dict[str, Any]] = []
+        self._drops: list[tuple[str | None, str]] = []
 
     def add(self, channel: str, payload: Any) -> None:
+        text = json.dumps(payload)
         with self._lock:
+            if any(c in (None, channel) and containing in text for c, containing in self._drops):
+                return
             self._items.append({"channel": channel, "received_at": time.time(), "payload": payload})
+
+    def drop(self, channel: str | None, containing: str) -> None:
+        if not containing:
+            raise ValueError("a drop rule needs a non-empty 'containing'")
+        with self._lock:
+            self._drops.append((channel, containing))
+
+    def drops(self) -> list[dict[str, Any]]:
+        with self._lock:
+            return [{"channel": c, "containing": text} for c, text in self._drops]
+
+    def stop_dropping(self) -> None:
+        with self._lock:
+            self._drops.clear()
 
     def items(self, channel: str | None = None) -> list[dict[str, Any]]:
         with self._lock:
@@ -89,6 +112,8 @@ class Receivers:
                 elif url.path == "/received":
                     channel = parse_qs(url.query).get("channel", [None])[0]
                     self._reply(200, inbox.items(channel))
+                elif url.path == "/drops":
+                    self._reply(200, inbox.drops())
                 else:
                     self._reply(404, {"error": "not found"})
 
@@ -99,11 +124,23 @@ class Receivers:
                     payload: Any = json.loads(raw or b"null")
                 except ValueError:
                     payload = raw.decode(errors="replace")
-                inbox.add(urlparse(self.path).path.strip("/") or "webhook", payload)
+                path = urlparse(self.path).path.strip("/")
+                if path == "drops":
+                    rule = payload if isinstance(payload, dict) else {}
+                    try:
+                        inbox.drop(rule.get("channel"), str(rule.get("containing") or ""))
+                    except ValueError as error:
+                        self._reply(400, {"error": str(error)})
+                        return
+                else:
+                    inbox.add(path or "webhook", payload)
                 self._reply(200, {"ok": True})
 
             def do_DELETE(self) -> None:
-                inbox.clear()
+                if urlparse(self.path).path.strip("/") == "drops":
+                    inbox.stop_dropping()
+                else:
+                    inbox.clear()
                 self._reply(200, {"ok": True})
 
         self._http = ThreadingHTTPServer((host, http_port), Handler)

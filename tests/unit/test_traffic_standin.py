@@ -16,7 +16,17 @@ from prometheus_client.parser import text_string_to_metric_families
 from pytest_mnops.k8s import resources
 from pytest_mnops.standins.traffic import TrafficStandIn
 from pytest_mnops.standins.traffic.metrics import ClusterStateCollector
-from pytest_mnops.standins.traffic.model import ERROR_RATIO, HASH_LABELS, LATENCY_MS, Chaos, pod_from_api, quantity
+from pytest_mnops.standins.traffic.model import (
+    CONSUMERS,
+    ERROR_RATIO,
+    HASH_LABELS,
+    LATENCY_MS,
+    NEVER_REVOKE,
+    STALE,
+    Chaos,
+    pod_from_api,
+    quantity,
+)
 from pytest_mnops.standins.traffic.watches import Watches
 from pytest_mnops.standins.traffic.world import BASE_CPU_CORES, BASE_MEMORY_BYTES, World
 
@@ -57,9 +67,10 @@ def _pod(
     }
 
 
-def _secret(value: str, namespace: str = "drills") -> dict[str, Any]:
+def _secret(value: str, namespace: str = "drills", consumers: str | None = None) -> dict[str, Any]:
     data = {"api-token": base64.b64encode(value.encode()).decode()}
-    return {"metadata": {"namespace": namespace, "name": "creds"}, "data": data}
+    annotations = {CONSUMERS: consumers} if consumers else {}
+    return {"metadata": {"namespace": namespace, "name": "creds", "annotations": annotations}, "data": data}
 
 
 def _chaos(kind: str, spec: dict[str, Any], name: str = "c") -> dict[str, Any]:
@@ -120,6 +131,29 @@ def test_a_pod_keeps_the_credential_it_started_with_until_it_is_replaced() -> No
     world.set_secret(_secret("v2"), deleted=True)
     world.set_pod(_pod("c", secret=True), deleted=False)
     assert world.pods[("drills", "c")].credential is None
+
+
+def test_consumers_that_never_revoke_accept_every_value_their_secret_held() -> None:
+    world = World()
+    world.set_secret(_secret("v1"), deleted=False)
+    world.set_secret(_secret("v2", consumers=NEVER_REVOKE), deleted=False)
+    world.set_pod(_pod("a", secret=True), deleted=False)
+    pod = world.pods[("drills", "a")]
+    assert [world.accepts(pod, v) for v in ("v2", "v1", "never-held")] == [True, True, False]
+    world.set_secret(_secret("v3"), deleted=False)  # the annotation gone: only what the pod loaded
+    assert [world.accepts(pod, v) for v in ("v2", "v1", "v3")] == [True, False, False]
+
+
+def test_stale_consumers_keep_loading_the_value_the_secret_had_when_it_was_marked() -> None:
+    world = World()
+    world.set_secret(_secret("v1", consumers=STALE), deleted=False)
+    world.set_secret(_secret("v2", consumers=STALE), deleted=False)  # the rotation: not synced to the copy
+    world.set_pod(_pod("a", secret=True), deleted=False)  # restarted after it
+    assert world.pods[("drills", "a")].credential == "v1"
+    world.set_secret(_secret("v3"), deleted=False)  # synced again
+    world.set_pod(_pod("b", secret=True), deleted=False)
+    assert world.pods[("drills", "b")].credential == "v3"
+    assert not world.accepts(world.pods[("drills", "b")], "v1")
 
 
 def test_ready_pods_and_services() -> None:

@@ -14,6 +14,11 @@ from pytest_mnops.timescale import seconds
 
 ERROR_RATIO = "traffic.mnops.dev/error-ratio"
 LATENCY_MS = "traffic.mnops.dev/latency-ms"
+# On a Secret: how its consumers misbehave, for the negative controls of secret-rotation. "never-revoke": they
+# accept every value it has held (a verifier that never revokes); "stale": they load the value it had when the
+# annotation was first seen (a copy that is no longer synced).
+CONSUMERS = "traffic.mnops.dev/consumers"
+NEVER_REVOKE, STALE = "never-revoke", "stale"
 HASH_LABELS = (ROLLOUT_HASH_LABEL, DEPLOYMENT_HASH_LABEL)
 DEFAULT_LATENCY_MS = 20.0
 _QUANTITY = re.compile(r"^(\d+(?:\.\d+)?)([a-zA-Z]*)$")

@@ -5,12 +5,13 @@ on a pod's latency, CPU and memory."""
 from __future__ import annotations
 
 import base64
+import hmac
 import json
 import threading
 import time
 from typing import Any
 
-from pytest_mnops.standins.traffic.model import Chaos, Pod, pod_from_api, quantity
+from pytest_mnops.standins.traffic.model import CONSUMERS, NEVER_REVOKE, STALE, Chaos, Pod, pod_from_api, quantity
 from pytest_mnops.timescale import seconds
 
 # What an app exports when its profile declares nothing: the Prometheus naming conventions for HTTP servers.
@@ -34,6 +35,9 @@ class World:
         self.pods: dict[tuple[str, str], Pod] = {}
         self.chaos: dict[tuple[str, str, str], Chaos] = {}
         self.secrets: dict[tuple[str, str], dict[str, str]] = {}
+        # Every value each Secret key has held, and the Secrets whose consumers never revoke one (CONSUMERS).
+        self.held: dict[tuple[str, str, str], set[str]] = {}
+        self.never_revoked: set[tuple[str, str]] = set()
         self.removed: list[Pod] = []
         # (namespace, workload) -> its profile's traffic declaration (metric names, labels, container)
         self.traffic: dict[tuple[str, str], dict[str, str]] = {}
@@ -77,13 +81,33 @@ class World:
 
     def set_secret(self, obj: dict[str, Any], deleted: bool) -> None:
         key = (obj["metadata"]["namespace"], obj["metadata"]["name"])
+        consumers = (obj["metadata"].get("annotations") or {}).get(CONSUMERS)
         with self.lock:
             if deleted:
                 self.secrets.pop(key, None)
+                self.never_revoked.discard(key)
+                return
+            if consumers == NEVER_REVOKE:
+                self.never_revoked.add(key)
             else:
-                self.secrets[key] = {
-                    k: base64.b64decode(v).decode(errors="replace") for k, v in (obj.get("data") or {}).items()
-                }
+                self.never_revoked.discard(key)
+            if consumers == STALE and key in self.secrets:
+                return
+            self.secrets[key] = {
+                k: base64.b64decode(v).decode(errors="replace") for k, v in (obj.get("data") or {}).items()
+            }
+            for name, value in self.secrets[key].items():
+                self.held.setdefault((*key, name), set()).add(value)
+
+    def accepts(self, pod: Pod, token: str) -> bool:
+        """As the app would: the credential the pod loaded, or any its Secret held if its consumers never revoke."""
+        if pod.credential is None:
+            return False
+        valid: set[str] = set()
+        if pod.credential_ref is not None and (pod.namespace, pod.credential_ref[0]) in self.never_revoked:
+            with self.lock:
+                valid = set(self.held.get((pod.namespace, *pod.credential_ref), set()))
+        return any(hmac.compare_digest(value, token) for value in {pod.credential, *valid})
 
     def set_chaos(self, kind: str, obj: dict[str, Any], deleted: bool) -> None:
         meta = obj["metadata"]
