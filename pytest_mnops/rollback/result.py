@@ -52,8 +52,8 @@ class RollbackResult:
     def message(self) -> Message:
         verb = "Rolled back" if self.verified else "Rollback NOT verified for"
         return Message(
-            subject=f"[mnops] Rollback {'verified' if self.verified else 'FAILED'}: {self.target} "
-            f"revision {self.from_revision} -> {self.to_revision}",
+            subject=f"[mnops] Rollback {'verified' if self.verified else 'FAILED'}: "
+            f"{rollback_of(self.target, self.from_revision)}{self.to_revision}",
             text=f"{verb} Rollout {self.target} from revision {self.from_revision} to {self.to_revision} "
             f"in {self.duration_s:.1f}s. Reason: {self.reason}",
             fields=(
@@ -68,3 +68,9 @@ class RollbackResult:
             ),
             ok=self.verified,
         )
+
+
+def rollback_of(target: str, from_revision: int | None) -> str:
+    """How a rollback's notification names what it rolled back: the Rollout and the revision it left, which a
+    drill looks for to tell the notification of its own rollback from any other."""
+    return f"{target} revision {from_revision} -> "
