@@ -49,13 +49,14 @@ from pytest_mnops.sandbox.settings import SandboxSettings, default_state_dir
 ROOT = Path(__file__).resolve().parents[2]
 STATE_DIR = ROOT / default_state_dir()
 # Sandboxes of their own, longest-running module first: xdist hands the modules out in this order. A sandbox's
-# ports span base+1..base+16, so 100 apart never collide; nine names stay below the next thousand.
+# ports span base+1..base+16, so 100 apart never collide; ten names end at base+1016, far below the benches (23000).
 OWN_SANDBOXES = (
     "validation",
     "scale",
     "drills",
     "negative-controls",
     "negative-controls-monitoring",
+    "claims",
     "control-plane",
     "sandbox-start",
     "reports",

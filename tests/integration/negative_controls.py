@@ -1,10 +1,10 @@
-"""Each of the seven drills FAILS with detection disabled: the switches and the check, for two test modules.
+"""Each of the seven drills FAILS with detection disabled: the switches, the claims they break, and the check.
 
 A drill that cannot fail proves nothing: every negative control below switches off the one thing the drill
 claims to detect (an alert rule, the canary analysis, a controller, a route, a receiver) and requires the
-drill to fail naming what was not detected or recovered. Each switch is sandbox-wide, hence own sandboxes:
-two of them (test_negative_controls and test_negative_controls_monitoring), each waiting out its drills'
-detection timeouts at the same time as the other.
+drill to fail naming what was not detected or recovered; claim_controls.py adds narrower switches, a claim
+each. Each switch here is sandbox-wide, hence own sandboxes: two of them (test_negative_controls and
+test_negative_controls_monitoring), each waiting out its drills' detection timeouts at the same time as the other.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
@@ -145,22 +146,64 @@ def with_secret_frozen(kube: Kube, namespace: str) -> Iterator[None]:
             kube.delete(resource, name)
 
 
-Disable = Callable[[Kube, SandboxSettings, str], contextlib.AbstractContextManager[None]]
-NEGATIVE_CONTROLS: dict[str, tuple[Disable, str]] = {
-    "pod-failure": (
+Switch = Callable[[Kube, SandboxSettings, str], contextlib.AbstractContextManager[None]]
+
+
+@dataclass(frozen=True)
+class ClaimControl:
+    """A claim a drill makes, the switch that breaks exactly it, and what the drill's failure must then say."""
+
+    drill: str
+    claim: str  # as docs/drilling-your-own-app.md words it ("What each drill proves")
+    switch: Switch
+    expected: tuple[str, ...]  # the failed activity as the verdict names it, then words its line must hold
+
+
+DETECTION_OFF = (
+    ClaimControl(
+        "pod-failure",
+        "the killed pods were replaced",
         lambda k, s, ns: without_component(s, CONTROLLER_MANAGER.name),
-        "NOT RECOVERED: watch-replacements",
+        ("NOT RECOVERED: watch-replacements",),
     ),
-    "high-latency": (lambda k, s, ns: without_alert_rule(s, "HighLatencyP95"), "NOT DETECTED: p95-alert-firing"),
-    "resource-exhaustion": (
+    ClaimControl(
+        "high-latency",
+        "the latency alert fired",
+        lambda k, s, ns: without_alert_rule(s, "HighLatencyP95"),
+        ("FAILED: p95-alert-pending", "HighLatencyP95"),
+    ),
+    ClaimControl(
+        "resource-exhaustion",
+        "the memory alert fired",
         lambda k, s, ns: without_alert_rule(s, "HighMemoryUsage"),
-        "NOT DETECTED: memory-alert-firing",
+        ("NOT DETECTED: memory-alert-firing", "HighMemoryUsage"),
     ),
-    "canary-failure": (without_canary_analysis, "NOT DETECTED: analysis-failed"),
-    "secret-rotation": (lambda k, s, ns: with_secret_frozen(k, ns), "NOT RECOVERED: consumers-use-new-value"),
-    "emergency-rollback": (lambda k, s, ns: without_component(s, RECEIVERS.name), "FAILED: rollback-notified"),
-    "monitoring-alerts": (lambda k, s, ns: without_pager_route(s), "NOT DETECTED: all-reached-receivers"),
-}
+    ClaimControl(
+        "canary-failure",
+        "the canary analysis failed and Argo Rollouts aborted the canary",
+        without_canary_analysis,
+        ("FAILED: rollout-aborted", "{'aborted': True}"),
+    ),
+    ClaimControl(
+        "secret-rotation",
+        "the new credential reached the app's Secret",
+        lambda k, s, ns: with_secret_frozen(k, ns),
+        ("FAILED: rotate-app-secret", "negative control: the app's credentials are frozen"),
+    ),
+    ClaimControl(
+        "emergency-rollback",
+        "every channel acknowledged the rollback notification",
+        lambda k, s, ns: without_component(s, RECEIVERS.name),
+        ("FAILED: rollback-notified", "not accepted by"),
+    ),
+    ClaimControl(
+        "monitoring-alerts",
+        "every synthetic alert was routed to its receiver",
+        lambda k, s, ns: without_pager_route(s),
+        ("NOT DETECTED: all-reached-receivers", "'pager'"),
+    ),
+)
+DETECTION_OFF_BY_DRILL = {control.drill: control for control in DETECTION_OFF}
 
 
 # Which module runs which drill's control, by what the switch breaks: the cluster (the canary analysis, the
@@ -169,16 +212,16 @@ IN_THE_CLUSTER = ("canary-failure", "pod-failure", "secret-rotation")
 IN_MONITORING = ("emergency-rollback", "high-latency", "monitoring-alerts", "resource-exhaustion")
 
 
-def drill_fails_with_detection_disabled(
-    drill: str, kube: Kube, sandbox: SandboxSettings, namespace: str, tmp_path: Path
+def drill_fails_on_the_broken_claim(
+    control: ClaimControl, kube: Kube, sandbox: SandboxSettings, namespace: str, tmp_path: Path
 ) -> None:
-    disable, expected = NEGATIVE_CONTROLS[drill]
-    Rollout(kube, namespace=namespace, name=app.APP_NAME).wait_for(
-        phase="Healthy", stable_is_current=True, timeout_s=180
-    )
-    with disable(kube, sandbox, namespace):
-        result = run_drills(sandbox, tmp_path, "--drill", drill, *in_namespace(namespace))
+    Rollout(kube, namespace=namespace, name=app.APP_NAME).wait_settled(timeout_s=180)
+    with control.switch(kube, sandbox, namespace):
+        result = run_drills(sandbox, tmp_path, "--drill", control.drill, *in_namespace(namespace))
     verdict = "\n".join(line for line in result.stdout.splitlines() if line.startswith(("E  ", "FAILED", "ERROR")))
     assert result.returncode == 1, verdict or result.stdout[-3000:]
     assert "did not prove detection and recovery" in result.stdout, verdict
-    assert expected in result.stdout, verdict
+    failure = next((line for line in verdict.splitlines() if control.expected[0] in line), "")
+    assert failure, f"the drill did not fail on {control.expected[0]!r}:\n{verdict}"
+    missing = [words for words in control.expected[1:] if words not in failure]
+    assert not missing, f"{control.expected[0]} does not say {missing}:\n{failure}"
