@@ -51,16 +51,16 @@ STATE_DIR = ROOT / default_state_dir()
 # Sandboxes of their own, longest-running module first: xdist hands the modules out in this order. A sandbox's
 # ports span base+1..base+16, so 100 apart never collide; ten names end at base+1016, far below the benches (23000).
 OWN_SANDBOXES = (
-    "validation",
-    "scale",
-    "drills",
-    "negative-controls",
-    "negative-controls-monitoring",
-    "claims",
-    "control-plane",
-    "sandbox-start",
-    "reports",
     "app-profile",
+    "claims",
+    "negative-controls-monitoring",
+    "negative-controls",
+    "reports",
+    "drills",
+    "control-plane",
+    "validation",
+    "sandbox-start",
+    "scale",
 )
 PORT_STEP = 100
 OWN_SANDBOX_MARK = "own_sandbox(name, **settings): the module's tests get a sandbox of their own (tests/integration)"
