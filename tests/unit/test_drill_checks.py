@@ -217,55 +217,39 @@ def test_the_defaults_sample_20_requests_each_after_a_time_scaled_600s_settle(
     assert tokens == ["Bearer new-value"] * 20 + ["Bearer old-value"] * 20
 
 
-@pytest.mark.parametrize(
-    ("new", "old", "message"),
-    [
-        (200, 401, None),
-        (200, 403, None),
-        (204, 401, "the new credential was not accepted by every consumer (answers: [204])"),
-        (200, 404, "the old credential is still accepted (answers: [404])"),
-    ],
-    ids=["401", "403", "new-204", "old-404"],
-)
-def test_an_http_consumer_without_codes_accepts_200_and_rejects_401_or_403(
-    app: tuple[FakeServer, Any], new: int, old: int, message: str | None
-) -> None:
-    server, answers = app
-    answers.update({"new-value": [new], "old-value": [old]})
-    # No header/value/accept/reject: the credential goes bare in Authorization.
-    configuration = _rotated(server, profile=_consumer({"http": {"path": "/auth"}}))
-    if message is None:
-        assert secret_rotation.verify_rotated_credentials(configuration, requests_per_check=2)["new_accepted"]
-    else:
-        with pytest.raises(AssertionError) as failed:
-            secret_rotation.verify_rotated_credentials(configuration, requests_per_check=2)
-        assert str(failed.value) == message
-    assert {r.headers["authorization"] for r in server.requests[:2]} == {"new-value"}
+BARE = {"path": "/auth"}  # no header/value/accept/reject: the credential goes bare in Authorization
+OWN_CODES = {"path": "/auth", "value": "Bearer {value}", "accept": ["204"], "reject": [410]}  # YAML may quote them
 
 
 @pytest.mark.parametrize(
-    ("new", "old", "message"),
+    ("http", "new", "old", "message"),
     [
-        (204, 410, None),
+        (BARE, 200, 401, None),
+        (BARE, 200, 403, None),
+        (BARE, 204, 401, "the new credential was not accepted by every consumer (answers: [204])"),
+        (BARE, 200, 404, "the old credential is still accepted (answers: [404])"),
+        (OWN_CODES, 204, 410, None),
         # the profile's codes replace the defaults, they do not add to them
-        (200, 410, "the new credential was not accepted by every consumer (answers: [200])"),
-        (204, 401, "the old credential is still accepted (answers: [401])"),
+        (OWN_CODES, 200, 410, "the new credential was not accepted by every consumer (answers: [200])"),
+        (OWN_CODES, 204, 401, "the old credential is still accepted (answers: [401])"),
     ],
-    ids=["its-codes", "default-200", "default-401"],
+    ids=["401", "403", "new-204", "old-404", "its-codes", "default-200", "default-401"],
 )
-def test_an_http_consumer_s_own_codes_replace_the_defaults(
-    app: tuple[FakeServer, Any], new: int, old: int, message: str | None
+def test_an_http_consumer_is_judged_by_its_own_codes_else_200_and_401_or_403(
+    app: tuple[FakeServer, Any], http: dict[str, Any], new: int, old: int, message: str | None
 ) -> None:
     server, answers = app
     answers.update({"new-value": [new], "old-value": [old]})
-    http = {"path": "/auth", "value": "Bearer {value}", "accept": ["204"], "reject": [410]}  # YAML may quote them
     configuration = _rotated(server, profile=_consumer({"http": http}))
     if message is None:
-        assert secret_rotation.verify_rotated_credentials(configuration, requests_per_check=2)["old_rejected"]
+        verdict = secret_rotation.verify_rotated_credentials(configuration, requests_per_check=2)
+        assert verdict["new_accepted"] and verdict["old_rejected"]
     else:
         with pytest.raises(AssertionError) as failed:
             secret_rotation.verify_rotated_credentials(configuration, requests_per_check=2)
         assert str(failed.value) == message
+    bare = "new-value" if http is BARE else "Bearer new-value"
+    assert {r.headers["authorization"] for r in server.requests[:2]} == {bare}
 
 
 def _python(code: str) -> list[str]:
