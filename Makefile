@@ -14,7 +14,7 @@ drills: sandbox
 
 ## The project's own tests, side by side: pytest-xdist workers take whole modules (on the shared sandbox or a
 ## sandbox of their own), longest first; unit tests fill the gaps. See tests/integration/conftest.py
-TEST_WORKERS ?= 6
+TEST_WORKERS ?= 4
 test: sandbox
 	$(PYTEST) tests --mnops-sandbox -n $(TEST_WORKERS) --dist loadscope --no-loadscope-reorder --durations=15 \
 		--ignore=tests/integration/test_scale.py
@@ -31,11 +31,12 @@ lint: setup
 test-scale: sandbox
 	$(PYTEST) tests/integration/test_scale.py --mnops-sandbox
 
-## `make test` measured by coverage.py, started before pytest imports the plugin (drill subprocesses included): a report per module, the unmeasured
+## `make test` (its workers, their drill subprocesses) measured by coverage.py, started before pytest imports the plugin: a report per module, the unmeasured
 ## ones named; fails if a module of the plugin is at 0%. Separate from `test`, which it would slow down.
 coverage: sandbox
 	rm -f .coverage .coverage.*
-	$(VENV)/bin/python -m coverage run -m pytest tests --mnops-sandbox
+	$(VENV)/bin/python -m coverage run -m pytest tests --mnops-sandbox -n $(TEST_WORKERS) --dist loadscope \
+		--no-loadscope-reorder --ignore=tests/integration/test_scale.py
 	$(VENV)/bin/python scripts/coverage_report.py
 
 setup:

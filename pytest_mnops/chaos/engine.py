@@ -131,13 +131,13 @@ def revert(entry: Entry, *, retry_s: float = REVERT_RETRY_S) -> None:
     ``retry_s``; a failure with the API answering before and after the attempt is the revert's own and is raised.
     """
     deadline = time.monotonic() + retry_s
-    answered = api_answers(entry.configuration)
+    answered = _api_answers(entry.configuration)
     while True:
         try:
             _play_rollbacks(entry)
             return
         except Exception as exc:
-            was_answering, answered = answered, api_answers(entry.configuration)
+            was_answering, answered = answered, _api_answers(entry.configuration)
             if time.monotonic() > deadline:
                 raise ClusterError(f"{exc} (still failing after {retry_s:.0f}s of retries)") from None
             if answered and was_answering:
@@ -161,7 +161,7 @@ def _play_rollbacks(entry: Entry) -> None:
                 )
 
 
-def api_answers(configuration: dict[str, Any]) -> bool:
+def _api_answers(configuration: dict[str, Any]) -> bool:
     try:
         Kube(kubeconfig=configuration.get("kubeconfig"), context=configuration.get("context")).server_version()
     except ClusterError:
@@ -175,7 +175,6 @@ class Recorder(RunEventHandler):
     def __init__(self, phases: dict[str, str], timeline: Timeline, ledger: Ledger, record: Callable[[], Entry]) -> None:
         self.phases, self.timeline, self.ledger, self.record = phases, timeline, ledger, record
         self.entry: Entry | None = None
-        self.rollbacks_failed = False  # chaoslib played the rollbacks, and one failed
 
     def hypothesis_before_completed(self, experiment: Any, state: Any, journal: Any) -> None:
         if state and state.get("steady_state_met"):
@@ -204,7 +203,6 @@ class Recorder(RunEventHandler):
 
     def rollbacks_completed(self, experiment: Any, journal: dict[str, Any]) -> None:
         runs = journal.get("rollbacks") or []
-        self.rollbacks_failed = any(r.get("status") != "succeeded" for r in runs)
         if (
             self.entry is not None
             and self.entry.rollbacks

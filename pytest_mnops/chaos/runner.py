@@ -329,14 +329,6 @@ class ChaosRunner:
         entry = recorder.entry
         if entry is None or entry.id not in {e.id for e in self.ledger.pending()}:
             return
-        if recorder.rollbacks_failed and engine.api_answers(entry.configuration):
-            # chaoslib played them with the API answering: the failure is the rollback's own, a replay would
-            # only wait out its timeout again.
-            self.facts["revert_error"] = (
-                f"REVERT FAILED: {entry.describe()}: its rollbacks failed (above). It stays in the ledger: run "
-                "`mnops recover`."
-            )
-            return
         try:
             engine.revert(entry)
         except Exception as exc:

@@ -29,7 +29,7 @@ def _revert(monkeypatch: pytest.MonkeyPatch, answers: list[bool], failures: int)
         return answers.pop(0) if answers else True
 
     monkeypatch.setattr(engine, "_play_rollbacks", play)
-    monkeypatch.setattr(engine, "api_answers", answering)
+    monkeypatch.setattr(engine, "_api_answers", answering)
     monkeypatch.setattr(engine, "REVERT_PAUSE_S", 0.0)
     return calls
 
