@@ -75,8 +75,10 @@ def routes_label(route: dict[str, Any], label: str) -> bool:
     return any(routes_label(child, label) for child in route.get("routes") or [])
 
 
-def _selector(name: str, labels: dict[str, str] | None) -> str:
+def _selector(name: str, labels: dict[str, str] | None, namespace: str | None = None) -> str:
     matchers = [f'alertname="{name}"'] + [f'{k}="{v}"' for k, v in (labels or {}).items()]
+    # The namespace's alerts, and those whose rule keeps no namespace label: never another namespace's.
+    matchers += [f'namespace=~"{namespace}|"'] if namespace else []
     return "{" + ",".join(matchers) + "}"
 
 
@@ -89,13 +91,20 @@ class Alerts:
         self.receivers_url = receivers_url.rstrip("/") if receivers_url else None
 
     # -- Prometheus' view -----------------------------------------------------------------------------
-    def state(self, name: str, labels: dict[str, str] | None = None) -> str:
-        """'firing', 'pending', or 'resolved' (no ALERTS series: inactive)."""
-        states = {s["metric"]["alertstate"] for s in self.prometheus.query("ALERTS" + _selector(name, labels))}
+    def state(self, name: str, labels: dict[str, str] | None = None, namespace: str | None = None) -> str:
+        """'firing', 'pending', or 'resolved' (no ALERTS series: inactive); in ``namespace`` when given."""
+        selector = _selector(name, labels, namespace)
+        states = {s["metric"]["alertstate"] for s in self.prometheus.query("ALERTS" + selector)}
         return "firing" if "firing" in states else "pending" if "pending" in states else "resolved"
 
     def wait_for(
-        self, name: str, state: str = "firing", *, within: float, labels: dict[str, str] | None = None
+        self,
+        name: str,
+        state: str = "firing",
+        *,
+        within: float,
+        labels: dict[str, str] | None = None,
+        namespace: str | None = None,
     ) -> float:
         """Block until the alert reaches ``state``; returns the seconds it took."""
         if state not in STATES:
@@ -103,13 +112,13 @@ class Alerts:
         started = time.monotonic()
         deadline = started + within
         while True:
-            seen = self.state(name, labels)
+            seen = self.state(name, labels, namespace)
             # A fast alert can pass through pending between two polls: firing also satisfies pending.
             if seen == state or (state == "pending" and seen == "firing"):
                 return time.monotonic() - started
             if time.monotonic() > deadline:
                 raise WaitTimeout(
-                    f"alert {name}{_selector(name, labels)} did not become {state} within "
+                    f"alert {name}{_selector(name, labels, namespace)} did not become {state} within "
                     f"{within:.0f}s (last state: {seen}). Fix: check the rule in "
                     "monitoring/prometheus-alerts.yaml is loaded and its expression matches."
                 )

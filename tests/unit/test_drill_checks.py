@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from pytest_mnops.chaos.activities import _shared, emergency, secret_rotation, synthetic_alerts
+from pytest_mnops.chaos.activities import _shared, emergency, secret_rotation, steady_state, synthetic_alerts
 from pytest_mnops.chaos.activities import alerts as alert_activities
 from pytest_mnops.chaos.runner import Handoff
 from pytest_mnops.errors import ClusterError, ConfigError, WaitTimeout
@@ -605,8 +605,8 @@ def test_wait_for_alert_marks_detection_or_recovery(monkeypatch: pytest.MonkeyPa
     seen: list[tuple[Any, ...]] = []
 
     class FakeAlerts:
-        def wait_for(self, name: str, state: str, *, within: float, labels: dict[str, str]) -> float:
-            seen.append((name, state, within, labels))
+        def wait_for(self, name: str, state: str, *, within: float, labels: dict[str, str], namespace: str) -> float:
+            seen.append((name, state, within, labels, namespace))
             return 0.0
 
     monkeypatch.setattr(alert_activities, "_alerts", lambda configuration: FakeAlerts())
@@ -618,6 +618,22 @@ def test_wait_for_alert_marks_detection_or_recovery(monkeypatch: pytest.MonkeyPa
     resolved = alert_activities.wait_for_alert("error", configuration, state="resolved")
     assert set(resolved) == {"alert", "state", "recovered_at"}
     assert seen == [
-        ("HighErrorRate", "firing", 0.3, {"namespace": NAMESPACE}),
-        ("HighErrorRate", "resolved", 0.3, {"namespace": NAMESPACE}),
+        ("HighErrorRate", "firing", 0.3, {"namespace": NAMESPACE}, NAMESPACE),
+        ("HighErrorRate", "resolved", 0.3, {"namespace": NAMESPACE}, NAMESPACE),
     ]
+
+
+@pytest.mark.parametrize(("state", "quiet"), [("resolved", True), ("pending", False), ("firing", False)])
+def test_an_alert_is_quiet_only_when_neither_pending_nor_firing_in_the_namespace(
+    monkeypatch: pytest.MonkeyPatch, state: str, quiet: bool
+) -> None:
+    asked: list[tuple[Any, ...]] = []
+
+    class FakeAlerts:
+        def state(self, name: str, labels: dict[str, str], namespace: str) -> str:
+            asked.append((name, labels, namespace))
+            return state
+
+    monkeypatch.setattr(steady_state, "_alerts", lambda configuration: FakeAlerts())
+    assert steady_state.alert_quiet("error", _configuration()) is quiet
+    assert asked == [("HighErrorRate", {"namespace": NAMESPACE}, NAMESPACE)]

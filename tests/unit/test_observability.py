@@ -132,6 +132,12 @@ def test_alert_state_firing_wins_over_pending_and_no_series_is_resolved(http_ser
     assert alerts.state("HighErrorRate", {"namespace": "drills"}) == "resolved"
 
 
+def test_alert_state_in_a_namespace_counts_its_alerts_and_those_without_one(http_server: FakeServer) -> None:
+    query = 'ALERTS{alertname="A",app="shop",namespace=~"drills|"}'
+    prometheus = _prometheus_answering(http_server, {query: [_vector(_alert("A", "firing"))]})
+    assert Alerts(prometheus, alertmanager_url=None).state("A", {"app": "shop"}, "drills") == "firing"
+
+
 def test_wait_for_returns_once_the_state_is_reached(http_server: FakeServer) -> None:
     query = 'ALERTS{alertname="A"}'
     prometheus = _prometheus_answering(

@@ -43,7 +43,10 @@ def wait_for_alert(
     expected, alerts, seen = _expected(alert, configuration), _alerts(configuration), _handoff(configuration)
     if state == "resolved" and alert not in seen.setdefault("fired", set()):
         raise ClusterError(f"alert {expected.name} was never seen firing in this run, so its resolution proves nothing")
-    alerts.wait_for(expected.name, state, within=budget(configuration, within_s), labels=expected.labels)
+    namespace = configuration["namespace"]
+    alerts.wait_for(
+        expected.name, state, within=budget(configuration, within_s), labels=expected.labels, namespace=namespace
+    )
     key = "recovered_at" if state == "resolved" else "detected_at"
     result: dict[str, Any] = {"alert": expected.name, "state": state, key: time.time()}
     if state == "firing":

@@ -1,9 +1,9 @@
-"""Steady-state probes every drill starts and ends with: the Rollout Healthy, an SLO of the profile met, a
-scenario's own PromQL below its limit. No data is never a pass."""
+"""Steady-state probes every drill starts and ends with: the Rollout Healthy, an SLO of the profile met, an alert
+of the profile quiet, a scenario's own PromQL below its limit. No data is never a pass."""
 
 from __future__ import annotations
 
-from pytest_mnops.chaos.activities._shared import Configuration, _profile, _prometheus, _rollout
+from pytest_mnops.chaos.activities._shared import Configuration, _alerts, _profile, _prometheus, _rollout
 from pytest_mnops.errors import ClusterError
 from pytest_mnops.placeholders import fill
 from pytest_mnops.profile.drill_needs import no_data
@@ -35,3 +35,13 @@ def query_below(query: str, limit: float, configuration: Configuration) -> bool:
     if value is None:
         raise ClusterError(f"no data for {expr} (scenario query): nothing to judge the steady state by")
     return value <= float(limit)
+
+
+def alert_quiet(alert: str, configuration: Configuration) -> bool:
+    """The profile's alert ``alert`` (``alerts.<alert>``) is neither pending nor firing in the target namespace.
+
+    A drill that waits for it to fire starts from quiet: one left firing by an earlier fault would pass as this
+    fault's detection, at once (MTTD 0).
+    """
+    expected = _profile(configuration).alert(alert, "this steady-state probe")
+    return _alerts(configuration).state(expected.name, expected.labels, configuration["namespace"]) == "resolved"
