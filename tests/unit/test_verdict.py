@@ -331,3 +331,35 @@ def test_over_budget_comes_after_the_journal_problems() -> None:
         "  - steady state did not come back after the fault (hypothesis after the method deviated)",
         "  - OVER BUDGET: recovered after 90.0s, budget 30s (30s in production terms x time scale 1.000)",
     ]
+
+
+def test_a_steady_state_not_met_before_names_each_probe_that_raised_with_its_reason() -> None:
+    journal = _journal(before=False)
+    journal.raw["steady_states"]["before"]["probes"] = [
+        _run(
+            "success-rate", "failed", exception=["Traceback...\n", "ClusterError: no data for up (profile key slo.x)\n"]
+        ),
+        _run("rollout-healthy"),  # met: no reason to name
+    ]
+    assert journal.problems() == [
+        "steady state was not met before injection (the system was not healthy to begin with)",
+        "  success-rate: ClusterError: no data for up (profile key slo.x)",
+    ]
+
+
+def test_an_activity_a_stop_ended_is_interrupted_and_the_stop_is_the_verdict() -> None:
+    run = [_run("kill-pods"), _run("alert-fired", "interrupted")]
+    assert _journal(run=run).problems() == ["INTERRUPTED: alert-fired (the drill was stopped while it ran)"]
+
+
+def test_a_detection_that_failed_because_the_controller_was_down_says_so() -> None:
+    run = [_run("alert-fired", "failed", exception=["ControllerDown: argo-rollouts left the spec unobserved for 20s"])]
+    assert _journal(run=run).problems() == [
+        "CONTROLLER DOWN: alert-fired: ControllerDown: argo-rollouts left the spec unobserved for 20s"
+    ]
+
+
+def test_activities_without_a_name_that_did_not_run_read_as_unknown() -> None:
+    journal = _journal(status="aborted", after=None, run=[_run("kill-pods", "failed")])
+    journal.raw["experiment"] = {"method": [{"name": "kill-pods"}, {"type": "probe"}]}
+    assert journal.problems() == ["FAILED: kill-pods: failed", "not run after the first failure: ?"]
