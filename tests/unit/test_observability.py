@@ -170,6 +170,16 @@ def test_wait_for_resolved_and_for_an_unknown_state(http_server: FakeServer) -> 
         alerts.wait_for("A", "gone", within=1)
 
 
+def test_wait_for_in_a_namespace_asks_for_its_alerts_and_names_it_when_it_times_out(http_server: FakeServer) -> None:
+    query = 'ALERTS{alertname="A",namespace=~"drills|"}'
+    prometheus = _prometheus_answering(http_server, {query: [_vector(_alert("A", "firing")), _vector()]})
+    alerts = Alerts(prometheus, alertmanager_url=None)
+    alerts.wait_for("A", "firing", within=5, namespace="drills")
+    with pytest.raises(WaitTimeout) as timeout:
+        alerts.wait_for("A", "firing", within=0.05, namespace="drills")
+    assert str(timeout.value).startswith('alert A{alertname="A",namespace=~"drills|"} did not become firing within 0s')
+
+
 def test_wait_for_firing_is_not_satisfied_by_pending(http_server: FakeServer) -> None:
     query = 'ALERTS{alertname="A"}'
     prometheus = _prometheus_answering(http_server, {query: [_vector(_alert("A", "pending"))]})
