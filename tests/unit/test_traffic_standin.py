@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import base64
 import http.client
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -321,3 +323,9 @@ def test_a_relist_forgets_what_was_deleted_while_no_watch_was_open() -> None:
     watches.drop_missing(resources.NETWORK_CHAOS, set())
     assert list(world.pods) == [("drills", "b")] and [p.name for p in world.removed] == ["a"]
     assert world.secrets == {} and list(world.chaos) == [("StressChaos", "drills", "c")]
+
+
+def test_the_process_without_sandbox_settings_says_where_it_looked(tmp_path: Any) -> None:
+    argv = [sys.executable, "-m", "pytest_mnops.standins.traffic", "--state-dir", str(tmp_path)]
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 1 and done.stderr.strip() == f"no sandbox settings in {tmp_path}"
