@@ -24,9 +24,7 @@ from pytest_mnops.rollback.result import rollback_of
 from pytest_mnops.rollouts import Rollout
 from pytest_mnops.sandbox.settings import SandboxSettings
 from pytest_mnops.standins.traffic.model import CONSUMERS, NEVER_REVOKE, STALE
-from tests.integration.negative_controls import ClaimControl
-
-SECRET, SECRET_KEY = "machine-native-ops-credentials", "api-token"  # the reference profile's secret.kubernetes
+from tests.integration.negative_controls import SECRET, SECRET_KEY, ClaimControl
 
 
 @contextlib.contextmanager

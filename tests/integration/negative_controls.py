@@ -29,6 +29,9 @@ from pytest_mnops.sandbox.processes import Supervisor
 from pytest_mnops.sandbox.settings import SandboxSettings
 from tests.integration.conftest import alertmanager_config_edited, in_namespace, run_drills
 
+# The reference profile's secret.kubernetes (charts/mnops-profile.yaml): these controls drill the reference app.
+SECRET, SECRET_KEY = "machine-native-ops-credentials", "api-token"
+
 
 @contextlib.contextmanager
 def without_alert_rule(sandbox: SandboxSettings, alert: str) -> Iterator[None]:
@@ -107,7 +110,7 @@ def with_secret_frozen(kube: Kube, namespace: str) -> Iterator[None]:
             },
             "validations": [
                 {
-                    "expression": "object.metadata.name != 'machine-native-ops-credentials'",
+                    "expression": f"object.metadata.name != '{SECRET}'",
                     "message": "negative control: the app's credentials are frozen",
                 }
             ],
@@ -128,7 +131,7 @@ def with_secret_frozen(kube: Kube, namespace: str) -> Iterator[None]:
     probe = {
         "apiVersion": "v1",
         "kind": "Secret",
-        "metadata": {"name": "machine-native-ops-credentials", "namespace": namespace},
+        "metadata": {"name": SECRET, "namespace": namespace},
         "data": {},
     }
     deadline = time.monotonic() + 30
