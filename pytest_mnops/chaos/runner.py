@@ -38,6 +38,10 @@ from pytest_mnops.timeline import (
 # How long (production seconds) an experiment without declared phases may take to reach its steady state again.
 RECOVERY_S = 600.0
 RECOVERY_PROBE = "steady-state-restored"
+# Ends every other method with a hypothesis: chaoslib judges the hypothesis after the method once, while a window
+# query (an error rate over its last minute) still holds the fault's samples for a while after the system
+# recovered (seen in CI: a canary-failure drill failed on its error rate seconds after the abort).
+SETTLED_PROBE = "steady-state-settled"
 
 
 @dataclass
@@ -139,9 +143,9 @@ class ChaosRunner:
             self.guards.print_plan(loaded.name, experiment, actions, reverts)
             raise DryRunPlanned(f"--mnops-dry-run: {loaded.name} planned, nothing changed")
         self._check_something_injected(actions, phases, what)
-        if RECOVERY_PROBE in phases:
+        if loaded.hypothesis is not None:
             handoff[engine.STEADY_STATE_KEY] = (experiment, secrets)
-            experiment["method"].append(self._recovery_probe())
+            experiment["method"].append(self._steady_state_probe(recovery=RECOVERY_PROBE in phases))
         self.facts["phases"] = how
         # Fail closed: no fault goes in while the monitoring that would show its blast (and a real incident
         # meanwhile) does not answer.
@@ -209,20 +213,24 @@ class ChaosRunner:
             how.append("recovered = steady state met again after the method")
         return phases, "inferred: " + "; ".join(how)
 
-    def _recovery_probe(self) -> dict[str, Any]:
-        """The probe that waits for the experiment's steady state to be met again (see wait_for_steady_state)."""
-        spec = self.spec
-        production = spec.budget_s if spec and spec.budget_s else RECOVERY_S
-        # Twice the budget: room to measure an over-budget recovery.
-        timeout = max(engine.MIN_BUDGET_S, 2 * production * self.target.time_scale)
+    def _steady_state_probe(self, *, recovery: bool) -> dict[str, Any]:
+        """The probe that waits for the experiment's steady state to be met again (see wait_for_steady_state):
+        the recovery itself when no probe measures it, else the settling before chaoslib's hypothesis after."""
+        if recovery:
+            spec = self.spec
+            production = spec.budget_s if spec and spec.budget_s else RECOVERY_S
+            # Twice the budget: room to measure an over-budget recovery.
+            name, timeout = RECOVERY_PROBE, 2 * production * self.target.time_scale
+        else:
+            name, timeout = SETTLED_PROBE, engine.SETTLE_S * self.target.time_scale
         return {
             "type": "probe",
-            "name": RECOVERY_PROBE,
+            "name": name,
             "provider": {
                 "type": "python",
                 "module": engine.__name__,
                 "func": "wait_for_steady_state",
-                "arguments": {"timeout_s": timeout},
+                "arguments": {"timeout_s": max(engine.MIN_BUDGET_S, timeout)},
             },
         }
 

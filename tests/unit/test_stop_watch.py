@@ -7,6 +7,7 @@ import os
 import signal
 import time
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -15,8 +16,10 @@ from chaoslib.experiment import run_experiment
 
 from pytest_mnops.chaos import engine
 from pytest_mnops.chaos.engine import SETTINGS, StopEvents
+from pytest_mnops.chaos.runner import SETTLED_PROBE, ChaosRunner, Handoff
 from pytest_mnops.errors import ClusterError, ConfigError, MonitoringUnreachable
 from pytest_mnops.guards import stop
+from pytest_mnops.timeline import Timeline
 
 CONFIGURATION = {"namespace": "drills", "app": "demo", "time_scale": 0.5}
 MODULE = __name__
@@ -286,3 +289,76 @@ def test_the_first_failed_activity_ends_the_method_and_the_rollbacks_still_play(
     assert journal["status"] == "aborted"
     assert "after" not in journal["steady_states"] or not journal["steady_states"]["after"]
     assert marker.read_text() == "reverted"
+
+
+def terminated_inside_a_broad_except() -> str:
+    """SIGTERM arrives where the code around it catches Exception, as a log handler and chaoslib's event registry
+    do: chaoslib's own handler raised InterruptExecution there, and the run went on to a pass."""
+    try:
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(1)
+    except Exception:
+        pass
+    return "swallowed"
+
+
+def test_sigterm_interrupts_the_run_like_ctrl_c_even_inside_a_broad_except(tmp_path: Path) -> None:
+    marker = tmp_path / "reverted"
+    experiment = _experiment(marker)
+    experiment["method"][0]["provider"].update(func="terminated_inside_a_broad_except", arguments={})
+    later = {"type": "python", "module": MODULE, "func": "hold", "arguments": {"seconds": 30}}
+    experiment["method"].append({"type": "action", "name": "later", "provider": later})
+    before = signal.getsignal(signal.SIGTERM)
+    started = time.monotonic()
+    journal = engine.run(experiment, [])
+    assert time.monotonic() - started < 10, "the run must end at the signal, not run the 30 s activity after it"
+    assert journal["status"] == "interrupted"
+    assert [r["activity"]["name"] for r in journal["run"]] == ["inject"]
+    assert marker.read_text() == "reverted"
+    assert signal.getsignal(signal.SIGTERM) == before, "the handler the run found is put back"
+
+
+WINDOW = {"faulty_samples": 0}  # what a windowed query still holds of the fault, in evaluations
+
+
+def fault_leaves_samples(evaluations: int) -> str:
+    WINDOW["faulty_samples"] = evaluations
+    return "injected"
+
+
+def window_clear() -> bool:
+    clear = WINDOW["faulty_samples"] == 0
+    WINDOW["faulty_samples"] = max(0, WINDOW["faulty_samples"] - 1)
+    return clear
+
+
+@pytest.mark.parametrize("settled", [True, False], ids=["settled-probe", "hypothesis-once"])
+def test_the_hypothesis_after_waits_for_a_window_that_still_holds_the_fault(settled: bool) -> None:
+    probe = {"type": "python", "module": MODULE, "func": "window_clear"}
+    inject = {"type": "python", "module": MODULE, "func": "fault_leaves_samples", "arguments": {"evaluations": 2}}
+    experiment: dict[str, Any] = {
+        "title": "a window query",
+        "description": "the error rate over the last minute still counts the fault's errors after it is gone",
+        "configuration": {"handoff": Handoff()},
+        "steady-state-hypothesis": {
+            "title": "ok",
+            "probes": [{"type": "probe", "name": "clear", "tolerance": True, "provider": probe}],
+        },
+        "method": [{"type": "action", "name": "inject", "provider": inject}],
+    }
+    runner = ChaosRunner(
+        kube=SimpleNamespace(),  # type: ignore[arg-type]
+        target=SimpleNamespace(time_scale=1 / 12),  # type: ignore[arg-type]
+        timeline=Timeline(),
+        ledger=SimpleNamespace(),  # type: ignore[arg-type]
+        guards=SimpleNamespace(),  # type: ignore[arg-type]
+    )
+    if settled:
+        experiment["configuration"]["handoff"][engine.STEADY_STATE_KEY] = (experiment, {})
+        experiment["method"].append(runner._steady_state_probe(recovery=False))
+    journal = engine.run(experiment, [])
+    assert journal["deviated"] is not settled
+    if settled:
+        settling = journal["run"][-1]
+        assert (settling["activity"]["name"], settling["status"]) == (SETTLED_PROBE, "succeeded")
+        assert settling["activity"]["provider"]["arguments"] == {"timeout_s": engine.MIN_BUDGET_S}
