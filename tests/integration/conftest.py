@@ -56,7 +56,6 @@ OWN_SANDBOXES = (
     "negative-controls-monitoring",
     "negative-controls",
     "reports",
-    "drills",
     "control-plane",
     "validation",
     "sandbox-start",

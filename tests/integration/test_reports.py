@@ -1,5 +1,8 @@
-"""The reports people read, from real drill runs on the sandbox.
+"""The seven drills on a sandbox of their own, once (the game day): all prove detection and recovery, and the
+reports people read show it. Their negative controls are in test_negative_controls.py.
 
+- the JUnit, the JSON summary and the ledger of the game day: every drill proved within its budget, every
+  injected fault reverted;
 - report.html rendered by headless Chromium: the game-day summary lists every drill with its figures, each
   drill's timeline figure is on the page, and the screenshot shows them (it is not blank);
 - the results pushed to the sandbox's Pushgateway, read back through the sandbox's Prometheus;
@@ -24,6 +27,7 @@ from typing import Any
 import pytest
 
 from pytest_mnops.drills import DRILLS
+from pytest_mnops.guards.ledger import Ledger
 from pytest_mnops.observability.prometheus import Prometheus
 from pytest_mnops.reporting import browser
 from pytest_mnops.reporting.figure import FAULT_WINDOW_COLOUR
@@ -86,6 +90,35 @@ def game_day(sandbox: SandboxSettings, tmp_path_factory: pytest.TempPathFactory)
     run = run_drills(sandbox, directory, directory / "history", "-m", "drill")
     assert run.result.returncode == 0, run.result.stdout[-4000:]
     return run
+
+
+JUNIT_PROPERTIES = ("drill", "scenario", "mttr_s", "verdict", "score")
+
+
+def test_all_seven_drills_prove_detection_and_recovery_and_revert_every_fault(game_day: Run) -> None:
+    assert "resilience score: 100/100 over 7 drills" in game_day.result.stdout
+    cases = ET.parse(game_day.directory / "junit.xml").getroot().iter("testcase")
+    properties = [{p.get("name"): p.get("value") for p in case.iter("property")} for case in cases]
+    assert sorted(p["drill"] for p in properties) == sorted(DRILLS)
+    for props in properties:
+        assert set(JUNIT_PROPERTIES) <= set(props), props
+        # Recovered after the injection and within the drill's budget (the verdict holds it to it).
+        assert props["verdict"] == "proved" and 0 < float(props["mttr_s"]) <= float(props["budget_s"]), props
+    summary = json.loads((game_day.directory / "drills.json").read_text())
+    assert summary["resilience_score"] == 100
+    by_name = game_day.figures
+    for name, drill in by_name.items():
+        assert drill["mttd_s"] is None or 0 <= drill["mttd_s"] <= drill["mttr_s"], (name, drill)
+        assert drill["problems"] == [], (name, drill["problems"])
+    assert 0 < by_name["canary-failure"]["abort_s"] <= by_name["canary-failure"]["mttr_s"]
+    assert "HighLatencyP95" in by_name["high-latency"]["alerts"]
+    # Every drill injected its fault through the ledger, and every fault was reverted: nothing pending.
+    path = game_day.directory / "ledger.jsonl"
+    records = [json.loads(line) for line in path.read_text().splitlines()]
+    injected = {r["id"]: r["scenario"] for r in records if r["event"] == "injected"}
+    assert sorted(injected.values()) == sorted(DRILLS)
+    assert {r["id"] for r in records if r["event"] == "reverted"} == set(injected)
+    assert Ledger(path).pending() == []
 
 
 class _GameDayDom(HTMLParser):

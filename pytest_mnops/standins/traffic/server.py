@@ -3,7 +3,6 @@ the built-in load generator, and start/stop of the server, the generator and the
 
 from __future__ import annotations
 
-import http.client
 import random
 import threading
 import time
@@ -67,22 +66,14 @@ class TrafficStandIn:
         return code, pod
 
     # -- load generator -------------------------------------------------------------------------
-    def _request(self, namespace: str, app: str) -> None:
-        conn = http.client.HTTPConnection(HOST, self.port, timeout=30)
-        try:
-            conn.request("GET", f"/svc/{namespace}/{app}/")
-            conn.getresponse().read()
-        except OSError:
-            pass
-        finally:
-            conn.close()
-
     def _generate(self) -> None:
         interval = 1 / self.rps
         next_at = time.monotonic()
         while not self._stop.is_set():
+            # In process, as /svc/ answers: a loopback connection and a server thread per request cost 70% of
+            # the stand-in's CPU (4.3 -> 1.2 CPU-seconds a minute for one app), times the tests' namespaces.
             for namespace, app in self.world.services():
-                self._pool.submit(self._request, namespace, app)
+                self._pool.submit(self.serve, namespace, app)
             next_at += interval
             self._stop.wait(max(0.0, next_at - time.monotonic()))
 
