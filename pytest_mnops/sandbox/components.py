@@ -18,6 +18,7 @@ from pytest_mnops.sandbox.settings import SandboxSettings
 from pytest_mnops.timescale import scale
 
 API_QPS = 100  # controller-manager's and scheduler's request rate to the API server
+PROMETHEUS_RESEND_DELAY = "1m"  # Prometheus's default, scaled like every other timing
 
 
 @dataclass(frozen=True)
@@ -175,17 +176,14 @@ def _alertmanager_argv(s: SandboxSettings, bins: dict[str, Path]) -> list[str]:
     ]
 
 
-PROMETHEUS_RESEND_DELAY = "1m"  # Prometheus's default
-
-
 def _prometheus_argv(s: SandboxSettings, bins: dict[str, Path]) -> list[str]:
     return [
         str(bins["prometheus"]),
         f"--config.file={s.layout.config / 'prometheus.yml'}",
         f"--storage.tsdb.path={s.layout.data / 'prometheus'}",
         "--storage.tsdb.retention.time=1d",
-        # Prometheus sends a firing alert to Alertmanager again only after this delay: one lost send (a loaded
-        # machine, an Alertmanager restart) held a notification back a whole production minute (seen in CI).
+        # Prometheus sends a firing alert to Alertmanager again only after this delay: unscaled, one lost send (a
+        # loaded machine, an Alertmanager restart) holds a notification back a whole production minute.
         f"--rules.alert.resend-delay={scale(PROMETHEUS_RESEND_DELAY, s.time_scale)}",
         f"--web.listen-address={HOST}:{s.ports.prometheus}",
         "--web.enable-lifecycle",

@@ -329,3 +329,19 @@ def test_the_process_without_sandbox_settings_says_where_it_looked(tmp_path: Any
     argv = [sys.executable, "-m", "pytest_mnops.standins.traffic", "--state-dir", str(tmp_path)]
     done = subprocess.run(argv, capture_output=True, text=True, timeout=60)
     assert done.returncode == 1 and done.stderr.strip() == f"no sandbox settings in {tmp_path}"
+
+
+def test_a_generated_request_that_raises_is_reported_on_stderr(
+    standin: TrafficStandIn, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    def broken(namespace: str, app: str) -> tuple[int, None]:
+        raise RuntimeError(f"cannot answer {namespace}/{app}")
+
+    standin.world.set_pod(_pod("good", latency_ms="1"), deleted=False)
+    monkeypatch.setattr(standin, "serve", broken)
+    generator = threading.Thread(target=standin._generate, daemon=True)
+    generator.start()
+    time.sleep(0.3)
+    standin._stop.set()
+    generator.join(timeout=5)
+    assert "RuntimeError: cannot answer drills/demo" in capsys.readouterr().err

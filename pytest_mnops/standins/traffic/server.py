@@ -4,9 +4,11 @@ the built-in load generator, and start/stop of the server, the generator and the
 from __future__ import annotations
 
 import random
+import sys
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
+import traceback
+from concurrent.futures import Future, ThreadPoolExecutor
 from http.server import ThreadingHTTPServer
 
 from prometheus_client import CollectorRegistry
@@ -73,7 +75,7 @@ class TrafficStandIn:
             # In process, as /svc/ answers: a loopback connection and a server thread per request cost 70% of
             # the stand-in's CPU (4.3 -> 1.2 CPU-seconds a minute for one app), times the tests' namespaces.
             for namespace, app in self.world.services():
-                self._pool.submit(self.serve, namespace, app)
+                self._pool.submit(self.serve, namespace, app).add_done_callback(_report_failure)
             next_at += interval
             self._stop.wait(max(0.0, next_at - time.monotonic()))
 
@@ -88,3 +90,10 @@ class TrafficStandIn:
         self._server.shutdown()
         self._server.server_close()
         self._pool.shutdown(wait=False, cancel_futures=True)
+
+
+def _report_failure(request: Future[tuple[int, Pod | None]]) -> None:
+    """A generated request that raised, in traffic.log (the stand-in's stderr), as the HTTP server reports a
+    handler's error: a future would otherwise keep it, and the app's series would just stop."""
+    if not request.cancelled() and (error := request.exception()) is not None:
+        traceback.print_exception(error, file=sys.stderr)
