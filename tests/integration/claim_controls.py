@@ -24,7 +24,9 @@ from pytest_mnops.rollback.result import rollback_of
 from pytest_mnops.rollouts import Rollout
 from pytest_mnops.sandbox.settings import SandboxSettings
 from pytest_mnops.standins.traffic.model import CONSUMERS, NEVER_REVOKE, STALE
-from tests.integration.negative_controls import SECRET, SECRET_KEY, ClaimControl
+from tests.integration.conftest import REFERENCE_SECRET as SECRET
+from tests.integration.conftest import REFERENCE_SECRET_KEY as SECRET_KEY
+from tests.integration.negative_controls import ClaimControl
 
 
 @contextlib.contextmanager

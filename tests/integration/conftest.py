@@ -47,6 +47,8 @@ from pytest_mnops.sandbox.processes import Supervisor
 from pytest_mnops.sandbox.settings import SandboxSettings, default_state_dir
 
 ROOT = Path(__file__).resolve().parents[2]
+# The reference app's credentials (secret.kubernetes of charts/mnops-profile.yaml), for tests that drill it.
+REFERENCE_SECRET, REFERENCE_SECRET_KEY = "machine-native-ops-credentials", "api-token"
 STATE_DIR = ROOT / default_state_dir()
 # Sandboxes of their own, longest-running module first: xdist hands the modules out in this order. A sandbox's
 # ports span base+1..base+16, so 100 apart never collide; ten names end at base+1016, far below the benches (23000).

@@ -27,10 +27,8 @@ from pytest_mnops.sandbox.cluster import Sandbox
 from pytest_mnops.sandbox.components import CONTROLLER_MANAGER, RECEIVERS
 from pytest_mnops.sandbox.processes import Supervisor
 from pytest_mnops.sandbox.settings import SandboxSettings
+from tests.integration.conftest import REFERENCE_SECRET as SECRET
 from tests.integration.conftest import alertmanager_config_edited, in_namespace, run_drills
-
-# The reference profile's secret.kubernetes (charts/mnops-profile.yaml): these controls drill the reference app.
-SECRET, SECRET_KEY = "machine-native-ops-credentials", "api-token"
 
 
 @contextlib.contextmanager

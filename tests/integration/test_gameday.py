@@ -37,7 +37,7 @@ from pytest_mnops.sandbox import binaries
 from pytest_mnops.sandbox.apps import traffic_config_map
 from pytest_mnops.sandbox.settings import SandboxSettings
 from pytest_mnops.workers import write_private
-from tests.integration.conftest import ROOT
+from tests.integration.conftest import REFERENCE_SECRET, ROOT
 
 CHECKOUT = ROOT / "examples" / "checkout"
 IDENTITY = "mnops-drill"
@@ -351,7 +351,7 @@ def test_the_serviceaccount_was_allowed_everywhere_it_went_and_is_refused_elsewh
     offset = sandbox.layout.audit_log.stat().st_size
     victim = kube.list(resources.POD, namespace="default")[0][0]["metadata"]["name"]
     with pytest.raises(ClusterError, match="403"):
-        drill.get(resources.SECRET, "machine-native-ops-credentials", namespace="default")
+        drill.get(resources.SECRET, REFERENCE_SECRET, namespace="default")
     with pytest.raises(ClusterError, match="403"):
         drill.delete(resources.POD, victim, namespace="default")
     assert kube.find(resources.POD, victim, namespace="default") is not None

@@ -22,6 +22,8 @@ from pytest_mnops.k8s import Kube, pod_ready, resources
 from pytest_mnops.profile import RUN_ANNOTATION
 from pytest_mnops.rollouts import Rollout
 from pytest_mnops.sandbox.settings import SandboxSettings
+from tests.integration.conftest import REFERENCE_SECRET as SECRET
+from tests.integration.conftest import REFERENCE_SECRET_KEY as SECRET_KEY
 from tests.integration.conftest import ROOT, drill_argv, in_namespace, mnops_recover
 
 LATENCY_FAULT = "mnops-high-latency"
@@ -76,7 +78,6 @@ def test_interrupt_mid_fault_reverts(
     assert Ledger(ledger).pending() == []
 
 
-SECRET = "machine-native-ops-credentials"
 CHAOS = (resources.NETWORK_CHAOS, resources.STRESS_CHAOS)
 
 
@@ -184,7 +185,7 @@ def with_credential(kube: Kube, rollout: Rollout) -> None:
     """The app's Secret exists and its consumers loaded it, as in a deployed app (a fresh namespace has none)."""
     if kube.find(resources.SECRET, SECRET, namespace=rollout.namespace) is None:
         value = base64.b64encode(os.urandom(18)).decode()
-        body = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": SECRET}, "stringData": {"api-token": value}}
+        body = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": SECRET}, "stringData": {SECRET_KEY: value}}
         kube.create(resources.SECRET, body, namespace=rollout.namespace)
         rollout.restart()
 
@@ -192,7 +193,7 @@ def with_credential(kube: Kube, rollout: Rollout) -> None:
 def consumers_accept_current_secret(kube: Kube, sandbox: SandboxSettings, namespace: str) -> bool:
     """Every sampled request through the app accepts the Secret's current value: no consumer left on another."""
     data = kube.get(resources.SECRET, SECRET, namespace=namespace)["data"]
-    token = base64.b64decode(data["api-token"]).decode()
+    token = base64.b64decode(data[SECRET_KEY]).decode()
     url = f"{sandbox.traffic_url}/svc/{namespace}/{app.APP_NAME}/auth"
     headers = {"Authorization": f"Bearer {token}"}
     return {requests.get(url, headers=headers, timeout=10).status_code for _ in range(30)} == {200}

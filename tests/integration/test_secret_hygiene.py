@@ -8,9 +8,9 @@ from pathlib import Path
 
 from pytest_mnops.k8s import Kube, resources
 from pytest_mnops.sandbox.settings import SandboxSettings
+from tests.integration.conftest import REFERENCE_SECRET as SECRET
+from tests.integration.conftest import REFERENCE_SECRET_KEY as KEY
 from tests.integration.conftest import ROOT, drill_argv, in_namespace
-
-SECRET, KEY = "machine-native-ops-credentials", "api-token"
 
 
 def test_secret_rotation_drill_leaks_the_value_nowhere(
