@@ -138,8 +138,8 @@ def tear_down(settings: SandboxSettings, room: Room, say: Say) -> None:
     admin = Kube(kubeconfig=str(settings.layout.kubeconfig), context=SANDBOX_CONTEXT)
     for trainee in room.trainees:
         say(f"mnops: {trainee.name}: removing namespace {trainee.namespace}")
-        app.remove_namespace(admin, trainee.namespace)
         Path(trainee.kubeconfig).unlink(missing_ok=True)
+    app.remove_namespaces(admin, [trainee.namespace for trainee in room.trainees], wait=True)
     (Path(room.directory) / ROOM_FILE).unlink(missing_ok=True)
 
 

@@ -103,14 +103,26 @@ def test_a_namespace_being_deleted_is_waited_for_then_created_again() -> None:
     assert kube.calls == [("wait", "namespaces", "namespace 'drills' deleted"), ("create", "namespaces", "drills")]
 
 
-def test_remove_namespace_waits_only_for_one_it_deleted() -> None:
+def test_namespaces_are_all_deleted_before_the_wait_for_those_it_deleted() -> None:
     kube = FakeKube()
-    app.remove_namespace(kube, "gone")  # type: ignore[arg-type]
-    assert kube.calls == [("delete", "namespaces", "gone")]
-    kube.objects[("namespaces", None, "drills")] = {"metadata": {"name": "drills"}}
+    for name in ("drills-a", "drills-b"):
+        kube.objects[("namespaces", None, name)] = {"metadata": {"name": name}}
     kube.on_wait["namespaces"] = [[]]
-    app.remove_namespace(kube, "drills")  # type: ignore[arg-type]
-    assert kube.calls[1:] == [("delete", "namespaces", "drills"), ("wait", "namespaces", "namespace 'drills' deleted")]
+    app.remove_namespaces(kube, ["drills-a", "gone", "drills-b"], wait=True)  # type: ignore[arg-type]
+    assert kube.calls == [
+        ("delete", "namespaces", "drills-a"),
+        ("delete", "namespaces", "gone"),
+        ("delete", "namespaces", "drills-b"),
+        ("wait", "namespaces", "namespace 'drills-a' deleted"),
+        ("wait", "namespaces", "namespace 'drills-b' deleted"),
+    ]
+
+
+def test_namespaces_removed_without_wait_are_only_deleted() -> None:
+    kube = FakeKube()
+    kube.objects[("namespaces", None, "drills")] = {"metadata": {"name": "drills"}}
+    app.remove_namespaces(kube, ["drills"], wait=False)  # type: ignore[arg-type]
+    assert kube.calls == [("delete", "namespaces", "drills")]
 
 
 # -- nodes, CRDs, base objects ----------------------------------------------------------------------------
