@@ -115,8 +115,9 @@ def mnops_drill(
     profile.require_pods(k8s, mnops_profile)
     prometheus = Prometheus(mnops_target.require("prometheus_url", "--mnops-prometheus-url"))
     if not resolve(request.config, "dry-run"):
+        window = request.config.stash[SESSION_KEY].data_window
         for slo in slos:
-            profile.wait_for_data(prometheus, slo, timeout_s=max(profile.DATA_WAIT_S * mnops_target.time_scale, 30))
+            profile.wait_for_data(prometheus, slo, timeout_s=window.left_s())
     return {
         "profile": mnops_profile.to_wire(),
         "selector": mnops_profile.label_selector,

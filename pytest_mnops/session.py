@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from pytest_mnops.guards.ledger import Ledger
     from pytest_mnops.guards.policy import Guards
     from pytest_mnops.guards.signals import ManualStop
+    from pytest_mnops.profile import DataWindow
     from pytest_mnops.reporting.history import History
     from pytest_mnops.reporting.results import DrillResult
     from pytest_mnops.target import Target
@@ -46,6 +47,12 @@ class MnopsSession:
             worker=worker,
             worker_namespace=worker_namespace(self.config, namespace) if worker else None,
         )
+
+    @functools.cached_property
+    def data_window(self) -> DataWindow:
+        from pytest_mnops.profile import DataWindow
+
+        return DataWindow(self.target.time_scale)
 
     @functools.cached_property
     def ledger(self) -> Ledger:

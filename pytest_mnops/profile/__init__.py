@@ -19,9 +19,9 @@ from __future__ import annotations
 
 from pytest_mnops.profile.analysis_slos import analysis_template_refs, slos_of_template
 from pytest_mnops.profile.drill_needs import (
-    DATA_WAIT_S,
     DRILL_NEEDS,
     SLO_WORDS,
+    DataWindow,
     check_drill,
     matching_pods,
     no_data,
@@ -43,7 +43,6 @@ from pytest_mnops.profile.resolution import (
 from pytest_mnops.profile.versions import RUN_ANNOTATION, image_with_tag, version_patch
 
 __all__ = [
-    "DATA_WAIT_S",
     "DOCS",
     "DRILL_NEEDS",
     "KEYS",
@@ -53,6 +52,7 @@ __all__ = [
     "SLO_KEYS",
     "SLO_WORDS",
     "AppProfile",
+    "DataWindow",
     "ExpectedAlert",
     "Obj",
     "SloCheck",

@@ -4,6 +4,7 @@ and the SLO its report plots."""
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from pytest_mnops.errors import ConfigError
@@ -16,8 +17,9 @@ if TYPE_CHECKING:
     from pytest_mnops.target import Target
 
 # How long, in production seconds, an SLO query may take to return data (a new app's first scrapes and rate
-# windows) before the drill fails with "no data".
+# windows) before the drill fails with "no data"; scaled, never below DATA_WAIT_MIN_S.
 DATA_WAIT_S = 120.0
+DATA_WAIT_MIN_S = 30.0
 
 
 def matching_pods(kube: Kube, profile: AppProfile) -> list[str]:
@@ -34,6 +36,23 @@ def require_pods(kube: Kube, profile: AppProfile) -> list[str]:
             "spec.selector and its pods, or correct `selector:` in the profile."
         )
     return names
+
+
+class DataWindow:
+    """The time a new app's SLO queries get to return data, counted from the run's first look: a later drill
+    gets what is left of it (at least one query), not a wait of its own. A series missing that long is missing,
+    and every drill of a run waiting again for it made "no data" cost a full wait per drill."""
+
+    def __init__(self, time_scale: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self.budget_s = max(DATA_WAIT_S * time_scale, DATA_WAIT_MIN_S)
+        self._clock = clock
+        self._opened: float | None = None
+
+    def left_s(self) -> float:
+        now = self._clock()
+        if self._opened is None:
+            self._opened = now
+        return max(0.0, self._opened + self.budget_s - now)
 
 
 def wait_for_data(prometheus: Prometheus, slo: SloCheck, *, timeout_s: float) -> float:

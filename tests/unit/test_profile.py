@@ -202,3 +202,16 @@ def test_plots_follow_the_apps_own_slo_query() -> None:
     app_profile = profile.AppProfile(wire, "p.yaml")
     assert profile.plot_of("canary-failure", app_profile)["plot"] == "q_err"
     assert profile.plot_of("high-latency", app_profile) == {}  # the scenario's own plot then
+
+
+def test_the_data_window_opens_at_the_first_look_and_later_drills_get_what_is_left() -> None:
+    now = [100.0]
+    window = profile.DataWindow(1 / 12, clock=lambda: now[0])
+    assert window.budget_s == 30.0  # 120 s scaled is 10 s: the floor holds
+    now[0] = 500.0
+    assert window.left_s() == 30.0  # the first drill's look opens it
+    now[0] = 520.0
+    assert window.left_s() == 10.0
+    now[0] = 900.0
+    assert window.left_s() == 0.0  # one query, no wait of its own
+    assert profile.DataWindow(1.0).budget_s == 120.0
