@@ -63,6 +63,13 @@ OWN_SANDBOXES = (
     "sandbox-start",
     "scale",
 )
+# The shared sandbox's modules that take a minute or more, longest first: handed out right after the own
+# sandboxes', so that none of them is the last to start and holds up the end of the run.
+LONG_SHARED_MODULES = (
+    "test_training_room",
+    "test_claim_controls_app",
+    "test_parallel_drills",
+)
 PORT_STEP = 100
 OWN_SANDBOX_MARK = "own_sandbox(name, **settings): the module's tests get a sandbox of their own (tests/integration)"
 
@@ -95,10 +102,14 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         name, module = own_sandbox_name(item), item.nodeid.split("::", 1)[0]
         if name and owners.setdefault(name, module) != module:
             raise pytest.UsageError(f"{module} and {owners[name]} both claim own_sandbox({name!r}): one module each")
-    # Own sandboxes first, in OWN_SANDBOXES order, then the shared sandbox's modules, then the unit tests: the
-    # long modules start at once and the short ones fill the workers at the end (`--no-loadscope-reorder`).
-    rank = {name: place for place, name in enumerate(OWN_SANDBOXES)}
-    first = {id(item): rank.get(own_sandbox_name(item) or "", len(rank)) for item in integration}
+    stale = [name for name in LONG_SHARED_MODULES if not (ROOT / "tests" / "integration" / f"{name}.py").is_file()]
+    if stale:
+        raise pytest.UsageError(f"LONG_SHARED_MODULES names {stale}, which tests/integration does not have")
+    # Own sandboxes first, in OWN_SANDBOXES order, then the shared sandbox's long modules, then its others, then
+    # the unit tests: the long modules start early and the short ones fill the workers at the end
+    # (`--no-loadscope-reorder`).
+    rank = {name: place for place, name in enumerate((*OWN_SANDBOXES, *LONG_SHARED_MODULES))}
+    first = {id(item): rank.get(own_sandbox_name(item) or item.path.stem, len(rank)) for item in integration}
     items.sort(key=lambda item: first.get(id(item), len(rank) + 1))
 
 
