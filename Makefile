@@ -14,7 +14,7 @@ drills: sandbox
 
 ## The project's own tests, side by side: pytest-xdist workers take whole modules (on the shared sandbox or a
 ## sandbox of their own), longest first; unit tests fill the gaps. See tests/integration/conftest.py
-TEST_WORKERS ?= 5
+TEST_WORKERS ?= 4
 test: sandbox
 	$(PYTEST) tests --mnops-sandbox -n $(TEST_WORKERS) --dist loadscope --no-loadscope-reorder --durations=15 \
 		--ignore=tests/integration/test_scale.py
