@@ -132,8 +132,9 @@ def replay(
             for key, value in kube.get(resources.CONFIG_MAP, config_map["name"], namespace=namespace)["data"].items():
                 # The indexes share the directory: a file rewritten in place is empty for a moment, and an index
                 # already sourcing it ran with no settings. Swapped in whole, as the kubelet's writer does.
-                (where / f".{key}.new").write_text(value)
-                (where / f".{key}.new").replace(where / key)
+                staged = where / f".{key}.new"
+                staged.write_text(value)
+                staged.replace(where / key)
 
     def on_disk(value: str) -> str:
         for path, directory in local.items():
